@@ -1,0 +1,38 @@
+"""The message topology: topics, which function each one triggers, and who publishes where.
+
+Terraform, the embedded bus and the emulated stack are all checked against this one table.
+"""
+
+from __future__ import annotations
+
+PREDICTION_REQUESTS = "prediction-requests"
+PREDICTIONS = "predictions"
+FEEDBACK = "feedback"
+TRAINING_REQUESTS = "training-requests"
+MODELS = "models"
+
+TOPICS = (PREDICTION_REQUESTS, PREDICTIONS, FEEDBACK, TRAINING_REQUESTS, MODELS)
+
+# entry point -> (trigger topic, topics it publishes to)
+FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "prediction": (PREDICTION_REQUESTS, (PREDICTIONS,)),
+    "prediction_to_cache": (PREDICTIONS, ()),
+    "prediction_to_db": (PREDICTIONS, ()),
+    "feedback_to_db": (FEEDBACK, ()),
+    "feedback_to_training": (FEEDBACK, (TRAINING_REQUESTS,)),
+    "training": (TRAINING_REQUESTS, (MODELS,)),
+    "training_to_cache": (MODELS, ()),
+    "training_to_db": (MODELS, ()),
+}
+
+# API -> topics it publishes to
+APIS: dict[str, tuple[str, ...]] = {"ingest": (PREDICTION_REQUESTS,), "predict": (FEEDBACK,)}
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}-dead-letter"
+
+
+def subscription_name(function: str) -> str:
+    """The push subscription that delivers a function's trigger topic to it."""
+    return f"{function.replace('_', '-')}-sub"
