@@ -1,0 +1,1 @@
+"""Cloud Functions entry points: decode the CloudEvent, call the core, done."""

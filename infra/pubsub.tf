@@ -1,0 +1,110 @@
+# Topics, their dead-letter topics, and the push subscriptions that deliver to the functions.
+#
+# The functions are triggered by push subscriptions declared here rather than by Eventarc
+# triggers: an Eventarc trigger owns its subscription, and Terraform cannot give that
+# subscription a dead-letter policy. Pushing to /projects/P/topics/T makes
+# functions-framework turn the push envelope into the same CloudEvent Eventarc would send.
+
+resource "google_pubsub_topic" "main" {
+  # checkov:skip=CKV_GCP_83: encrypted at rest with Google-managed keys. Customer-managed keys add a Cloud KMS key that outlives the project's teardown and can stop the pipeline if its permissions drift; enable them where a compliance regime asks for it.
+  for_each = toset(local.topics)
+
+  name                       = each.value
+  message_retention_duration = "86400s"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  # checkov:skip=CKV_GCP_83: encrypted at rest with Google-managed keys. Customer-managed keys add a Cloud KMS key that outlives the project's teardown and can stop the pipeline if its permissions drift; enable them where a compliance regime asks for it.
+  for_each = toset(local.topics)
+
+  name                       = "${each.value}-dead-letter"
+  message_retention_duration = "604800s"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Dead letters wait here for an operator; nothing consumes them automatically, so they need no
+# dead-letter policy of their own.
+resource "google_pubsub_subscription" "dead_letter" {
+  for_each = toset(local.topics)
+
+  name                       = "${each.value}-dead-letter-sub"
+  topic                      = google_pubsub_topic.dead_letter[each.value].id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+  retain_acked_messages      = false
+
+  expiration_policy {
+    ttl = "" # never expire, however long it stays empty
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+}
+
+resource "google_pubsub_subscription" "function" {
+  for_each = local.functions
+
+  name  = local.subscription_names[each.key]
+  topic = google_pubsub_topic.main[each.value.topic].id
+
+  # For push, the deadline is how long Pub/Sub waits for the function's answer.
+  ack_deadline_seconds       = min(600, each.value.timeout + 30)
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  # A 5xx (transient failure) is redelivered with exponential backoff ...
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  # ... until max_delivery_attempts, then the message goes to the dead-letter topic.
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.topic].id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.processor[each.key].service_config[0].uri}/projects/${var.project_id}/topics/${each.value.topic}"
+
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.processor[each.key].service_config[0].uri
+    }
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.service_agent_dead_letter,
+    google_cloud_run_service_iam_member.push_invoker,
+  ]
+}
+
+# Dead-lettering is done by the Pub/Sub service agent: it must publish to each dead-letter
+# topic and acknowledge on each source subscription.
+locals {
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+resource "google_pubsub_topic_iam_member" "service_agent_dead_letter" {
+  for_each = toset(local.topics)
+
+  topic  = google_pubsub_topic.dead_letter[each.value].name
+  role   = "roles/pubsub.publisher"
+  member = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "service_agent_source" {
+  for_each = local.functions
+
+  subscription = google_pubsub_subscription.function[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}

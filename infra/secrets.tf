@@ -1,0 +1,52 @@
+# Secret ids are <prefix><name>; svmflow reads them as versions/latest.
+
+locals {
+  secret_prefix = var.name_prefix
+  # Generated here so a fresh deploy works end to end; rotate with `gcloud secrets versions add`.
+  generated_secrets = ["db-password", "api-keys", "id-signing-key"]
+  # Injected by the platform as SVMFLOW_REDIS_URL, never read by the code from Secret Manager.
+  runtime_secrets = concat(local.generated_secrets, ["redis-url"])
+}
+
+resource "google_secret_manager_secret" "runtime" {
+  for_each = toset(local.runtime_secrets)
+
+  secret_id = "${local.secret_prefix}${each.value}"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "random_password" "api_key" {
+  length  = 40
+  special = false
+}
+
+resource "random_password" "id_signing_key" {
+  length  = 64
+  special = false
+}
+
+resource "google_secret_manager_secret_version" "generated" {
+  for_each = {
+    "db-password"    = random_password.db.result
+    "api-keys"       = random_password.api_key.result
+    "id-signing-key" = random_password.id_signing_key.result
+  }
+
+  secret      = google_secret_manager_secret.runtime[each.key].id
+  secret_data = each.value
+
+  # Versions added by hand (rotation) must not be undone by the next apply.
+  lifecycle {
+    ignore_changes = [secret_data]
+  }
+}
+
+resource "google_secret_manager_secret_version" "redis_url" {
+  secret      = google_secret_manager_secret.runtime["redis-url"].id
+  secret_data = "redis://:${google_redis_instance.cache.auth_string}@${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0"
+}

@@ -1,0 +1,23 @@
+"""Cloud Functions source root: one archive, one entry point per function (see infra/)."""
+
+from __future__ import annotations
+
+from functions.feedback_to_db import feedback_to_db
+from functions.feedback_to_training import feedback_to_training
+from functions.prediction import prediction
+from functions.prediction_to_cache import prediction_to_cache
+from functions.prediction_to_db import prediction_to_db
+from functions.training import training
+from functions.training_to_cache import training_to_cache
+from functions.training_to_db import training_to_db
+
+__all__ = [
+    "feedback_to_db",
+    "feedback_to_training",
+    "prediction",
+    "prediction_to_cache",
+    "prediction_to_db",
+    "training",
+    "training_to_cache",
+    "training_to_db",
+]

@@ -1,0 +1,1 @@
+"""Adapters: one implementation of each port per mode."""

@@ -1,0 +1,65 @@
+"""Cloud Storage (or fake-gcs-server) as the model bucket."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from svmflow.errors import PreconditionFailedError
+from svmflow.ports import Blob
+
+
+class GcsBucket:
+    def __init__(self, client: Any, bucket_name: str) -> None:
+        self._bucket = client.bucket(bucket_name)
+        self.uri_prefix = f"gs://{bucket_name}/"
+
+    def read(self, path: str) -> Blob | None:
+        from google.api_core.exceptions import NotFound
+
+        blob = self._bucket.blob(path)
+        try:
+            data = blob.download_as_bytes()
+        except NotFound:
+            return None
+        return Blob(data, int(blob.generation))
+
+    def generation(self, path: str) -> int | None:
+        blob = self._bucket.get_blob(path)
+        return None if blob is None else int(blob.generation)
+
+    def write(self, path: str, data: bytes, *, if_generation_match: int | None = None) -> int:
+        from google.api_core.exceptions import PreconditionFailed as GcsPreconditionFailed
+
+        blob = self._bucket.blob(path)
+        try:
+            blob.upload_from_string(
+                data, content_type="application/json", if_generation_match=if_generation_match
+            )
+        except GcsPreconditionFailed as exc:
+            raise PreconditionFailedError(f"{path}: generation is not {if_generation_match}") from exc
+        return int(blob.generation)
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(blob.name for blob in self._bucket.client.list_blobs(self._bucket, prefix=prefix))
+
+    def delete(self, path: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        with contextlib.suppress(NotFound):
+            self._bucket.blob(path).delete()
+
+
+def make_client(project: str, endpoint: str = "") -> Any:
+    """A storage client; with ``endpoint`` (fake-gcs-server) it is anonymous and talks plain HTTP."""
+    from google.cloud import storage
+
+    if endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(
+            project=project,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": endpoint},
+        )
+    return storage.Client(project=project)

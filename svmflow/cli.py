@@ -1,0 +1,206 @@
+"""``svmflow``: run the system and operate it (seed, train, models, read model, dead letters, schemas)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from svmflow import logs, operations
+from svmflow.bootstrap import Container
+from svmflow.config import ConfigError, Settings
+from svmflow.errors import SvmflowError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(args.log_level or settings.log_level, settings.project)
+    try:
+        return int(args.command(settings, args) or 0)
+    except (SvmflowError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="svmflow", description=__doc__)
+    parser.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING, ERROR (default: SVMFLOW_LOG_LEVEL or INFO)"
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the whole system in this process (embedded mode)")
+    run.set_defaults(command=cmd_run)
+
+    seed = commands.add_parser("seed", help="load the seed data set into the training table")
+    seed.add_argument("--data", type=Path, help="CSV file (default: the bundled banknote data set)")
+    seed.set_defaults(command=cmd_seed)
+
+    train = commands.add_parser("train", help="train now, evaluate against the champion, promote or not")
+    train.set_defaults(command=cmd_train)
+
+    models = commands.add_parser("models", help="model versions").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    models.add_parser("list", help="every version, its metrics and the one in production").set_defaults(
+        command=cmd_models_list
+    )
+    rollback = models.add_parser("rollback", help="serve the previous (or a given) version again")
+    rollback.add_argument("--to", dest="version", help="version to serve (default: the previous one)")
+    rollback.set_defaults(command=cmd_models_rollback)
+
+    rebuild = commands.add_parser("rebuild-cache", help="refill the Redis read model from the database")
+    rebuild.set_defaults(command=cmd_rebuild_cache)
+
+    dead = commands.add_parser("dead-letters", help="messages that could not be processed").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    dead.add_parser("list", help="list dead letters").set_defaults(command=cmd_dead_letters_list)
+    replay = dead.add_parser("replay", help="publish dead letters again to their original topic")
+    replay.add_argument("--id", dest="ids", action="append", help="only this message id (repeatable)")
+    replay.set_defaults(command=cmd_dead_letters_replay)
+
+    schema = commands.add_parser("schema", help="JSON Schemas and SQL DDL in schema/").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    schema.add_parser("write", help="regenerate schema/").set_defaults(command=cmd_schema_write)
+    schema.add_parser("check", help="fail if schema/ differs from the code").set_defaults(
+        command=cmd_schema_check
+    )
+    return parser
+
+
+def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
+    if settings.mode != "embedded":
+        print(
+            "`svmflow run` hosts the embedded mode; see the README for the emulated stack",
+            file=sys.stderr,
+        )
+        return 2
+    from svmflow.runtime.embedded import EmbeddedSystem
+
+    system = EmbeddedSystem(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    system.start()
+    print(f"svmflow is running (state in {settings.state_dir}); Ctrl-C stops it", flush=True)
+    stop.wait()
+    system.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    added = operations.seed(Container(settings), args.data)
+    print(f"seeded {added} new training rows")
+    return 0
+
+
+def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
+    container = Container(settings)
+    operations.seed(container)
+    event = operations.train(container)
+    if event is None:
+        print("another training is running; try again when it finishes", file=sys.stderr)
+        return 1
+    print(f"decision: {event.decision} ({event.reason})")
+    if event.challenger is not None:
+        c = event.challenger
+        print(f"candidate {event.candidate_version}:")
+        print(f"  seed hold-out accuracy {c.seed_holdout_accuracy:.4f} (n={c.seed_holdout_size})")
+        if c.feedback_holdout_accuracy is not None:
+            accuracy, size = c.feedback_holdout_accuracy, c.feedback_holdout_size
+            print(f"  feedback hold-out accuracy {accuracy:.4f} (n={size})")
+    print(f"in production: {event.current_version}")
+    return 0 if event.decision != "failed" else 1
+
+
+def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
+    registry = Container(settings).registry
+    pointer, _ = registry.pointer()
+    print(f"{'':2}{'version':28}{'seed acc':>10}{'feedback acc':>14}{'train rows':>12}  job")
+    for version in registry.versions():
+        meta = registry.metadata(version)
+        challenger = meta.metrics.get("challenger") or {}
+        feedback = challenger.get("feedback_holdout_accuracy")
+        marker = "* " if pointer and pointer.version == version else "  "
+        print(
+            f"{marker}{version:28}{challenger.get('seed_holdout_accuracy', 0):>10.4f}"
+            f"{'-' if feedback is None else f'{feedback:.4f}':>14}{meta.train_size:>12}  {meta.job_id}"
+        )
+    print("(* = in production)" if pointer else "no model in production")
+    return 0
+
+
+def cmd_models_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    event = operations.rollback(Container(settings), args.version)
+    print(f"production: {event.previous_version} -> {event.current_version}")
+    return 0
+
+
+def cmd_rebuild_cache(settings: Settings, _: argparse.Namespace) -> int:
+    if settings.mode == "embedded" and not settings.redis_url:
+        # The embedded Redis lives in the `svmflow run` process; reach it over TCP.
+        settings = settings.with_(redis_url=f"redis://127.0.0.1:{settings.embedded_redis_port}/0")
+    container = Container(settings)
+    try:
+        container.read_model.ping()
+    except Exception as exc:
+        print(
+            f"cannot reach Redis at {settings.redis_url}: {exc} (is the system running?)",
+            file=sys.stderr,
+        )
+        return 1
+    counts = operations.rebuild_read_model(container)
+    print(
+        f"read model rebuilt: {counts['batches']} batches, {counts['models']} models, {counts['jobs']} jobs"
+    )
+    return 0
+
+
+def cmd_dead_letters_list(settings: Settings, _: argparse.Namespace) -> int:
+    letters = Container(settings).dead_letters.list_dead_letters()
+    for letter in letters:
+        print(f"{letter.message_id}  {letter.topic:20} {letter.reason}")
+    print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+def cmd_dead_letters_replay(settings: Settings, args: argparse.Namespace) -> int:
+    ids = set(args.ids) if args.ids else None
+    replayed = Container(settings).dead_letters.replay(ids)
+    for letter in replayed:
+        print(f"replayed {letter.message_id} to {letter.topic}")
+    print(f"{len(replayed)} message(s) replayed")
+    return 0
+
+
+def cmd_schema_write(_: Settings, __: argparse.Namespace) -> int:
+    from svmflow import schemas
+
+    for path in schemas.write(schemas.SCHEMA_DIR):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_schema_check(_: Settings, __: argparse.Namespace) -> int:
+    from svmflow import schemas
+
+    stale = schemas.drift(schemas.SCHEMA_DIR)
+    for path in stale:
+        print(f"out of date: {path} (run `make schema`)", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Typed settings, read once from the environment (``SVMFLOW_*``).
+
+Three modes share one set of handlers; only the adapters differ:
+
+* ``embedded``: durable in-process bus in a SQLite file, fakeredis, SQLite, a local folder bucket.
+* ``emulated``: the Pub/Sub emulator, real Redis and Postgres, fake-gcs-server.
+* ``gcp``: Pub/Sub, Memorystore, Cloud SQL, Cloud Storage, Secret Manager.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Literal, get_args
+
+Mode = Literal["embedded", "emulated", "gcp"]
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode = "embedded"
+    project: str = "svmflow-local"
+    state_dir: Path = Path(".svmflow")
+    # Empty means "derive from the mode" (see the properties below).
+    database_url: str = ""
+    redis_url: str = ""
+    model_bucket: str = "svmflow-models"
+    storage_endpoint: str = ""
+    pubsub_emulator_host: str = ""
+    secret_prefix: str = "svmflow-"  # noqa: S105 (a name prefix, not a secret)
+    db_pool_size: int = 5
+    cache_prefix: str = "svmflow:"
+    cache_ttl_seconds: int = 7 * 24 * 3600
+    cache_index_size: int = 10_000
+    cache_jobs_size: int = 200
+    # How often the prediction function looks at the production pointer for a new model.
+    model_refresh_seconds: float = 10.0
+    retrain_min_new_labels: int = 50
+    gate_accuracy_floor: float = 0.95
+    gate_min_new_labels: int = 20
+    gate_min_feedback_holdout: int = 20
+    holdout_percent: int = 20
+    feedback_weight: float = 1.0
+    training_lease_seconds: int = 900
+    max_delivery_attempts: int = 5
+    embedded_redis_port: int = 6390
+    log_level: str = "INFO"
+    data_path: Path = field(
+        default_factory=lambda: Path(__file__).resolve().parent.parent / "data" / "banknote.csv"
+    )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"SVMFLOW_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        if "pubsub_emulator_host" not in values and env.get("PUBSUB_EMULATOR_HOST"):
+            values["pubsub_emulator_host"] = env["PUBSUB_EMULATOR_HOST"]
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def validate(self) -> None:
+        if self.mode not in get_args(Mode):
+            raise ConfigError(f"SVMFLOW_MODE must be one of {get_args(Mode)}, not {self.mode!r}")
+        if not 0 < self.holdout_percent < 100:
+            raise ConfigError("SVMFLOW_HOLDOUT_PERCENT must be between 1 and 99")
+        if not 0.0 <= self.gate_accuracy_floor <= 1.0:
+            raise ConfigError("SVMFLOW_GATE_ACCURACY_FLOOR must be between 0 and 1")
+        if self.mode != "embedded" and not self.database_url:
+            raise ConfigError(f"SVMFLOW_DATABASE_URL is required in {self.mode} mode")
+        if self.mode != "embedded" and not self.redis_url:
+            raise ConfigError(f"SVMFLOW_REDIS_URL is required in {self.mode} mode")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'svmflow.sqlite').resolve()}"
+
+    @property
+    def bucket_dir(self) -> Path:
+        return self.state_dir / "bucket" / self.model_bucket
+
+    @property
+    def bus_path(self) -> Path:
+        return self.state_dir / "bus.sqlite"
+
+
+def _coerce(name: str, annotation: object, raw: str) -> object:
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"SVMFLOW_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,164 @@
+"""Message contracts for the five topics.
+
+Compact arrays (one list per column) rather than an object per record keep messages small and fast to
+decode. Every message carries ``schema_version``; a consumer refuses a version it does not know. The
+JSON Schemas in ``schema/messages`` are generated from these classes (``svmflow schema write``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from svmflow import topology
+
+SCHEMA_VERSION = 1
+MAX_SUBJECT_LENGTH = 128
+MAX_FEATURES = 64
+MAX_ROWS = 10_000
+
+Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBJECT_LENGTH)]
+FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
+BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Rating = Literal[0, 1]
+Decision = Literal["promoted", "rejected", "failed", "rolled_back"]
+
+
+class Contract(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=False):
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+def _check_columns(owner: str, subjects: list[str], **columns: list[Any]) -> None:
+    """Column lists must line up with ``subjects``; subjects must be unique within a batch."""
+    if not subjects:
+        raise ValueError(f"{owner}: subjects must not be empty")
+    for name, column in columns.items():
+        if len(column) != len(subjects):
+            raise ValueError(f"{owner}: {name} has {len(column)} entries but subjects has {len(subjects)}")
+    if len(set(subjects)) != len(subjects):
+        raise ValueError(f"{owner}: subjects must be unique within a batch")
+
+
+class PredictionRequest(Contract, kw_only=True):
+    """Published by the ingest API: one batch of records to classify."""
+
+    batch_id: BatchId
+    subjects: Annotated[list[Subject], msgspec.Meta(max_length=MAX_ROWS)]
+    features: Annotated[list[FeatureRow], msgspec.Meta(max_length=MAX_ROWS)]
+    submitted_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_columns("prediction request", self.subjects, features=self.features)
+        width = len(self.features[0])
+        if any(len(row) != width for row in self.features):
+            raise ValueError("prediction request: every feature row must have the same length")
+
+
+class Predictions(Contract, kw_only=True):
+    """Published by the prediction function: the request plus one label and score per subject."""
+
+    batch_id: BatchId
+    subjects: list[Subject]
+    features: list[FeatureRow]
+    labels: list[int]
+    scores: list[float]
+    model_version: str
+    submitted_at: datetime
+    predicted_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_columns(
+            "predictions",
+            self.subjects,
+            features=self.features,
+            labels=self.labels,
+            scores=self.scores,
+        )
+
+
+class Feedback(Contract, kw_only=True):
+    """Published by the predict API: 1 means the prediction was right, 0 that it was wrong."""
+
+    batch_id: BatchId
+    subjects: Annotated[list[Subject], msgspec.Meta(max_length=MAX_ROWS)]
+    ratings: list[Rating]
+    rated_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_columns("feedback", self.subjects, ratings=self.ratings)
+
+
+class TrainingRequest(Contract, kw_only=True):
+    """Asks for a retrain: after enough new labels, or on an operator's request."""
+
+    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    reason: Literal["labels", "manual"]
+    requested_at: datetime
+    new_labels: int = 0
+
+
+class Evaluation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Accuracy of one model on the shared hold-out, the trusted seed part and the feedback part apart."""
+
+    seed_holdout_accuracy: float
+    seed_holdout_size: int
+    feedback_holdout_accuracy: float | None
+    feedback_holdout_size: int
+
+
+class ModelEvent(Contract, kw_only=True):
+    """Published by the training function (and by a rollback): what was decided and why."""
+
+    job_id: str
+    request_id: str
+    decision: Decision
+    reason: str
+    candidate_version: str | None
+    current_version: str | None
+    previous_version: str | None
+    challenger: Evaluation | None = None
+    champion: Evaluation | None = None
+    train_size: int = 0
+    new_labels: int = 0
+    data_fingerprint: str | None = None
+    artifact_uri: str | None = None
+    finished_at: datetime
+
+
+MESSAGE_TYPES: dict[str, type[Contract]] = {
+    topology.PREDICTION_REQUESTS: PredictionRequest,
+    topology.PREDICTIONS: Predictions,
+    topology.FEEDBACK: Feedback,
+    topology.TRAINING_REQUESTS: TrainingRequest,
+    topology.MODELS: ModelEvent,
+}
+
+C = TypeVar("C", bound=Contract)
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def encode(message: Contract) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode(data: bytes, kind: type[C]) -> C:
+    """Decode and validate; raises ``msgspec.ValidationError`` or ``msgspec.DecodeError``."""
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+    return decoder.decode(data)
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """One JSON Schema per topic, from the classes above."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for topic, kind in MESSAGE_TYPES.items():
+        schema = msgspec.json.schema(kind)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = f"{topic} message (schema_version {SCHEMA_VERSION})"
+        schemas[topic] = schema
+    return schemas

@@ -1,0 +1,1 @@
+"""Postgres (or SQLite) persistence: the source of truth."""

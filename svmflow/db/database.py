@@ -1,0 +1,106 @@
+"""Engine, transactions and a dialect-neutral upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from svmflow.db.tables import Base, ProcessedEvent
+
+
+def make_engine(url: str, *, password: str | None = None, pool_size: int = 5) -> Engine:
+    parsed = make_url(url)
+    if password and not parsed.password:
+        parsed = parsed.set(password=password)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=0,  # the Terraform sizing relies on pool_size being a hard cap per instance
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _sqlite_engine(url: Any) -> Engine:
+    if url.database and url.database != ":memory:":
+        from pathlib import Path
+
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    # pysqlite's own transaction handling defers BEGIN and cannot take the write lock up front;
+    # BEGIN IMMEDIATE avoids the lock-upgrade deadlock between concurrent writers.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; every timestamp stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT that supports ``on_conflict_do_*`` on both dialects."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        return insert(table)
+
+    def insert_ignore(self, session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows, skipping those whose key exists."""
+        if rows:
+            session.connection().execute(self.insert(table).on_conflict_do_nothing(), rows)
+
+    def insert_one_ignore(self, session: Session, table: Any, row: dict[str, Any]) -> bool:
+        """Insert one row unless its key exists; True if it was new."""
+        result = session.connection().execute(self.insert(table).on_conflict_do_nothing(), row)
+        return result.rowcount == 1
+
+    def claim_event(self, session: Session, consumer: str, event_id: str) -> bool:
+        """True the first time this consumer sees this event; False on any redelivery.
+
+        The row is written in the caller's transaction, so it commits or rolls back with the effects.
+        Two concurrent deliveries serialise on the primary key: the loser sees the winner's row.
+        """
+        row = {"consumer": consumer, "event_id": event_id, "processed_at": datetime.now(UTC)}
+        return self.insert_one_ignore(session, ProcessedEvent, row)

@@ -1,0 +1,147 @@
+"""SQLAlchemy 2 models. Portable between Postgres and SQLite; DDL for both lives in ``schema/sql``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonColumn = JSON().with_variant(JSONB(), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JsonColumn}
+
+
+class TrainingRow(Base):
+    """A labelled example: the seed data set or a corrected prediction."""
+
+    __tablename__ = "training_rows"
+    __table_args__ = (UniqueConstraint("source", "source_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    source_key: Mapped[str] = mapped_column(String(300))
+    features: Mapped[list[float]] = mapped_column(JsonColumn)
+    label: Mapped[int] = mapped_column(SmallInteger)
+    row_hash: Mapped[str] = mapped_column(String(64))
+    holdout: Mapped[bool] = mapped_column(Boolean)
+    labelled_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class PredictionBatch(Base):
+    __tablename__ = "prediction_batches"
+
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64))
+    record_count: Mapped[int]
+    submitted_at: Mapped[datetime]
+    predicted_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+
+    batch_id: Mapped[str] = mapped_column(
+        ForeignKey("prediction_batches.batch_id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int]
+    features: Mapped[list[float]] = mapped_column(JsonColumn)
+    label: Mapped[int] = mapped_column(SmallInteger)
+    score: Mapped[float] = mapped_column(Float)
+
+
+class FeedbackVerdict(Base):
+    """What a person said about one prediction; a later rating of the same subject replaces it."""
+
+    __tablename__ = "feedback_verdicts"
+
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    predicted_label: Mapped[int] = mapped_column(SmallInteger)
+    corrected_label: Mapped[int] = mapped_column(SmallInteger)
+    model_version: Mapped[str] = mapped_column(String(64))
+    rated_at: Mapped[datetime]
+
+
+class ModelVersion(Base):
+    """Every trained candidate, promoted or not, with what it scored."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(160))
+    decision: Mapped[str] = mapped_column(String(16))
+    artifact_uri: Mapped[str | None] = mapped_column(String(500))
+    data_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class TrainingJob(Base):
+    """One training or rollback outcome, and which version was in production after it."""
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (Index("ix_training_jobs_finished_at", "finished_at"),)
+
+    job_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(160))
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(1000))
+    candidate_version: Mapped[str | None] = mapped_column(String(64))
+    current_version: Mapped[str | None] = mapped_column(String(64))
+    previous_version: Mapped[str | None] = mapped_column(String(64))
+    train_size: Mapped[int]
+    new_labels: Mapped[int]
+    metrics: Mapped[dict[str, Any]]
+    finished_at: Mapped[datetime]
+
+
+class ProcessedEvent(Base):
+    """Deliveries already applied, so a redelivered message changes nothing."""
+
+    __tablename__ = "processed_events"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime]
+
+
+class RetrainState(Base):
+    """The debounce counter: how many feedback labels existed when training was last requested."""
+
+    __tablename__ = "retrain_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    labels_at_last_request: Mapped[int]
+    last_request_id: Mapped[str | None] = mapped_column(String(160))
+    updated_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease with an expiry, so one training runs at a time even across instances."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(160))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Pure domain logic: the linear model, training and evaluation, the promotion gate. No I/O."""

@@ -1,0 +1,1 @@
+"""One handler per processor: plain functions, their dependencies passed by name."""

@@ -1,0 +1,51 @@
+"""prediction: a batch of records in, labels and scores out, with the production model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from svmflow import topology
+from svmflow.contracts import PredictionRequest, Predictions
+from svmflow.errors import PermanentError
+from svmflow.model_registry import ModelServer
+from svmflow.ports import Publisher
+from svmflow.runtime.processor import EventContext, publish
+
+
+def predict(request: PredictionRequest, models: ModelServer) -> Predictions:
+    served = models.current()
+    features = np.asarray(request.features, dtype=np.float64)
+    if features.shape[1] != served.model.n_features:
+        raise PermanentError(
+            f"model {served.version} expects {served.model.n_features} features per row, "
+            f"got {features.shape[1]}"
+        )
+    if not np.isfinite(features).all():
+        raise PermanentError("features must be finite numbers")
+    labels, scores = served.model.predict(features)
+    return Predictions(
+        batch_id=request.batch_id,
+        subjects=request.subjects,
+        features=request.features,
+        labels=labels.tolist(),
+        scores=scores.tolist(),
+        model_version=served.version,
+        submitted_at=request.submitted_at,
+        predicted_at=datetime.now(UTC),
+    )
+
+
+def handle(
+    request: PredictionRequest, context: EventContext, *, models: ModelServer, publisher: Publisher
+) -> None:
+    """Stateless: a redelivery publishes the same predictions again, which the sinks absorb."""
+    result = predict(request, models)
+    publish(
+        publisher,
+        topology.PREDICTIONS,
+        result,
+        batch_id=request.batch_id,
+        traceparent=context.traceparent,
+    )

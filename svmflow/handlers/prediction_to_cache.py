@@ -1,0 +1,27 @@
+"""prediction-to-cache: make a batch's results pollable through the predict API."""
+
+from __future__ import annotations
+
+from svmflow.contracts import Predictions
+from svmflow.read_model import BatchResult, BatchView, ReadModel
+from svmflow.runtime.processor import EventContext
+
+
+def batch_view(message: Predictions) -> BatchView:
+    return BatchView(
+        batch_id=message.batch_id,
+        status="done",
+        model_version=message.model_version,
+        record_count=len(message.subjects),
+        submitted_at=message.submitted_at,
+        predicted_at=message.predicted_at,
+        results=[
+            BatchResult(subject=s, label=label, score=score)
+            for s, label, score in zip(message.subjects, message.labels, message.scores, strict=True)
+        ],
+    )
+
+
+def handle(message: Predictions, context: EventContext, *, read_model: ReadModel) -> None:
+    """Keyed by batch id; when two predictions of one batch exist, the earliest is kept."""
+    read_model.put_batch(batch_view(message))

@@ -1,0 +1,197 @@
+"""training: fit a challenger, evaluate it against the champion, store it, promote it or not."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from svmflow import contracts, topology
+from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
+from svmflow.db import leases
+from svmflow.db.database import Database
+from svmflow.db.queries import labelled_rows
+from svmflow.domain.gate import GatePolicy, decide
+from svmflow.domain.linear_model import LinearModel, sha256_hex
+from svmflow.domain.training import (
+    FEEDBACK,
+    SEED,
+    LabelledRow,
+    TrainingDataError,
+    accuracy,
+    data_fingerprint,
+    fit,
+)
+from svmflow.errors import ArtifactIntegrityError, PreconditionFailedError
+from svmflow.model_registry import ArtifactMetadata, ModelRegistry, library_versions, new_version
+from svmflow.ports import Publisher
+from svmflow.runtime.processor import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
+
+log = logging.getLogger(__name__)
+
+LEASE = "training"
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    policy: GatePolicy
+    feedback_weight: float = 1.0
+    lease_seconds: float = 900.0
+
+
+def handle(
+    request: TrainingRequest,
+    context: EventContext,
+    *,
+    db: Database,
+    registry: ModelRegistry,
+    publisher: Publisher,
+    options: TrainingOptions,
+) -> ModelEvent | None:
+    """Keyed by request id: the outcome is recorded in the bucket under ``jobs/<job_id>.json`` and a
+    redelivery republishes it instead of training again. Single-flight: a lease in the database; a
+    request that finds another training running is dropped (that training already covers its labels)."""
+    job_id = f"job-{request.request_id}"
+    recorded = registry.job_outcome(job_id)
+    if recorded is not None:
+        _publish(publisher, recorded, context)
+        return contracts.decode(recorded, ModelEvent)
+    holder = f"{job_id}:{secrets.token_hex(4)}"
+    if not leases.acquire(db, LEASE, holder, options.lease_seconds):
+        log.info("another training is running; request dropped", extra={"request_id": request.request_id})
+        return None
+    try:
+        event = train_and_decide(job_id, request, db=db, registry=registry, options=options)
+        outcome = registry.record_job_outcome(job_id, contracts.encode(event))
+        _publish(publisher, outcome, context)
+        return contracts.decode(outcome, ModelEvent)
+    finally:
+        leases.release(db, LEASE, holder)
+
+
+def _publish(publisher: Publisher, data: bytes, context: EventContext) -> None:
+    attributes = {
+        "schema_version": str(contracts.SCHEMA_VERSION),
+        "traceparent": new_traceparent(context.traceparent),
+    }
+    publisher.publish(topology.MODELS, data, attributes).result(timeout=PUBLISH_TIMEOUT_SECONDS)
+
+
+def evaluate(
+    model: LinearModel, seed_holdout: list[LabelledRow], feedback_holdout: list[LabelledRow]
+) -> Evaluation:
+    return Evaluation(
+        seed_holdout_accuracy=accuracy(model, seed_holdout) or 0.0,
+        seed_holdout_size=len(seed_holdout),
+        feedback_holdout_accuracy=accuracy(model, feedback_holdout),
+        feedback_holdout_size=len(feedback_holdout),
+    )
+
+
+def train_and_decide(
+    job_id: str,
+    request: TrainingRequest,
+    *,
+    db: Database,
+    registry: ModelRegistry,
+    options: TrainingOptions,
+) -> ModelEvent:
+    with db.transaction() as session:
+        rows, holdout = labelled_rows(session)
+    train = [r for r, h in zip(rows, holdout, strict=True) if not h]
+    seed_holdout = [r for r, h in zip(rows, holdout, strict=True) if h and r.source == SEED]
+    feedback_holdout = [r for r, h in zip(rows, holdout, strict=True) if h and r.source == FEEDBACK]
+    feedback_rows = sum(1 for r in rows if r.source == FEEDBACK)
+    pointer, generation = registry.pointer()
+    current = pointer.version if pointer else None
+
+    def outcome(decision: contracts.Decision, reason: str, **fields: object) -> ModelEvent:
+        return ModelEvent(
+            job_id=job_id,
+            request_id=request.request_id,
+            decision=decision,
+            reason=reason,
+            current_version=fields.pop("current_version", current),  # type: ignore[arg-type]
+            previous_version=current,
+            finished_at=datetime.now(UTC),
+            train_size=len(train),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    try:
+        challenger = fit(train, options.feedback_weight)
+    except TrainingDataError as exc:
+        return outcome("failed", f"cannot train: {exc}", candidate_version=None)
+
+    champion_eval: Evaluation | None = None
+    new_labels = feedback_rows
+    if pointer is not None:
+        try:
+            champion = registry.load(pointer.version, expected_sha256=pointer.sha256)
+            champion_eval = evaluate(champion, seed_holdout, feedback_holdout)
+            new_labels = feedback_rows - registry.metadata(pointer.version).feedback_rows
+        except ArtifactIntegrityError as exc:
+            log.error("champion %s is unreadable (%s); judging the challenger alone", pointer.version, exc)
+    challenger_eval = evaluate(challenger, seed_holdout, feedback_holdout)
+    verdict = decide(challenger_eval, champion_eval, new_labels, options.policy)
+
+    artifact = challenger.to_bytes()
+    version = new_version(artifact)
+    fingerprint = data_fingerprint(train)
+    registry.save(
+        challenger,
+        ArtifactMetadata(
+            version=version,
+            sha256=sha256_hex(artifact),
+            created_at=datetime.now(UTC),
+            job_id=job_id,
+            data_fingerprint=fingerprint,
+            train_size=len(train),
+            feedback_rows=feedback_rows,
+            metrics={
+                "challenger": _as_dict(challenger_eval),
+                "champion": _as_dict(champion_eval) if champion_eval else None,
+                "champion_version": current,
+            },
+            library_versions=library_versions(),
+        ),
+    )
+    decision: contracts.Decision = "promoted" if verdict.promote else "rejected"
+    reason, now_serving = verdict.reason, current
+    if verdict.promote:
+        try:
+            registry.promote(version, generation, reason=verdict.reason)
+            now_serving = version
+        except PreconditionFailedError:
+            decision = "rejected"
+            reason = "another promotion moved the production pointer while this model trained"
+            latest, _ = registry.pointer()
+            now_serving = latest.version if latest else None
+    log.info(
+        "training %s: %s",
+        decision,
+        reason,
+        extra={
+            "job_id": job_id,
+            "candidate_version": version,
+            "seed_holdout_accuracy": challenger_eval.seed_holdout_accuracy,
+        },
+    )
+    return outcome(
+        decision,
+        reason,
+        candidate_version=version,
+        current_version=now_serving,
+        challenger=challenger_eval,
+        champion=champion_eval,
+        new_labels=new_labels,
+        data_fingerprint=fingerprint,
+        artifact_uri=registry.uri(version),
+    )
+
+
+def _as_dict(evaluation: Evaluation) -> dict[str, object]:
+    import msgspec
+
+    return msgspec.structs.asdict(evaluation)

@@ -1,0 +1,59 @@
+"""training-to-cache: the current model, model history and recent jobs, for the predict API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from svmflow.contracts import ModelEvent
+from svmflow.read_model import ReadModel
+from svmflow.runtime.processor import EventContext
+
+CHANGES_PRODUCTION = ("promoted", "rolled_back")
+
+
+def job_entry(event: ModelEvent) -> dict[str, Any]:
+    return msgspec.to_builtins(event)
+
+
+def version_entry(event: ModelEvent) -> dict[str, Any]:
+    return {
+        "version": event.candidate_version,
+        "decision": event.decision,
+        "reason": event.reason,
+        "job_id": event.job_id,
+        "created_at": event.finished_at.isoformat(),
+        "artifact_uri": event.artifact_uri,
+        "data_fingerprint": event.data_fingerprint,
+        "train_size": event.train_size,
+        "evaluation": msgspec.to_builtins(event.challenger),
+        "champion_evaluation": msgspec.to_builtins(event.champion),
+    }
+
+
+def current_entry(event: ModelEvent, known: dict[str, Any] | None) -> dict[str, Any]:
+    evaluation = msgspec.to_builtins(event.challenger) if event.decision == "promoted" else None
+    if evaluation is None and known is not None:
+        evaluation = known.get("evaluation")
+    return {
+        "version": event.current_version,
+        "since": event.finished_at.isoformat(),
+        "decision": event.decision,
+        "reason": event.reason,
+        "job_id": event.job_id,
+        "evaluation": evaluation,
+    }
+
+
+def handle(event: ModelEvent, context: EventContext, *, read_model: ReadModel) -> None:
+    """Keyed by job id and version; the newest production change wins the current-model key."""
+    read_model.put_job(event.job_id, job_entry(event), event.finished_at)
+    if event.candidate_version and event.decision in ("promoted", "rejected"):
+        read_model.put_model_version(event.candidate_version, version_entry(event), event.finished_at)
+    if event.decision in CHANGES_PRODUCTION and event.current_version:
+        known = next(
+            (m for m in read_model.model_versions(500) if m.get("version") == event.current_version),
+            None,
+        )
+        read_model.put_current_model(current_entry(event, known), event.finished_at)

@@ -1,0 +1,58 @@
+"""training-to-db: the job log and the model registry in Postgres."""
+
+from __future__ import annotations
+
+import msgspec
+
+from svmflow.contracts import ModelEvent
+from svmflow.db.database import Database
+from svmflow.db.tables import ModelVersion, TrainingJob
+from svmflow.runtime.processor import EventContext
+
+CONSUMER = "training_to_db"
+
+
+def handle(event: ModelEvent, context: EventContext, *, db: Database) -> None:
+    """Keyed by job id and version: a replayed event inserts nothing new."""
+    metrics = {
+        "challenger": msgspec.to_builtins(event.challenger),
+        "champion": msgspec.to_builtins(event.champion),
+    }
+    with db.transaction() as session:
+        if not db.claim_event(session, CONSUMER, context.event_id):
+            return
+        db.insert_ignore(
+            session,
+            TrainingJob,
+            [
+                {
+                    "job_id": event.job_id,
+                    "request_id": event.request_id,
+                    "decision": event.decision,
+                    "reason": event.reason[:1000],
+                    "candidate_version": event.candidate_version,
+                    "current_version": event.current_version,
+                    "previous_version": event.previous_version,
+                    "train_size": event.train_size,
+                    "new_labels": event.new_labels,
+                    "metrics": metrics,
+                    "finished_at": event.finished_at,
+                }
+            ],
+        )
+        if event.candidate_version and event.decision in ("promoted", "rejected"):
+            db.insert_ignore(
+                session,
+                ModelVersion,
+                [
+                    {
+                        "version": event.candidate_version,
+                        "job_id": event.job_id,
+                        "decision": event.decision,
+                        "artifact_uri": event.artifact_uri,
+                        "data_fingerprint": event.data_fingerprint,
+                        "metrics": metrics,
+                        "created_at": event.finished_at,
+                    }
+                ],
+            )

@@ -1,0 +1,254 @@
+"""Model artifacts, the production pointer, and serving with hot swap.
+
+Bucket layout::
+
+    models/<version>/model.json      the weights (safe JSON, never a pickle)
+    models/<version>/metadata.json   metrics, data fingerprint, library versions, sha256 of model.json
+    models/production.json           the pointer: which version serves, and its sha256
+    jobs/<job_id>.json               the outcome of a training job, so a redelivered request repeats it
+
+The pointer is only ever written with a generation precondition, so of two concurrent promotions
+exactly one wins; rolling back is writing the pointer again.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from svmflow import __version__
+from svmflow.domain.linear_model import LinearModel, sha256_hex
+from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PreconditionFailedError, TransientError
+from svmflow.ports import BlobStore
+
+log = logging.getLogger(__name__)
+
+POINTER_PATH = "models/production.json"
+
+
+class Pointer(msgspec.Struct, kw_only=True):
+    version: str
+    sha256: str
+    promoted_at: datetime
+    previous_version: str | None = None
+    reason: str = ""
+
+
+class ArtifactMetadata(msgspec.Struct, kw_only=True):
+    version: str
+    sha256: str
+    created_at: datetime
+    job_id: str
+    data_fingerprint: str
+    train_size: int
+    feedback_rows: int  # feedback labels that existed when this model was trained
+    metrics: dict[str, Any]
+    library_versions: dict[str, str]
+    artifact_format: str = "svmflow.linear-svm/1"
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "svmflow": __version__,
+    }
+
+
+def new_version(artifact: bytes, now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+    return f"{moment}-{sha256_hex(artifact)[:8]}"
+
+
+class ModelRegistry:
+    def __init__(self, bucket: BlobStore) -> None:
+        self.bucket = bucket
+
+    def uri(self, version: str) -> str:
+        return f"{self.bucket.uri_prefix}models/{version}/"
+
+    def save(self, model: LinearModel, metadata: ArtifactMetadata) -> str:
+        """Write the artifact and its metadata once; writing identical bytes again is a no-op."""
+        artifact = model.to_bytes()
+        if metadata.sha256 != sha256_hex(artifact):
+            raise ValueError("metadata sha256 does not match the artifact")
+        self._write_once(f"models/{metadata.version}/model.json", artifact)
+        self._write_once(
+            f"models/{metadata.version}/metadata.json",
+            msgspec.json.format(msgspec.json.encode(metadata), indent=2),
+        )
+        return self.uri(metadata.version)
+
+    def _write_once(self, path: str, data: bytes) -> None:
+        try:
+            self.bucket.write(path, data, if_generation_match=0)
+        except PreconditionFailedError:
+            existing = self.bucket.read(path)
+            if existing is None or existing.data != data:
+                raise
+
+    def metadata(self, version: str) -> ArtifactMetadata:
+        blob = self.bucket.read(f"models/{version}/metadata.json")
+        if blob is None:
+            raise ModelNotFoundError(f"model version {version!r} does not exist")
+        return msgspec.json.decode(blob.data, type=ArtifactMetadata)
+
+    def load(self, version: str, expected_sha256: str | None = None) -> LinearModel:
+        """Load a version after checking its bytes against the recorded digest (and the pointer's)."""
+        metadata = self.metadata(version)
+        blob = self.bucket.read(f"models/{version}/model.json")
+        if blob is None:
+            raise ModelNotFoundError(f"model version {version!r} has no artifact")
+        actual = sha256_hex(blob.data)
+        for label, expected in (("metadata", metadata.sha256), ("pointer", expected_sha256)):
+            if expected is not None and actual != expected:
+                raise ArtifactIntegrityError(
+                    f"model {version}: sha256 {actual[:12]} does not match the {label}'s {expected[:12]}"
+                )
+        return LinearModel.from_bytes(blob.data)
+
+    def versions(self) -> list[str]:
+        names = self.bucket.list("models/")
+        return sorted({n.split("/")[1] for n in names if n.endswith("/metadata.json")})
+
+    # -- the production pointer --------------------------------------------------------------
+
+    def pointer(self) -> tuple[Pointer | None, int]:
+        """The pointer and its generation (0 when there is none yet)."""
+        blob = self.bucket.read(POINTER_PATH)
+        if blob is None:
+            return None, 0
+        return msgspec.json.decode(blob.data, type=Pointer), blob.generation
+
+    def pointer_generation(self) -> int:
+        return self.bucket.generation(POINTER_PATH) or 0
+
+    def promote(self, version: str, expected_generation: int, reason: str = "") -> Pointer:
+        """Point production at ``version`` unless someone else moved the pointer since we read it."""
+        metadata = self.metadata(version)
+        current, _ = self.pointer()
+        pointer = Pointer(
+            version=version,
+            sha256=metadata.sha256,
+            promoted_at=datetime.now(UTC),
+            previous_version=current.version if current else None,
+            reason=reason,
+        )
+        self.bucket.write(
+            POINTER_PATH,
+            msgspec.json.encode(pointer),
+            if_generation_match=expected_generation,
+        )
+        return pointer
+
+    def rollback(self, to_version: str | None = None) -> tuple[Pointer, Pointer]:
+        """Re-point production at ``to_version`` (default: the version before the current one)."""
+        current, generation = self.pointer()
+        if current is None:
+            raise ModelNotFoundError("no model is in production; nothing to roll back")
+        target = to_version or current.previous_version
+        if target is None:
+            raise ModelNotFoundError(f"{current.version} has no previous version to roll back to")
+        if target == current.version:
+            raise ValueError(f"{target} is already in production")
+        self.load(target)  # refuse a target whose artifact is missing or altered
+        new = self.promote(target, generation, reason=f"rollback from {current.version}")
+        return current, new
+
+    # -- job outcomes ------------------------------------------------------------------------
+
+    def job_outcome(self, job_id: str) -> bytes | None:
+        blob = self.bucket.read(f"jobs/{job_id}.json")
+        return None if blob is None else blob.data
+
+    def record_job_outcome(self, job_id: str, event: bytes) -> bytes:
+        """Record once; returns the outcome that won if another delivery recorded it first."""
+        try:
+            self.bucket.write(f"jobs/{job_id}.json", event, if_generation_match=0)
+        except PreconditionFailedError:
+            existing = self.job_outcome(job_id)
+            if existing is not None:
+                return existing
+            raise
+        return event
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    version: str
+    model: LinearModel
+
+
+class ModelServer:
+    """Keeps the production model in memory and swaps it when the pointer moves.
+
+    The pointer's generation is checked at most every ``refresh_seconds`` (a metadata read, not a
+    download); the artifact is fetched and verified only when the generation changes. A version whose
+    digest does not match is refused and the previous model keeps serving.
+    """
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        refresh_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._served: ServedModel | None = None
+        self._generation = -1
+        self._checked_at = float("-inf")
+        self.loads = 0
+
+    def current(self) -> ServedModel:
+        now = self._clock()
+        served = self._served
+        if served is not None and now - self._checked_at < self.refresh_seconds:
+            return served
+        with self._lock:
+            if self._served is None or now - self._checked_at >= self.refresh_seconds:
+                self._refresh()
+                self._checked_at = now
+            if self._served is None:
+                raise TransientError("no production model is available yet")
+            return self._served
+
+    def _refresh(self) -> None:
+        generation = self.registry.pointer_generation()
+        if generation == self._generation:
+            return
+        pointer, generation = self.registry.pointer()
+        if pointer is None:
+            return
+        if self._served is not None and pointer.version == self._served.version:
+            self._generation = generation
+            return
+        try:
+            model = self.registry.load(pointer.version, expected_sha256=pointer.sha256)
+        except (ArtifactIntegrityError, ModelNotFoundError, ValueError) as exc:
+            log.error(
+                "refusing model %s: %s; %s",
+                pointer.version,
+                exc,
+                f"keeping {self._served.version}" if self._served else "no model to serve",
+            )
+            return
+        previous = self._served.version if self._served else None
+        self._served = ServedModel(pointer.version, model)
+        self._generation = generation
+        self.loads += 1
+        log.info("serving model %s (was %s)", pointer.version, previous)

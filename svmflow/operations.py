@@ -1,0 +1,148 @@
+"""Operator commands shared by the CLI and the embedded runtime: seed, train, rebuild the read model."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from sqlalchemy import func, select
+
+from svmflow.bootstrap import Container
+from svmflow.contracts import ModelEvent, TrainingRequest
+from svmflow.db.database import as_utc
+from svmflow.db.tables import ModelVersion, Prediction, PredictionBatch, TrainingJob, TrainingRow
+from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
+from svmflow.handlers import training, training_to_cache
+from svmflow.read_model import BatchResult, BatchView
+from svmflow.runtime.processor import EventContext
+
+log = logging.getLogger(__name__)
+
+
+def seed(container: Container, path: Path | None = None) -> int:
+    """Load the seed data set into the training table; returns how many rows were new."""
+    rows = read_seed_csv(path or container.settings.data_path)
+    now = datetime.now(UTC)
+    records = []
+    for row in rows:
+        digest = row_hash(row.features)
+        records.append(
+            {
+                "source": SEED,
+                "source_key": row.key,
+                "features": list(row.features),
+                "label": row.label,
+                "row_hash": digest,
+                "holdout": is_holdout(digest, container.settings.holdout_percent),
+                "labelled_at": now,
+                "created_at": now,
+            }
+        )
+    db = container.db
+    with db.transaction() as session:
+        count = select(func.count()).where(TrainingRow.source == SEED)
+        before = session.scalar(count) or 0
+        db.insert_ignore(session, TrainingRow, records)
+        after = session.scalar(count) or 0
+    return after - before
+
+
+def train(container: Container, reason: str = "manual") -> ModelEvent | None:
+    """Run the training function in this process (a request id per call) and return its outcome."""
+    now = datetime.now(UTC)
+    request = TrainingRequest(request_id=f"{reason}-{now:%Y%m%dT%H%M%S%f}", reason=reason, requested_at=now)  # type: ignore[arg-type]
+    return training.handle(
+        request,
+        EventContext(event_id=request.request_id, attributes={}),
+        db=container.db,
+        registry=container.registry,
+        publisher=container.publisher,
+        options=container.training_options,
+    )
+
+
+def rollback(container: Container, to_version: str | None = None) -> ModelEvent:
+    """Re-point production and tell the read models, as a training promotion would."""
+    from svmflow import topology
+    from svmflow.runtime.processor import publish
+
+    old, new = container.registry.rollback(to_version)
+    now = datetime.now(UTC)
+    event = ModelEvent(
+        job_id=f"rollback-{now:%Y%m%dT%H%M%S%f}",
+        request_id="rollback",
+        decision="rolled_back",
+        reason=f"operator rolled back from {old.version} to {new.version}",
+        candidate_version=new.version,
+        current_version=new.version,
+        previous_version=old.version,
+        finished_at=now,
+    )
+    publish(container.publisher, topology.MODELS, event)
+    return event
+
+
+def rebuild_read_model(container: Container) -> dict[str, int]:
+    """Refill Redis from Postgres: recent batches, model history, jobs, the current model."""
+    read_model, db, settings = container.read_model, container.db, container.settings
+    read_model.clear()
+    counts = {"batches": 0, "models": 0, "jobs": 0}
+    with db.transaction() as session:
+        batches = session.scalars(
+            select(PredictionBatch)
+            .order_by(PredictionBatch.submitted_at.desc())
+            .limit(settings.cache_index_size)
+        ).all()
+        for batch in batches:
+            predictions = session.scalars(
+                select(Prediction).where(Prediction.batch_id == batch.batch_id).order_by(Prediction.position)
+            ).all()
+            read_model.put_batch(
+                BatchView(
+                    batch_id=batch.batch_id,
+                    status="done",
+                    model_version=batch.model_version,
+                    record_count=batch.record_count,
+                    submitted_at=as_utc(batch.submitted_at),
+                    predicted_at=as_utc(batch.predicted_at),
+                    results=[
+                        BatchResult(subject=p.subject, label=p.label, score=p.score) for p in predictions
+                    ],
+                )
+            )
+            counts["batches"] += 1
+        versions = {v.version: v for v in session.scalars(select(ModelVersion)).all()}
+        jobs = session.scalars(select(TrainingJob).order_by(TrainingJob.finished_at)).all()
+        for job in jobs:
+            event = _event_from_row(job, versions.get(job.candidate_version or ""))
+            training_to_cache.handle(event, EventContext(job.job_id, {}), read_model=read_model)
+            counts["jobs"] += 1
+        counts["models"] = len(versions)
+    return counts
+
+
+def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEvent:
+    from svmflow.contracts import Evaluation
+
+    def evaluation(key: str) -> Evaluation | None:
+        value = (job.metrics or {}).get(key)
+        return None if value is None else msgspec.convert(value, Evaluation)
+
+    return ModelEvent(
+        job_id=job.job_id,
+        request_id=job.request_id,
+        decision=job.decision,  # type: ignore[arg-type]
+        reason=job.reason,
+        candidate_version=job.candidate_version,
+        current_version=job.current_version,
+        previous_version=job.previous_version,
+        challenger=evaluation("challenger"),
+        champion=evaluation("champion"),
+        train_size=job.train_size,
+        new_labels=job.new_labels,
+        data_fingerprint=version.data_fingerprint if version else None,
+        artifact_uri=version.artifact_uri if version else None,
+        finished_at=as_utc(job.finished_at),
+    )

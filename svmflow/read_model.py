@@ -1,0 +1,175 @@
+"""The Redis read model the APIs serve from. Postgres stays the source of truth; ``rebuild`` refills it.
+
+Keys (all under the configured prefix):
+
+* ``batch:<id>``: hash with ``body`` (the batch view as JSON) and ``rank`` (when it was predicted);
+  expires after the configured TTL.
+* ``batches``: sorted set of batch ids by submission time, trimmed to the newest N, for listing.
+* ``model:current``: hash, the production model (newest event wins).
+* ``jobs`` / ``jobs:data``: sorted set and hash of recent training jobs, trimmed.
+* ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
+
+Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
+events for the same key converge to the same winner whatever order they arrive in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import redis
+
+# Keep the entry whose rank wins (lower for batches: the first prediction of a batch is the one kept;
+# higher for the current model: the newest decision is the one kept).
+_SET_IF_BETTER = """
+local current = redis.call('HGET', KEYS[1], 'rank')
+local incoming = tonumber(ARGV[1])
+local better = (not current)
+    or (ARGV[3] == 'lower' and incoming < tonumber(current))
+    or (ARGV[3] == 'higher' and incoming > tonumber(current))
+if better then
+    redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'body', ARGV[2])
+end
+if tonumber(ARGV[4]) > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+if better then return 1 end
+return 0
+"""
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    subject: str
+    label: int
+    score: float
+
+
+class BatchView(msgspec.Struct, kw_only=True):
+    batch_id: str
+    status: str
+    model_version: str
+    record_count: int
+    submitted_at: datetime
+    predicted_at: datetime
+    results: list[BatchResult]
+
+
+class BatchSummary(msgspec.Struct, kw_only=True):
+    batch_id: str
+    submitted_at: float
+
+
+def epoch_micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+class ReadModel:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "svmflow:",
+        *,
+        ttl_seconds: int = 7 * 24 * 3600,
+        index_size: int = 10_000,
+        jobs_size: int = 200,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+        self.index_size = index_size
+        self.jobs_size = jobs_size
+        self._set_if_better = client.register_script(_SET_IF_BETTER)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def put_batch(self, view: BatchView) -> bool:
+        """Store a batch's results; the earliest prediction of a batch wins. True if stored."""
+        body = msgspec.json.encode(view)
+        stored = self._set_if_better(
+            keys=[self._key("batch", view.batch_id)],
+            args=[epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds],
+        )
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(self._key("batches"), {view.batch_id: view.submitted_at.timestamp()})
+        pipe.zremrangebyrank(self._key("batches"), 0, -self.index_size - 1)
+        pipe.execute()
+        return bool(stored)
+
+    def get_batch(self, batch_id: str) -> BatchView | None:
+        body = self.client.hget(self._key("batch", batch_id), "body")
+        return None if body is None else msgspec.json.decode(body, type=BatchView)
+
+    def list_batches(self, limit: int, before: float | None = None) -> list[BatchSummary]:
+        """Newest first; ``before`` is the submission time of the last item of the previous page."""
+        maximum: float | str = "+inf" if before is None else f"({before}"
+        rows = self.client.zrevrangebyscore(
+            self._key("batches"), maximum, "-inf", start=0, num=limit, withscores=True
+        )
+        return [BatchSummary(batch_id=_text(member), submitted_at=score) for member, score in rows]
+
+    # -- models and jobs ---------------------------------------------------------------------
+
+    def put_current_model(self, model: dict[str, Any], decided_at: datetime) -> bool:
+        return bool(
+            self._set_if_better(
+                keys=[self._key("model", "current")],
+                args=[epoch_micros(decided_at), msgspec.json.encode(model), "higher", 0],
+            )
+        )
+
+    def current_model(self) -> dict[str, Any] | None:
+        body = self.client.hget(self._key("model", "current"), "body")
+        return None if body is None else msgspec.json.decode(body)
+
+    def put_job(self, job_id: str, job: dict[str, Any], finished_at: datetime) -> None:
+        self._put_ranked("jobs", job_id, job, finished_at.timestamp(), self.jobs_size)
+
+    def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._ranked("jobs", limit)
+
+    def put_model_version(self, version: str, entry: dict[str, Any], created_at: datetime) -> None:
+        self._put_ranked("models", version, entry, created_at.timestamp(), self.jobs_size)
+
+    def model_versions(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._ranked("models", limit)
+
+    def _put_ranked(self, name: str, key: str, entry: dict[str, Any], score: float, keep: int) -> None:
+        index, data = self._key(name), self._key(name, "data")
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(data, key, msgspec.json.encode(entry))
+        pipe.zadd(index, {key: score})
+        pipe.execute()
+        overflow = self.client.zrange(index, 0, -keep - 1)
+        if overflow:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zrem(index, *overflow)
+            pipe.hdel(data, *overflow)
+            pipe.execute()
+
+    def _ranked(self, name: str, limit: int) -> list[dict[str, Any]]:
+        keys = self.client.zrevrange(self._key(name), 0, limit - 1)
+        if not keys:
+            return []
+        bodies = self.client.hmget(self._key(name, "data"), keys)
+        return [msgspec.json.decode(body) for body in bodies if body is not None]
+
+    def clear(self) -> None:
+        cursor = 0
+        while True:
+            cursor, keys = self.client.scan(cursor, match=f"{self.prefix}*", count=500)
+            if keys:
+                self.client.delete(*keys)
+            if cursor == 0:
+                return
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,1 @@
+"""Running the processors: message envelopes, the embedded bus, CloudEvent decoding."""

@@ -1,0 +1,374 @@
+"""An in-process message bus with Pub/Sub's delivery semantics, kept in a SQLite file.
+
+* At least once: a delivery is removed only after its handler returns; a handler that raises, or that
+  outlives the ack deadline, gets the message again, with exponential backoff.
+* Dead letters: after ``max_attempts`` deliveries the message moves to ``<topic>-dead-letter`` with the
+  same attributes Pub/Sub adds, where it waits in ``<topic>-dead-letter-sub`` to be listed or replayed.
+* Concurrent: a pool of worker threads delivers different messages (and, past an ack deadline, the same
+  one) at the same time.
+* Durable and shared: the queue lives in a file, so the CLI in another process can publish (a rollback,
+  a replay) to a running system, and nothing accepted is lost on restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from svmflow import topology
+from svmflow.runtime.messages import DeadLetter, Delivery
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Delivery], None]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    name TEXT PRIMARY KEY, topic TEXT NOT NULL, dead_letter_topic TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY, topic TEXT NOT NULL, data BLOB NOT NULL,
+    attributes TEXT NOT NULL, published_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    subscription TEXT NOT NULL, message_id TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL, leased_until REAL NOT NULL DEFAULT 0, last_error TEXT,
+    PRIMARY KEY (subscription, message_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (not_before);
+"""
+
+DEAD_LETTER_SUFFIX = "-dead-letter"
+
+
+def dead_letter_subscription(topic: str) -> str:
+    return f"{topology.dead_letter_topic(topic)}-sub"
+
+
+class EmbeddedBus:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_attempts: int = 5,
+        min_backoff: float = 0.1,
+        max_backoff: float = 10.0,
+        ack_deadline: float = 60.0,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.path = path
+        self.max_attempts = max_attempts
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.ack_deadline = ack_deadline
+        self.poll_interval = poll_interval
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._handlers: dict[str, Handler] = {}
+        self._wakeup = threading.Condition()
+        self._stopping = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._in_flight = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn().executescript(_SCHEMA)
+        self._create_topology()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _create_topology(self) -> None:
+        with self._write() as db:
+            for function, (topic, _) in topology.FUNCTIONS.items():
+                db.execute(
+                    "INSERT OR IGNORE INTO subscriptions VALUES (?, ?, ?)",
+                    (
+                        topology.subscription_name(function),
+                        topic,
+                        topology.dead_letter_topic(topic),
+                    ),
+                )
+            for topic in topology.TOPICS:
+                dead = topology.dead_letter_topic(topic)
+                db.execute(
+                    "INSERT OR IGNORE INTO subscriptions VALUES (?, ?, NULL)",
+                    (dead_letter_subscription(topic), dead),
+                )
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> Future[str]:
+        future: Future[str] = Future()
+        try:
+            message_id = self._insert(topic, data, attributes)
+        except Exception as exc:  # the caller sees it through the future, as with Pub/Sub
+            future.set_exception(exc)
+            return future
+        future.set_result(message_id)
+        with self._wakeup:
+            self._wakeup.notify_all()
+        return future
+
+    def _insert(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        message_id = uuid.uuid4().hex
+        now = time.time()
+        with self._write() as db:
+            subscriptions = [
+                row[0] for row in db.execute("SELECT name FROM subscriptions WHERE topic = ?", (topic,))
+            ]
+            if not subscriptions:
+                return message_id  # like Pub/Sub: no subscription, nobody receives it
+            db.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
+                (message_id, topic, data, json.dumps(attributes), now),
+            )
+            db.executemany(
+                "INSERT INTO deliveries (subscription, message_id, not_before) VALUES (?, ?, ?)",
+                [(name, message_id, now) for name in subscriptions],
+            )
+        return message_id
+
+    # -- delivering --------------------------------------------------------------------------
+
+    def subscribe(self, subscription: str, handler: Handler) -> None:
+        self._handlers[subscription] = handler
+
+    def start(self, workers: int = 4) -> None:
+        self._stopping.clear()
+        for index in range(workers):
+            thread = threading.Thread(target=self._work, name=f"bus-worker-{index}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        with self._wakeup:
+            self._wakeup.notify_all()
+        for thread in self._workers:
+            thread.join(timeout)
+        self._workers.clear()
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                delivered = self.deliver_one()
+            except sqlite3.Error:
+                log.exception("embedded bus: database error; retrying")
+                delivered = False
+            if not delivered:
+                with self._wakeup:
+                    self._wakeup.wait(self.poll_interval)
+
+    def deliver_one(self) -> bool:
+        """Deliver one due message to its handler; False when nothing is due."""
+        claimed = self._claim()
+        if claimed is None:
+            return False
+        subscription, delivery = claimed
+        try:
+            self._handlers[subscription](delivery)
+        except Exception as exc:
+            self._nack(subscription, delivery, exc)
+        else:
+            self._ack(subscription, delivery.message_id)
+        finally:
+            with self._wakeup:
+                self._in_flight -= 1
+                self._wakeup.notify_all()
+        return True
+
+    def _claim(self) -> tuple[str, Delivery] | None:
+        if not self._handlers:
+            return None
+        now = time.time()
+        names = list(self._handlers)
+        marks = ",".join("?" * len(names))
+        with self._write() as db:
+            row = db.execute(
+                f"SELECT d.subscription, d.message_id, d.attempts, m.topic, m.data, m.attributes, "  # noqa: S608
+                f"m.published_at FROM deliveries d JOIN messages m USING (message_id) "
+                f"WHERE d.subscription IN ({marks}) AND d.not_before <= ? AND d.leased_until <= ? "
+                f"ORDER BY d.not_before LIMIT 1",
+                (*names, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            subscription, message_id, attempts, topic, data, attributes, published_at = row
+            db.execute(
+                "UPDATE deliveries SET attempts = ?, leased_until = ? "
+                "WHERE subscription = ? AND message_id = ?",
+                (attempts + 1, now + self.ack_deadline, subscription, message_id),
+            )
+        with self._wakeup:
+            self._in_flight += 1
+        return subscription, Delivery(
+            topic=topic,
+            data=bytes(data),
+            attributes=json.loads(attributes),
+            message_id=message_id,
+            delivery_attempt=attempts + 1,
+            publish_time=datetime.fromtimestamp(published_at, UTC),
+        )
+
+    def _ack(self, subscription: str, message_id: str) -> None:
+        with self._write() as db:
+            self._remove(db, subscription, message_id)
+
+    def _nack(self, subscription: str, delivery: Delivery, error: Exception) -> None:
+        reason = f"{type(error).__name__}: {error}"[:1000]
+        with self._write() as db:
+            if delivery.delivery_attempt < self.max_attempts:
+                backoff = min(self.max_backoff, self.min_backoff * 2 ** (delivery.delivery_attempt - 1))
+                db.execute(
+                    "UPDATE deliveries SET not_before = ?, leased_until = 0, last_error = ? "
+                    "WHERE subscription = ? AND message_id = ?",
+                    (
+                        time.time() + backoff * random.uniform(0.8, 1.2),
+                        reason,
+                        subscription,
+                        delivery.message_id,
+                    ),
+                )
+                return
+            dead_topic = db.execute(
+                "SELECT dead_letter_topic FROM subscriptions WHERE name = ?", (subscription,)
+            ).fetchone()[0]
+            self._remove(db, subscription, delivery.message_id)
+        log.warning(
+            "dead-lettered after %d attempts",
+            delivery.delivery_attempt,
+            extra={
+                "subscription": subscription,
+                "message_id": delivery.message_id,
+                "error": reason,
+            },
+        )
+        if dead_topic:
+            attributes = {
+                **delivery.attributes,
+                "CloudPubSubDeadLetterSourceSubscription": subscription,
+                "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.delivery_attempt),
+                "svmflow_error": reason,
+            }
+            self._insert(dead_topic, delivery.data, attributes)
+
+    @staticmethod
+    def _remove(db: sqlite3.Connection, subscription: str, message_id: str) -> None:
+        db.execute(
+            "DELETE FROM deliveries WHERE subscription = ? AND message_id = ?",
+            (subscription, message_id),
+        )
+        db.execute(
+            "DELETE FROM messages WHERE message_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries WHERE message_id = ?)",
+            (message_id, message_id),
+        )
+
+    def pending(self) -> int:
+        """Deliveries still owed to the handlers registered in this process."""
+        if not self._handlers:
+            return 0
+        names = list(self._handlers)
+        marks = ",".join("?" * len(names))
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT COUNT(*) FROM deliveries WHERE subscription IN ({marks})",  # noqa: S608
+                names,
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Block until every message owed to a local handler is acknowledged or dead-lettered."""
+        deadline = time.monotonic() + timeout
+        while self.pending() or self._in_flight:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"bus not drained after {timeout}s: {self.pending()} pending")
+            if not self._workers:
+                if not self.deliver_one():
+                    time.sleep(0.01)
+                continue
+            with self._wakeup:
+                self._wakeup.wait(0.05)
+
+    # -- dead letters ------------------------------------------------------------------------
+
+    def list_dead_letters(self) -> list[DeadLetter]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT s.topic, m.message_id, m.data, m.attributes FROM deliveries d "
+                "JOIN messages m USING (message_id) JOIN subscriptions s ON s.name = d.subscription "
+                "WHERE s.topic LIKE ? ORDER BY m.published_at",
+                (f"%{DEAD_LETTER_SUFFIX}",),
+            )
+            .fetchall()
+        )
+        letters = []
+        for dead_topic, message_id, data, attributes in rows:
+            attrs = json.loads(attributes)
+            letters.append(
+                DeadLetter(
+                    topic=dead_topic.removesuffix(DEAD_LETTER_SUFFIX),
+                    message_id=message_id,
+                    data=bytes(data),
+                    attributes=attrs,
+                    reason=attrs.get("svmflow_error", "delivery attempts exhausted"),
+                )
+            )
+        return letters
+
+    def replay(self, message_ids: set[str] | None = None) -> list[DeadLetter]:
+        """Publish dead letters again to the topic they came from, then drop them."""
+        replayed = []
+        for letter in self.list_dead_letters():
+            if message_ids is not None and letter.message_id not in message_ids:
+                continue
+            attributes = {
+                k: v
+                for k, v in letter.attributes.items()
+                if not k.startswith("CloudPubSub") and k != "svmflow_error"
+            }
+            self.publish(letter.topic, letter.data, attributes).result()
+            with self._write() as db:
+                self._remove(db, dead_letter_subscription(letter.topic), letter.message_id)
+            replayed.append(letter)
+        return replayed

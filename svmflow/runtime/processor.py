@@ -1,0 +1,122 @@
+"""Runs one handler on one delivery, whatever the transport, with the delivery rules applied.
+
+* The payload is decoded against the topic's contract; a message that does not decode is permanent.
+* ``PermanentError`` (and a bad payload): the message goes to the dead-letter topic with the reason, and
+  the delivery is acknowledged so it cannot loop.
+* Anything else propagates: the transport redelivers with backoff, then dead-letters after its attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from svmflow import contracts, topology
+from svmflow.errors import PermanentError
+from svmflow.logs import log_context
+from svmflow.ports import Publisher
+from svmflow.runtime.messages import Delivery
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class EventContext:
+    event_id: str
+    attributes: dict[str, str]
+    delivery_attempt: int = 1
+
+    @property
+    def batch_id(self) -> str | None:
+        return self.attributes.get("batch_id")
+
+    @property
+    def traceparent(self) -> str | None:
+        return self.attributes.get("traceparent")
+
+
+def new_traceparent(parent: str | None = None) -> str:
+    """A child span of ``parent``'s trace, or the root of a new trace."""
+    trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+def publish(
+    publisher: Publisher,
+    topic: str,
+    message: contracts.Contract,
+    *,
+    batch_id: str | None = None,
+    traceparent: str | None = None,
+) -> str:
+    """Publish and wait until the bus has accepted the message, so nothing is acknowledged early."""
+    attributes = {
+        "schema_version": str(contracts.SCHEMA_VERSION),
+        "traceparent": new_traceparent(traceparent),
+    }
+    if batch_id:
+        attributes["batch_id"] = batch_id
+    return publisher.publish(topic, contracts.encode(message), attributes).result(
+        timeout=PUBLISH_TIMEOUT_SECONDS
+    )
+
+
+Handler = Callable[[Any, EventContext], None]
+
+
+@dataclass
+class Processor:
+    name: str
+    topic: str
+    contract: type[contracts.Contract]
+    handler: Handler
+    publisher: Publisher
+
+    def process(self, delivery: Delivery) -> str:
+        """Returns "done" or "dead-lettered"; raises on a transient failure."""
+        context = EventContext(delivery.message_id, delivery.attributes, delivery.delivery_attempt)
+        started = time.perf_counter()
+        with log_context(
+            function=self.name,
+            event_id=delivery.message_id,
+            batch_id=context.batch_id,
+            traceparent=context.traceparent,
+        ):
+            try:
+                message = contracts.decode(delivery.data, self.contract)
+                self.handler(message, context)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                self._dead_letter(delivery, f"invalid {self.topic} message: {exc}")
+                return "dead-lettered"
+            except PermanentError as exc:
+                self._dead_letter(delivery, str(exc))
+                return "dead-lettered"
+            except Exception:
+                log.warning(
+                    "transient failure; the message will be redelivered",
+                    exc_info=True,
+                    extra={"delivery_attempt": delivery.delivery_attempt},
+                )
+                raise
+            log.info("processed", extra={"elapsed_ms": round((time.perf_counter() - started) * 1000, 2)})
+            return "done"
+
+    def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        log.error("permanent failure; sent to the dead-letter topic", extra={"error": reason})
+        attributes = {
+            **delivery.attributes,
+            "svmflow_error": reason[:1000],
+            "svmflow_function": self.name,
+            "svmflow_source_message_id": delivery.message_id,
+        }
+        self.publisher.publish(topology.dead_letter_topic(self.topic), delivery.data, attributes).result(
+            timeout=PUBLISH_TIMEOUT_SECONDS
+        )
