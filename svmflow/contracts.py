@@ -124,6 +124,8 @@ class ModelEvent(Contract, kw_only=True):
     new_labels: int = 0
     data_fingerprint: str | None = None
     artifact_uri: str | None = None
+    # Features per row the candidate expects; the ingest API refuses other widths up front.
+    n_features: int | None = None
     finished_at: datetime
 
 

@@ -137,7 +137,7 @@ def train_and_decide(
     verdict = decide(challenger_eval, champion_eval, new_labels, options.policy)
 
     artifact = challenger.to_bytes()
-    version = new_version(artifact)
+    version = new_version(artifact, job_id)
     fingerprint = data_fingerprint(train)
     registry.save(
         challenger,
@@ -188,6 +188,7 @@ def train_and_decide(
         new_labels=new_labels,
         data_fingerprint=fingerprint,
         artifact_uri=registry.uri(version),
+        n_features=challenger.n_features,
     )
 
 

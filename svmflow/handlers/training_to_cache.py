@@ -27,15 +27,19 @@ def version_entry(event: ModelEvent) -> dict[str, Any]:
         "artifact_uri": event.artifact_uri,
         "data_fingerprint": event.data_fingerprint,
         "train_size": event.train_size,
+        "n_features": event.n_features,
         "evaluation": msgspec.to_builtins(event.challenger),
         "champion_evaluation": msgspec.to_builtins(event.champion),
     }
 
 
 def current_entry(event: ModelEvent, known: dict[str, Any] | None) -> dict[str, Any]:
-    evaluation = msgspec.to_builtins(event.challenger) if event.decision == "promoted" else None
-    if evaluation is None and known is not None:
-        evaluation = known.get("evaluation")
+    promoted = event.decision == "promoted"
+    evaluation = msgspec.to_builtins(event.challenger) if promoted else None
+    n_features = event.n_features if promoted else None
+    if known is not None:
+        evaluation = evaluation if evaluation is not None else known.get("evaluation")
+        n_features = n_features if n_features is not None else known.get("n_features")
     return {
         "version": event.current_version,
         "since": event.finished_at.isoformat(),
@@ -43,6 +47,7 @@ def current_entry(event: ModelEvent, known: dict[str, Any] | None) -> dict[str, 
         "reason": event.reason,
         "job_id": event.job_id,
         "evaluation": evaluation,
+        "n_features": n_features,
     }
 
 

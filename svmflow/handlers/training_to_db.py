@@ -17,6 +17,7 @@ def handle(event: ModelEvent, context: EventContext, *, db: Database) -> None:
     metrics = {
         "challenger": msgspec.to_builtins(event.challenger),
         "champion": msgspec.to_builtins(event.champion),
+        "n_features": event.n_features,
     }
     with db.transaction() as session:
         if not db.claim_event(session, CONSUMER, context.event_id):
