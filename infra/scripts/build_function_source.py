@@ -1,0 +1,84 @@
+"""Build the one source archive every Cloud Function is deployed from.
+
+The archive holds main.py, the core package, functions/, the seed data and a requirements.txt
+exported from uv.lock (the Cloud Functions Python buildpack installs requirements.txt).
+A build step rather than Terraform's archive_file: the requirements file does not exist in the
+repository and archive_file cannot run uv. The zip is byte-for-byte reproducible (sorted
+entries, fixed timestamps), so Terraform redeploys the functions only when the content changes.
+
+    uv run python infra/scripts/build_function_source.py [--out build/function-source.zip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "build" / "function-source.zip"
+# What the functions import or read at run time; nothing else ships.
+INCLUDED_FILES = ("main.py",)
+INCLUDED_DIRS = ("svmflow", "functions", "data")
+EXCLUDED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache"})
+EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
+
+
+def archive_members(root: Path = REPO) -> list[str]:
+    """Repository-relative paths that go into the archive, sorted (requirements.txt apart)."""
+    members = [name for name in INCLUDED_FILES if (root / name).is_file()]
+    for directory in INCLUDED_DIRS:
+        for path in (root / directory).rglob("*"):
+            relative = path.relative_to(root)
+            if not path.is_file() or EXCLUDED_PARTS.intersection(relative.parts):
+                continue
+            if path.suffix in EXCLUDED_SUFFIXES:
+                continue
+            members.append(relative.as_posix())
+    return sorted(members)
+
+
+def export_requirements(root: Path, destination: Path) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        raise SystemExit("uv is not on PATH (run `make install` first)")
+    # No header: it would name the temporary output path and break reproducibility.
+    command = [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project"]
+    command += ["--no-header", "--quiet", "-o", str(destination)]
+    subprocess.run(command, cwd=root, check=True)  # noqa: S603 (fixed command, no shell)
+
+
+def build(out: Path = DEFAULT_OUT, root: Path = REPO) -> str:
+    """Write the archive to ``out`` and return its MD5 (what Terraform's filemd5 sees)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        requirements = Path(tmp) / "requirements.txt"
+        export_requirements(root, requirements)
+        entries = [(name, root / name) for name in archive_members(root)]
+        entries.append(("requirements.txt", requirements))
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, path in sorted(entries):
+                info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+    return hashlib.md5(out.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="zip to write")
+    args = parser.parse_args(argv)
+    digest = build(args.out.resolve())
+    print(f"{args.out} md5={digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
