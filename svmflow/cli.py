@@ -38,8 +38,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the whole system in this process (embedded mode)")
+    run = commands.add_parser(
+        "run", help="run the whole system in this process (embedded mode), with both APIs"
+    )
+    run.add_argument("--host", help="address the APIs listen on (default: SVMFLOW_API_HOST, 127.0.0.1)")
+    run.add_argument("--ingest-port", type=int, help="ingest API port (default: SVMFLOW_INGEST_PORT, 8080)")
+    run.add_argument(
+        "--predict-port", type=int, help="predict API port (default: SVMFLOW_PREDICT_PORT, 8081)"
+    )
     run.set_defaults(command=cmd_run)
+
+    demo = commands.add_parser("demo", help="walk through the loop against running APIs")
+    demo.add_argument("--ingest-url", help="default: http://127.0.0.1:8080 (from SVMFLOW_INGEST_PORT)")
+    demo.add_argument("--predict-url", help="default: http://127.0.0.1:8081 (from SVMFLOW_PREDICT_PORT)")
+    demo.add_argument("--api-key", help="default: the local key (SVMFLOW_SECRET_API_KEYS or dev-local-key)")
+    demo.add_argument("--rows", type=int, default=60, help="records in the demo batch (default: 60)")
+    demo.add_argument("--wait", type=float, default=120.0, help="seconds to wait at each step (default: 120)")
+    demo.set_defaults(command=cmd_demo)
 
     seed = commands.add_parser("seed", help="load the seed data set into the training table")
     seed.add_argument("--data", type=Path, help="CSV file (default: the bundled banknote data set)")
@@ -79,24 +94,97 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.mode != "embedded":
         print(
             "`svmflow run` hosts the embedded mode; see the README for the emulated stack",
             file=sys.stderr,
         )
         return 2
-    from svmflow.runtime.embedded import EmbeddedSystem
+    settings = settings.with_(
+        api_host=args.host or settings.api_host,
+        ingest_port=args.ingest_port or settings.ingest_port,
+        predict_port=args.predict_port or settings.predict_port,
+    )
+    # This command is the composition root of the local system, so it alone reaches for the API
+    # package; nothing else in the core does.
+    from api.app import create_ingest_app, create_predict_app
+    from svmflow.runtime.embedded import EmbeddedSystem, HttpService
 
-    system = EmbeddedSystem(settings)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    system.start()
-    print(f"svmflow is running (state in {settings.state_dir}); Ctrl-C stops it", flush=True)
-    stop.wait()
-    system.stop()
+    shown_host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
+    ingest_url = f"http://{shown_host}:{settings.ingest_port}"
+    predict_url = settings.predict_url or f"http://{shown_host}:{settings.predict_port}"
+    system = EmbeddedSystem(settings)
+    try:
+        print(f"starting svmflow (embedded mode, state in {settings.state_dir}) ...", flush=True)
+        system.start()
+        container = system.container
+        system.serve(
+            [
+                HttpService(
+                    "ingest",
+                    create_ingest_app(container, predict_url=predict_url),
+                    settings.api_host,
+                    settings.ingest_port,
+                ),
+                HttpService(
+                    "predict",
+                    create_predict_app(container, predict_url=predict_url),
+                    settings.api_host,
+                    settings.predict_port,
+                ),
+            ]
+        )
+        _print_banner(container, ingest_url, predict_url)
+        stop.wait()
+        print("stopping ...", flush=True)
+    finally:
+        system.stop()
     print("stopped", flush=True)
+    return 0
+
+
+def _print_banner(container: Container, ingest_url: str, predict_url: str) -> None:
+    from svmflow.adapters.secrets import LOCAL_DEFAULTS
+
+    keys = container.secrets.get("api-keys")
+    default = LOCAL_DEFAULTS["api-keys"]
+    key = default if keys == default else "the one in SVMFLOW_SECRET_API_KEYS"
+    current = container.read_model.current_model()
+    model = current["version"] if current else "none yet"
+    print(
+        f"""
+svmflow is running.
+  ingest API   {ingest_url}    POST /v1/batches
+  predict API  {predict_url}    GET /v1/batches/{{id}}, PATCH /v1/batches/{{id}}, /v1/models, /v1/jobs
+  API key      {key}    (header X-API-Key, or Authorization: Bearer)
+  OpenAPI      {ingest_url}/openapi.json  {predict_url}/openapi.json
+  model        {model} in production
+
+Try it: uv run svmflow demo    (API examples: api/README.md)
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow import demo
+
+    key = args.api_key or Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
+    client = demo.Client(
+        ingest_url=args.ingest_url or f"http://127.0.0.1:{settings.ingest_port}",
+        predict_url=args.predict_url or f"http://127.0.0.1:{settings.predict_port}",
+        api_key=key,
+    )
+    try:
+        demo.run(client, settings.data_path, rows=args.rows, wait_seconds=args.wait)
+    except demo.DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    print("\ndemo finished")
     return 0
 
 

@@ -49,6 +49,12 @@ class Settings:
     training_lease_seconds: int = 900
     max_delivery_attempts: int = 5
     embedded_redis_port: int = 6390
+    # The HTTP APIs: where `svmflow run` serves them, and the predict API's public address, which the
+    # ingest API puts in each answer's Location header (set it to the Cloud Run URL in production).
+    api_host: str = "127.0.0.1"
+    ingest_port: int = 8080
+    predict_port: int = 8081
+    predict_url: str = ""
     log_level: str = "INFO"
     data_path: Path = field(
         default_factory=lambda: Path(__file__).resolve().parent.parent / "data" / "banknote.csv"

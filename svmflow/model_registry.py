@@ -67,9 +67,10 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def new_version(artifact: bytes, now: datetime | None = None) -> str:
+def new_version(artifact: bytes, job_id: str, now: datetime | None = None) -> str:
+    """Sortable by time; the suffix tells apart two jobs that trained identical weights."""
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
-    return f"{moment}-{sha256_hex(artifact)[:8]}"
+    return f"{moment}-{sha256_hex(job_id.encode() + artifact)[:8]}"
 
 
 class ModelRegistry:

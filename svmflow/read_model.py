@@ -98,7 +98,8 @@ class ReadModel:
             args=[epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds],
         )
         pipe = self.client.pipeline(transaction=True)
-        pipe.zadd(self._key("batches"), {view.batch_id: view.submitted_at.timestamp()})
+        # NX: the first submission time stays, even if a later redelivery carries another.
+        pipe.zadd(self._key("batches"), {view.batch_id: view.submitted_at.timestamp()}, nx=True)
         pipe.zremrangebyrank(self._key("batches"), 0, -self.index_size - 1)
         pipe.execute()
         return bool(stored)
@@ -114,6 +115,21 @@ class ReadModel:
             self._key("batches"), maximum, "-inf", start=0, num=limit, withscores=True
         )
         return [BatchSummary(batch_id=_text(member), submitted_at=score) for member, score in rows]
+
+    def page_batches(self, limit: int, after: tuple[float, str] | None = None) -> list[BatchSummary]:
+        """Newest first, ties in time broken by id (descending), as Redis orders them. ``after`` is the
+        (submitted_at, batch_id) of the previous page's last item, so a page boundary that falls inside
+        a tie neither skips nor repeats a batch."""
+        if after is None:
+            return self.list_batches(limit)
+        score, last_id = after
+        # Batches submitted in the same microsecond as the cursor: few, so fetch them all.
+        ties = self.client.zrangebyscore(self._key("batches"), score, score)
+        same = sorted((m for m in map(_text, ties) if m < last_id), reverse=True)
+        page = [BatchSummary(batch_id=m, submitted_at=score) for m in same[:limit]]
+        if len(page) < limit:
+            page.extend(self.list_batches(limit - len(page), before=score))
+        return page
 
     # -- models and jobs ---------------------------------------------------------------------
 

@@ -21,6 +21,18 @@ class PubSubPublisher:
             path = self._paths[topic] = self._client.topic_path(self._project, topic)
         return self._client.publish(path, data, **attributes)
 
+    def ready(self, topic: str = topology.PREDICTION_REQUESTS, timeout: float = 5.0) -> None:
+        """Raises unless Pub/Sub answers for ``topic``. A publisher-only identity may not read topics:
+        a permission error still proves the service is reachable, and publishing is what it needs."""
+        from google.api_core import exceptions
+
+        try:
+            self._client.get_topic(
+                request={"topic": self._client.topic_path(self._project, topic)}, timeout=timeout
+            )
+        except exceptions.PermissionDenied:
+            return
+
 
 class PubSubDeadLetters:
     """Lists and replays what sits in the ``<topic>-dead-letter-sub`` subscriptions."""

@@ -1,17 +1,35 @@
-"""The whole system in one process: bus workers, every processor, and a Redis stand-in that other
-processes (the CLI) can reach over TCP."""
+"""The whole system in one process: bus workers, every processor, a Redis stand-in that other processes
+(the CLI) can reach over TCP, and any HTTP apps handed to ``serve`` (the ingest and predict APIs)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from svmflow import operations
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.errors import SvmflowError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpService:
+    name: str
+    app: Any  # an ASGI application
+    host: str
+    port: int
+
+
+@dataclass
+class _RunningServer:
+    service: HttpService
+    server: Any  # uvicorn.Server
+    thread: threading.Thread
 
 
 @dataclass
@@ -21,6 +39,7 @@ class EmbeddedSystem:
     container: Container = field(init=False)
     _redis_server: object | None = field(init=False, default=None)
     _redis_thread: threading.Thread | None = field(init=False, default=None)
+    _servers: list[_RunningServer] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -53,10 +72,49 @@ class EmbeddedSystem:
             event = operations.train(c, reason="manual")
             if event is not None:
                 log.info("initial model: %s (%s)", event.decision, event.reason)
+        # The ingest API checks batches against the current model: let it reach the read model first.
+        deadline = time.monotonic() + 30
+        while c.read_model.current_model() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def serve(self, services: list[HttpService], startup_timeout: float = 15.0) -> None:
+        """Serve each app with uvicorn in a thread of its own; returns once all of them listen."""
+        import uvicorn
+
+        for service in services:
+            config = uvicorn.Config(
+                service.app,
+                host=service.host,
+                port=service.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=5,
+            )
+            server = uvicorn.Server(config)
+            # uvicorn leaves signal handling to the main thread when it runs in another one.
+            thread = threading.Thread(target=server.run, name=f"http-{service.name}", daemon=True)
+            thread.start()
+            self._servers.append(_RunningServer(service, server, thread))
+            deadline = time.monotonic() + startup_timeout
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise SvmflowError(
+                        f"the {service.name} API cannot listen on {service.host}:{service.port} "
+                        "(is the port in use? set another with --ingest-port/--predict-port)"
+                    )
+                time.sleep(0.02)
 
     def stop(self) -> None:
+        for running in self._servers:
+            running.server.should_exit = True
+        for running in self._servers:
+            running.thread.join(10)
+        self._servers.clear()
         self.container.bus.stop()
         server = self._redis_server
         if server is not None:
             server.shutdown()  # type: ignore[attr-defined]
             server.server_close()  # type: ignore[attr-defined]
+        if self._redis_thread is not None:
+            self._redis_thread.join(5)

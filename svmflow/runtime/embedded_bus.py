@@ -159,6 +159,10 @@ class EmbeddedBus:
             )
         return message_id
 
+    def ready(self) -> None:
+        """Raises when the queue file cannot be read (the readiness check of the APIs)."""
+        self._conn().execute("SELECT 1 FROM subscriptions LIMIT 1").fetchone()
+
     # -- delivering --------------------------------------------------------------------------
 
     def subscribe(self, subscription: str, handler: Handler) -> None:
