@@ -48,7 +48,7 @@ def db_snapshot(db: Database, *, skip: tuple[str, ...] = ()) -> dict[str, list[t
             if table.name in skip:
                 continue
             rows = session.execute(select(table)).all()
-            snapshot[table.name] = sorted((tuple(repr(v) for v in row) for row in rows))
+            snapshot[table.name] = sorted(tuple(repr(v) for v in row) for row in rows)
     return snapshot
 
 

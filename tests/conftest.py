@@ -36,7 +36,9 @@ def redis_server() -> fakeredis.FakeServer:
 
 
 @pytest.fixture
-def container(settings: Settings, publisher: RecordingPublisher, redis_server: fakeredis.FakeServer) -> Container:
+def container(
+    settings: Settings, publisher: RecordingPublisher, redis_server: fakeredis.FakeServer
+) -> Container:
     """Unit-test wiring: SQLite and a local bucket in tmp, fakeredis, a recording publisher."""
     return Container(settings, publisher=publisher, redis=fakeredis.FakeRedis(server=redis_server))
 
@@ -70,7 +72,9 @@ def new_delivery(topic: str, data: bytes, attributes: dict[str, str] | None = No
 @pytest.fixture
 def embedded(settings: Settings) -> Iterator[Container]:
     """The embedded runtime: durable bus with workers, fakeredis, SQLite, local bucket, every processor."""
-    c = Container(settings.with_(max_delivery_attempts=3), redis=fakeredis.FakeRedis(server=fakeredis.FakeServer()))
+    c = Container(
+        settings.with_(max_delivery_attempts=3), redis=fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    )
     c.bus.min_backoff = 0.02
     c.bus.max_backoff = 0.1
     c.subscribe_all(c.bus)

@@ -80,7 +80,7 @@ def fit(rows: Sequence[LabelledRow], feedback_weight: float = 1.0, c: float = 1.
     if len(np.unique(y)) != 2:
         raise TrainingDataError(f"training needs both classes, got {sorted(set(y.tolist()))}")
     weights = np.asarray([feedback_weight if r.source == FEEDBACK else 1.0 for r in rows])
-    pipeline = make_pipeline(StandardScaler(), LinearSVC(C=c, dual="auto", max_iter=20_000))
+    pipeline = make_pipeline(StandardScaler(), LinearSVC(C=c, dual="auto", max_iter=20_000, random_state=0))
     pipeline.fit(x, y, linearsvc__sample_weight=weights)
     return LinearModel.from_pipeline(pipeline, FEATURE_NAMES)
 

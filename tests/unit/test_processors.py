@@ -25,9 +25,13 @@ def run(container: Container, name: str, delivery: Delivery) -> str:
     return container.processor(name).process(delivery)
 
 
-def predictions_message(container: Container, publisher: RecordingPublisher, batch_id: str = "batch-1") -> Published:
+def predictions_message(
+    container: Container, publisher: RecordingPublisher, batch_id: str = "batch-1"
+) -> Published:
     request = prediction_request(batch_id)
-    assert run(container, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(request))) == "done"
+    assert (
+        run(container, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(request))) == "done"
+    )
     return publisher.on(topology.PREDICTIONS)[-1]
 
 
@@ -54,12 +58,21 @@ def dead_letters(publisher: RecordingPublisher, topic: str) -> list[Published]:
     return publisher.on(topology.dead_letter_topic(topic))
 
 
+def request_body(features: str) -> bytes:
+    body = '{"batch_id": "b", "subjects": ["a"], "features": %s, "submitted_at": "2026-01-01T00:00:00Z"}'
+    return (body % features).encode()
+
+
 # -- prediction ------------------------------------------------------------------------------
 
 
 def test_prediction_labels_every_subject_with_the_production_model(trained, publisher) -> None:
     request = prediction_request("b1", rows=20)
-    run(trained, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(request), {"batch_id": "b1"}))
+    run(
+        trained,
+        "prediction",
+        new_delivery(topology.PREDICTION_REQUESTS, encoded(request), {"batch_id": "b1"}),
+    )
     [message] = publisher.on(topology.PREDICTIONS)
     result = contracts.decode(message.data, Predictions)
     pointer, _ = trained.registry.pointer()
@@ -75,7 +88,11 @@ def test_prediction_labels_every_subject_with_the_production_model(trained, publ
 def test_prediction_keeps_the_trace(trained, publisher) -> None:
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     request = prediction_request("b1")
-    run(trained, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(request), {"traceparent": parent}))
+    run(
+        trained,
+        "prediction",
+        new_delivery(topology.PREDICTION_REQUESTS, encoded(request), {"traceparent": parent}),
+    )
     child = publisher.on(topology.PREDICTIONS)[0].attributes["traceparent"]
     assert child.split("-")[1] == parent.split("-")[1]
     assert child != parent
@@ -86,7 +103,11 @@ def test_prediction_duplicate_publishes_the_same_labels(trained, publisher) -> N
     run(trained, "prediction", delivery)
     run(trained, "prediction", delivery)
     first, second = (contracts.decode(m.data, Predictions) for m in publisher.on(topology.PREDICTIONS))
-    assert (first.labels, first.scores, first.model_version) == (second.labels, second.scores, second.model_version)
+    assert (first.labels, first.scores, first.model_version) == (
+        second.labels,
+        second.scores,
+        second.model_version,
+    )
 
 
 def test_prediction_publish_failure_raises_for_redelivery(trained, publisher) -> None:
@@ -100,7 +121,9 @@ def test_prediction_publish_failure_raises_for_redelivery(trained, publisher) ->
 
 def test_prediction_without_a_model_is_transient(container, publisher) -> None:
     with pytest.raises(TransientError, match="no production model"):
-        run(container, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(prediction_request())))
+        run(
+            container, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(prediction_request()))
+        )
     assert publisher.messages == []
 
 
@@ -108,14 +131,14 @@ def test_prediction_without_a_model_is_transient(container, publisher) -> None:
     ("payload", "reason"),
     [
         (b"not json", "invalid prediction-requests message"),
-        (b'{"batch_id": "b", "subjects": ["a"], "features": [[1, 2]], "submitted_at": "2026-01-01T00:00:00Z"}',
-         "expects 4 features per row, got 2"),
-        (b'{"batch_id": "b", "subjects": ["a"], "features": [[1e309, 2, 3, 4]], "submitted_at": "2026-01-01T00:00:00Z"}',
-         "Number out of range - at `$.features[0][0]`"),
+        (request_body("[[1, 2]]"), "expects 4 features per row, got 2"),
+        (request_body("[[1e309, 2, 3, 4]]"), "Number out of range - at `$.features[0][0]`"),
     ],
 )
 def test_prediction_poison_is_dead_lettered_and_acknowledged(trained, publisher, payload, reason) -> None:
-    outcome = run(trained, "prediction", new_delivery(topology.PREDICTION_REQUESTS, payload, {"batch_id": "b"}))
+    outcome = run(
+        trained, "prediction", new_delivery(topology.PREDICTION_REQUESTS, payload, {"batch_id": "b"})
+    )
     assert outcome == "dead-lettered"
     [letter] = dead_letters(publisher, topology.PREDICTION_REQUESTS)
     assert letter.data == payload
@@ -206,13 +229,23 @@ def test_prediction_to_db_database_down_then_redelivered(trained, publisher) -> 
 
 
 def test_prediction_to_db_poison(trained, publisher) -> None:
-    bad = msgspec.json.encode({"batch_id": "b", "subjects": ["a", "b"], "features": [[1.0]], "labels": [1],
-                               "scores": [0.5], "model_version": "v", "submitted_at": "2026-01-01T00:00:00Z",
-                               "predicted_at": "2026-01-01T00:00:00Z"})
+    bad = msgspec.json.encode(
+        {
+            "batch_id": "b",
+            "subjects": ["a", "b"],
+            "features": [[1.0]],
+            "labels": [1],
+            "scores": [0.5],
+            "model_version": "v",
+            "submitted_at": "2026-01-01T00:00:00Z",
+            "predicted_at": "2026-01-01T00:00:00Z",
+        }
+    )
     assert run(trained, "prediction_to_db", new_delivery(topology.PREDICTIONS, bad)) == "dead-lettered"
-    assert "features has 1 entries but subjects has 2" in dead_letters(publisher, topology.PREDICTIONS)[0].attributes[
-        "svmflow_error"
-    ]
+    assert (
+        "features has 1 entries but subjects has 2"
+        in dead_letters(publisher, topology.PREDICTIONS)[0].attributes["svmflow_error"]
+    )
 
 
 # -- feedback-to-db and feedback-to-training -------------------------------------------------
@@ -268,14 +301,23 @@ def test_feedback_for_unknown_subjects_is_poison(trained, publisher, name) -> No
     stored_batch(trained, publisher)
     rating = new_delivery(topology.FEEDBACK, encoded(feedback("batch-1", ["nobody"], [0])))
     assert run(trained, name, rating) == "dead-lettered"
-    assert "has no subjects ['nobody']" in dead_letters(publisher, topology.FEEDBACK)[0].attributes["svmflow_error"]
+    assert (
+        "has no subjects ['nobody']"
+        in dead_letters(publisher, topology.FEEDBACK)[0].attributes["svmflow_error"]
+    )
 
 
 def test_feedback_to_training_adds_corrected_rows(trained, publisher) -> None:
     batch = stored_batch(trained, publisher)
-    run(trained, "feedback_to_training", new_delivery(topology.FEEDBACK, encoded(feedback("batch-1", batch.subjects[:3], [1, 0, 1]))))
+    run(
+        trained,
+        "feedback_to_training",
+        new_delivery(topology.FEEDBACK, encoded(feedback("batch-1", batch.subjects[:3], [1, 0, 1]))),
+    )
     with trained.db.transaction() as session:
-        rows = session.scalars(select(TrainingRow).where(TrainingRow.source == "feedback").order_by(TrainingRow.source_key)).all()
+        rows = session.scalars(
+            select(TrainingRow).where(TrainingRow.source == "feedback").order_by(TrainingRow.source_key)
+        ).all()
     assert [(r.source_key, r.label) for r in rows] == [
         (f"batch-1/{batch.subjects[0]}", batch.labels[0]),
         (f"batch-1/{batch.subjects[1]}", 1 - batch.labels[1]),
@@ -386,8 +428,13 @@ def test_training_poison(trained, publisher) -> None:
 @pytest.fixture
 def promotion(trained, publisher) -> Published:
     """The models event of a promotion (of a second version)."""
-    second = Container(trained.settings.with_(gate_min_new_labels=0), db=trained.db, bucket=trained.bucket,
-                       publisher=publisher, redis=trained.redis)
+    second = Container(
+        trained.settings.with_(gate_min_new_labels=0),
+        db=trained.db,
+        bucket=trained.bucket,
+        publisher=publisher,
+        redis=trained.redis,
+    )
     run(second, "training", request_delivery("manual-2"))
     message = publisher.on(topology.MODELS)[-1]
     assert contracts.decode(message.data, ModelEvent).decision == "promoted"
@@ -452,5 +499,3 @@ def test_training_to_db_database_down(trained, promotion, publisher) -> None:
 def test_model_event_poison(trained, publisher, name: str) -> None:
     assert run(trained, name, new_delivery(topology.MODELS, b"[]")) == "dead-lettered"
     assert len(dead_letters(publisher, topology.MODELS)) == 1
-
-

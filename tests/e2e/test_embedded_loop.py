@@ -1,0 +1,107 @@
+"""The whole loop in one process, through the embedded bus and every processor."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from svmflow import operations, topology
+from svmflow.bootstrap import Container
+from svmflow.contracts import Feedback
+from svmflow.db.tables import FeedbackVerdict, Prediction, TrainingJob, TrainingRow
+from svmflow.runtime.processor import publish
+from tests.builders import prediction_request, true_labels
+
+ROWS = 60
+
+
+def submit(system: Container, batch_id: str, offset: int) -> None:
+    request = prediction_request(batch_id, rows=ROWS, offset=offset)
+    publish(system.publisher, topology.PREDICTION_REQUESTS, request, batch_id=batch_id)
+
+
+def test_requests_to_promotion_to_the_next_batch(embedded: Container) -> None:
+    system = embedded
+    operations.seed(system)
+    first = operations.train(system)
+    assert first is not None
+    assert first.decision == "promoted"
+    system.bus.drain(30)
+    assert system.read_model.current_model()["version"] == first.candidate_version
+
+    # 1. A batch is predicted, cached and stored.
+    submit(system, "loop-1", offset=700)
+    system.bus.drain(30)
+    view = system.read_model.get_batch("loop-1")
+    assert view is not None
+    assert view.model_version == first.candidate_version
+    assert view.record_count == ROWS
+    with system.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Prediction)) == ROWS
+
+    # 2. Honest feedback on every subject: right is 1, wrong is 0.
+    truth = true_labels(rows=ROWS, offset=700)
+    ratings = [int(r.label == t) for r, t in zip(view.results, truth, strict=True)]
+    feedback = Feedback(
+        batch_id="loop-1",
+        subjects=[r.subject for r in view.results],
+        ratings=ratings,  # type: ignore[arg-type]
+        rated_at=view.predicted_at,
+    )
+    publish(system.publisher, topology.FEEDBACK, feedback, batch_id="loop-1")
+    system.bus.drain(60)
+
+    # 3. Verdicts and training rows are stored; the threshold asked for one retrain, which decided.
+    with system.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(FeedbackVerdict)) == ROWS
+        feedback_labels = session.scalars(
+            select(TrainingRow.label).where(TrainingRow.source == "feedback").order_by(TrainingRow.source_key)
+        ).all()
+        jobs = session.scalars(select(TrainingJob).order_by(TrainingJob.finished_at)).all()
+    assert sorted(feedback_labels) == sorted(truth)  # honest ratings give back the true labels
+    assert [j.decision for j in jobs] == ["promoted", "promoted"]
+    retrain = jobs[-1]
+    assert retrain.request_id == f"labels-{ROWS}"
+    assert system.read_model.current_model()["version"] == retrain.candidate_version
+    assert [j["job_id"] for j in system.read_model.jobs()] == [retrain.job_id, jobs[0].job_id]
+
+    # 4. The next batch is served by the promoted version.
+    submit(system, "loop-2", offset=800)
+    system.bus.drain(30)
+    next_view = system.read_model.get_batch("loop-2")
+    assert next_view is not None
+    assert next_view.model_version == retrain.candidate_version != first.candidate_version
+    assert system.bus.list_dead_letters() == []
+
+
+def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
+    system = embedded
+    operations.seed(system)
+    operations.train(system)
+    submit(system, "r-1", offset=0)
+    submit(system, "r-2", offset=100)
+    system.bus.drain(30)
+    live = (
+        [system.read_model.get_batch(b) for b in ("r-1", "r-2")],
+        system.read_model.current_model(),
+        [s.batch_id for s in system.read_model.list_batches(10)],
+    )
+    counts = operations.rebuild_read_model(system)
+    rebuilt = (
+        [system.read_model.get_batch(b) for b in ("r-1", "r-2")],
+        system.read_model.current_model(),
+        [s.batch_id for s in system.read_model.list_batches(10)],
+    )
+    assert counts == {"batches": 2, "models": 1, "jobs": 1}
+    assert rebuilt == live
+
+
+def test_poison_request_is_dead_lettered_and_replayable(embedded: Container) -> None:
+    system = embedded
+    operations.seed(system)
+    operations.train(system)
+    system.bus.publish(topology.PREDICTION_REQUESTS, b'{"not": "a request"}', {"batch_id": "p-1"}).result()
+    system.bus.drain(30)
+    [letter] = system.bus.list_dead_letters()
+    assert letter.topic == topology.PREDICTION_REQUESTS
+    assert "invalid prediction-requests message" in letter.reason
+    assert letter.attributes["batch_id"] == "p-1"
