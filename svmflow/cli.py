@@ -217,8 +217,8 @@ def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
     registry = Container(settings).registry
     pointer, _ = registry.pointer()
     print(f"{'':2}{'version':28}{'seed acc':>10}{'feedback acc':>14}{'train rows':>12}  job")
-    for version in registry.versions():
-        meta = registry.metadata(version)
+    for meta in sorted((registry.metadata(v) for v in registry.versions()), key=lambda m: m.created_at):
+        version = meta.version
         challenger = meta.metrics.get("challenger") or {}
         feedback = challenger.get("feedback_holdout_accuracy")
         marker = "* " if pointer and pointer.version == version else "  "

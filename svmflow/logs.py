@@ -67,13 +67,28 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is now, so a redirected stdout still gets the logs."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure(level: str = "INFO", project: str = "") -> None:
     """Send JSON lines to stdout; safe to call more than once."""
     global _project
     _project = project
     root = logging.getLogger()
     if not any(isinstance(h.formatter, CloudLoggingFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(CloudLoggingFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
