@@ -1,0 +1,138 @@
+"""The ingest API: ``POST /v1/batches`` checks a batch, publishes it to ``prediction-requests`` and
+answers 202 once Pub/Sub has accepted it. It reads Redis (the current model, idempotent retries) and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import msgspec
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.body import decode_json, read_body
+from api.errors import BadRequestError, ConflictError, UnavailableError, UnprocessableError
+from api.models import BatchAccepted, BatchSubmission
+from api.service import Service
+from svmflow import topology
+from svmflow.contracts import PredictionRequest
+from svmflow.runtime.processor import publish
+
+# Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
+# two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+_decoder = msgspec.json.Decoder(BatchSubmission)
+
+
+def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
+    """What the types cannot say: columns that line up, unique subjects, the model's width, finite
+    numbers. Raises ``UnprocessableError`` naming the first field at fault."""
+    subjects, features = batch.subjects, batch.features
+    if len(features) != len(subjects):
+        raise UnprocessableError(
+            f"features has {len(features)} rows but subjects has {len(subjects)}; send one row per subject",
+            field="features",
+        )
+    first_seen: dict[str, int] = {}
+    for index, subject in enumerate(subjects):
+        earlier = first_seen.setdefault(subject, index)
+        if earlier != index:
+            raise UnprocessableError(
+                f"subject {subject!r} appears twice (also at subjects[{earlier}]); subjects must be unique",
+                field=f"subjects[{index}]",
+            )
+    width = n_features if n_features is not None else len(features[0])
+    for index, row in enumerate(features):
+        if len(row) != width:
+            expected = "the current model expects" if n_features is not None else "the first row has"
+            raise UnprocessableError(
+                f"row has {len(row)} features but {expected} {width}", field=f"features[{index}]"
+            )
+    finite = np.isfinite(np.asarray(features, dtype=np.float64))
+    if not finite.all():
+        row, column = (int(i) for i in np.argwhere(~finite)[0])
+        raise UnprocessableError("features must be finite numbers", field=f"features[{row}][{column}]")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise BadRequestError(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters", field="Idempotency-Key"
+        )
+    return key
+
+
+def _accepted(service: Service, batch_id: str, count: int, submitted_at: datetime) -> Response:
+    location = service.batch_url(batch_id)
+    body = BatchAccepted(
+        batch_id=batch_id,
+        record_count=count,
+        status="pending",
+        submitted_at=submitted_at,
+        location=location,
+    )
+    return Response(
+        msgspec.json.encode(body),
+        status_code=202,
+        media_type="application/json",
+        headers={"Location": location},
+    )
+
+
+async def submit_batch(request: Request) -> Response:
+    service: Service = request.app.state.service
+    idempotency_key = _idempotency_key(request)
+    body = await read_body(request, service.max_body_bytes)
+    batch = decode_json(body, _decoder)
+    current = await run_in_threadpool(service.read_model.current_model)
+    if current is None:
+        raise UnavailableError(
+            "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
+        )
+    check_batch(batch, current.get("n_features"))
+
+    if idempotency_key is None:
+        batch_id = service.batch_ids.issue()
+    else:
+        batch_id = service.batch_ids.for_idempotency_key(request.state.identity, idempotency_key)
+        done = await run_in_threadpool(service.read_model.get_batch, batch_id)
+        if done is not None:
+            if [r.subject for r in done.results] != batch.subjects:
+                raise ConflictError(
+                    "this Idempotency-Key was already used for a different batch", field="Idempotency-Key"
+                )
+            return _accepted(service, batch_id, done.record_count, done.submitted_at)
+        # Not predicted yet: publishing again is safe, every consumer keeps the first prediction.
+
+    submitted_at = datetime.now(UTC)
+    message = PredictionRequest(
+        batch_id=batch_id, subjects=batch.subjects, features=batch.features, submitted_at=submitted_at
+    )
+    traceparent = request.headers.get("traceparent")
+    try:
+        await run_in_threadpool(
+            publish,
+            service.publisher,
+            topology.PREDICTION_REQUESTS,
+            message,
+            batch_id=batch_id,
+            traceparent=traceparent if traceparent and TRACEPARENT.match(traceparent) else None,
+        )
+    except Exception as exc:
+        service.log.exception("publish failed", extra={"batch_id": batch_id})
+        raise UnavailableError(
+            "the batch could not be handed to Pub/Sub; nothing was accepted, retry the request "
+            "(with an Idempotency-Key, a retry cannot predict it twice)",
+            headers={"Retry-After": "2"},
+        ) from exc
+    return _accepted(service, batch_id, len(batch.subjects), submitted_at)

@@ -1,0 +1,97 @@
+"""What goes over HTTP: request and response bodies. The OpenAPI document is generated from these.
+
+Request bodies reuse the message contracts' field rules (subject length, row width, row count), so a
+batch the ingest API accepts is one the prediction function can decode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
+
+Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+
+
+class BatchSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One subject id per row and one feature vector per subject."""
+
+    subjects: Subjects
+    features: Annotated[list[FeatureRow], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+
+
+class BatchAccepted(msgspec.Struct, kw_only=True):
+    batch_id: str
+    record_count: int
+    status: str
+    submitted_at: datetime
+    location: str
+
+
+class BatchPending(msgspec.Struct, kw_only=True):
+    batch_id: str
+    status: str
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    subject: str
+    label: int
+    score: float
+
+
+class Batch(msgspec.Struct, kw_only=True):
+    batch_id: str
+    status: str
+    model_version: str
+    record_count: int
+    submitted_at: datetime
+    predicted_at: datetime
+    results: list[BatchResult]
+
+
+class BatchListItem(msgspec.Struct, kw_only=True):
+    batch_id: str
+    submitted_at: datetime
+    href: str
+
+
+class BatchPage(msgspec.Struct, kw_only=True):
+    items: list[BatchListItem]
+    next_cursor: str | None
+
+
+class FeedbackSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Ratings of a batch's predictions: 1 the prediction was right, 0 it was wrong."""
+
+    subjects: Subjects
+    ratings: Annotated[list[Rating], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+
+
+class FeedbackAccepted(msgspec.Struct, kw_only=True):
+    batch_id: str
+    accepted: int
+    status: str
+
+
+class Listing(msgspec.Struct, kw_only=True):
+    """Models or training jobs, newest first, as the training function recorded them."""
+
+    items: list[dict[str, Any]]
+
+
+class CurrentModel(msgspec.Struct, kw_only=True):
+    version: str
+    since: str
+    decision: str
+    reason: str
+    job_id: str
+    evaluation: dict[str, Any] | None = None
+    n_features: int | None = None
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+    checks: dict[str, str] = {}

@@ -1,0 +1,221 @@
+"""OpenAPI 3.1 documents for both APIs, with the body schemas generated from ``api.models``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from api import batch_ids
+from api.errors import PROBLEM_JSON, Problem
+from api.models import (
+    Batch,
+    BatchAccepted,
+    BatchPage,
+    BatchPending,
+    BatchSubmission,
+    CurrentModel,
+    FeedbackAccepted,
+    FeedbackSubmission,
+    Health,
+    Listing,
+)
+from svmflow.contracts import MAX_FEATURES, MAX_ROWS
+
+_TYPES = (
+    BatchSubmission,
+    BatchAccepted,
+    BatchPending,
+    Batch,
+    BatchPage,
+    FeedbackSubmission,
+    FeedbackAccepted,
+    Listing,
+    CurrentModel,
+    Health,
+    Problem,
+)
+_PROBLEMS = {
+    400: "Malformed request: not JSON, a bad header, query parameter or cursor",
+    401: "Missing or wrong API key",
+    404: "No such batch (an id this system never issued) or resource",
+    409: "ConflictError with the current state (see detail)",
+    413: "Body over the size limit",
+    415: "Body not application/json, or an encoding other than gzip",
+    422: "The body is valid JSON but not a valid request; `field` names the value at fault",
+    503: "A dependency (Pub/Sub, Redis) is unavailable, or no model is in production yet",
+}
+_SECURITY = [{"ApiKey": []}, {"Bearer": []}]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref(name)}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {
+        str(status): {
+            "description": _PROBLEMS[status],
+            "content": {PROBLEM_JSON: {"schema": _ref("Problem")}},
+        }
+        for status in statuses
+    }
+
+
+def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "security": _SECURITY, "responses": responses, **extra}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+}
+_BATCH_ID = {
+    "name": "batch_id",
+    "in": "path",
+    "required": True,
+    "description": "An id returned by POST /v1/batches",
+    "schema": {"type": "string", "pattern": f"^[0-9a-f]{{{batch_ids.NONCE_BYTES * 2}}}-[0-9a-f]+$"},
+}
+
+
+def _health_paths() -> dict[str, Any]:
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "The process is up",
+                "security": [],
+                "responses": {"200": _json("Health", "Up")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Pub/Sub and Redis are reachable",
+                "security": [],
+                "responses": {"200": _json("Health", "Ready"), **_problems(503)},
+            }
+        },
+    }
+
+
+def _document(title: str, description: str, paths: dict[str, Any]) -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(_TYPES, ref_template="#/components/schemas/{name}")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1", "description": description},
+        "paths": {**paths, **_health_paths()},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+def ingest_document(max_body_bytes: int) -> dict[str, Any]:
+    submit = _operation(
+        "Submit a batch of records to classify",
+        {
+            "202": _json(
+                "BatchAccepted",
+                "Accepted by Pub/Sub; poll the Location (the predict API) for the results",
+                headers={"Location": {"schema": {"type": "string"}, "description": "The batch's URL"}},
+            ),
+            **_problems(400, 401, 409, 413, 415, 422, 503),
+        },
+        description=(
+            f"At most {MAX_ROWS} rows, {MAX_FEATURES} features per row (exactly as many as the current "
+            f"model expects) and {max_body_bytes} bytes of JSON (after inflating a gzip body). "
+            "With an Idempotency-Key, a retried request answers the same batch id."
+        ),
+        parameters=[
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            }
+        ],
+        requestBody=_body("BatchSubmission"),
+    )
+    return _document(
+        "svmflow ingest API",
+        "Accepts batches of records and publishes them for prediction.",
+        {"/v1/batches": {"post": submit}},
+    )
+
+
+def predict_document() -> dict[str, Any]:
+    batch = {
+        "parameters": [_BATCH_ID],
+        "get": _operation(
+            "A batch's results, or pending",
+            {
+                "200": _json("Batch", "The results, one per subject"),
+                "202": _json("BatchPending", "Accepted, results not in yet", headers={"Retry-After": {}}),
+                **_problems(401, 404),
+            },
+        ),
+        "patch": _operation(
+            "Rate a batch's predictions (1: right, 0: wrong)",
+            {
+                "202": _json("FeedbackAccepted", "Published to the feedback topic"),
+                **_problems(400, 401, 404, 409, 413, 415, 422, 503),
+            },
+            requestBody=_body("FeedbackSubmission"),
+        ),
+    }
+    listing = _operation(
+        "Batches with results, newest first",
+        {"200": _json("BatchPage", "One page; pass next_cursor to get the next"), **_problems(400, 401)},
+        parameters=[
+            _LIMIT,
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+        ],
+    )
+    return _document(
+        "svmflow predict API",
+        "Serves predictions and model history from the read model; publishes feedback.",
+        {
+            "/v1/batches": {"get": listing},
+            "/v1/batches/{batch_id}": batch,
+            "/v1/models/current": {
+                "get": _operation(
+                    "The model in production",
+                    {"200": _json("CurrentModel", "The current model"), **_problems(401, 404)},
+                )
+            },
+            "/v1/models": {
+                "get": _operation(
+                    "Model versions with metrics and promotion decisions, newest first",
+                    {"200": _json("Listing", "Model versions"), **_problems(400, 401)},
+                    parameters=[_LIMIT],
+                )
+            },
+            "/v1/jobs": {
+                "get": _operation(
+                    "Recent training jobs and their outcome, newest first",
+                    {"200": _json("Listing", "Training jobs"), **_problems(400, 401)},
+                    parameters=[_LIMIT],
+                )
+            },
+        },
+    )
