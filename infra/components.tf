@@ -23,7 +23,7 @@ locals {
       db            = false
       redis         = false
       bucket        = "read"
-      secrets       = ["id-signing-key"]
+      secrets       = []
     }
     prediction_to_cache = {
       topic         = "predictions"
