@@ -10,26 +10,20 @@ import os
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from svmflow import contracts, logs, topology
 from svmflow.config import Settings
-from svmflow.db.database import Database, make_engine
 from svmflow.domain.gate import GatePolicy
-from svmflow.handlers import (
-    feedback_to_db,
-    feedback_to_training,
-    prediction,
-    prediction_to_cache,
-    prediction_to_db,
-    training,
-    training_to_cache,
-    training_to_db,
-)
 from svmflow.model_registry import ModelRegistry, ModelServer
 from svmflow.ports import BlobStore, Publisher, Secrets
-from svmflow.read_model import ReadModel
 from svmflow.runtime.processor import Processor
+
+if TYPE_CHECKING:
+    from svmflow.db.database import Database
+    from svmflow.handlers.training import TrainingOptions
+    from svmflow.read_model import ReadModel
 
 T = TypeVar("T")
 
@@ -58,13 +52,11 @@ class Container:
     @property
     def secrets(self) -> Secrets:
         def build() -> Secrets:
-            if self.settings.mode == "gcp":
-                from google.cloud import secretmanager
-
-                from svmflow.adapters.secrets import SecretManagerSecrets
+            if self.settings.mode == "gcp" or self.settings.secret_manager_endpoint:
+                from svmflow.adapters.secrets import SecretManagerSecrets, make_secret_manager_client
 
                 return SecretManagerSecrets(
-                    secretmanager.SecretManagerServiceClient(),
+                    make_secret_manager_client(self.settings.secret_manager_endpoint),
                     self.settings.project,
                     self.settings.secret_prefix,
                 )
@@ -77,6 +69,8 @@ class Container:
     @property
     def db(self) -> Database:
         def build() -> Database:
+            from svmflow.db.database import Database, make_engine
+
             url = self.settings.effective_database_url
             password = None if url.startswith("sqlite") else self.secrets.get("db-password") or None
             database = Database(make_engine(url, password=password, pool_size=self.settings.db_pool_size))
@@ -106,6 +100,8 @@ class Container:
 
     @property
     def read_model(self) -> ReadModel:
+        from svmflow.read_model import ReadModel
+
         s = self.settings
         return self._get(
             "read_model",
@@ -188,9 +184,11 @@ class Container:
         )
 
     @property
-    def training_options(self) -> training.TrainingOptions:
+    def training_options(self) -> TrainingOptions:
+        from svmflow.handlers.training import TrainingOptions
+
         s = self.settings
-        return training.TrainingOptions(
+        return TrainingOptions(
             policy=GatePolicy(
                 accuracy_floor=s.gate_accuracy_floor,
                 min_new_labels=s.gate_min_new_labels,
@@ -202,33 +200,35 @@ class Container:
 
     # -- processors --------------------------------------------------------------------------
 
-    def _bind(self, name: str) -> Callable[..., Any]:
+    def _dependencies(self, name: str) -> dict[str, Any]:
+        """Each handler's named dependencies; only these are built in a process that runs it."""
         s = self.settings
-        handlers: dict[str, Callable[[], Callable[..., Any]]] = {
-            "prediction": lambda: partial(
-                prediction.handle, models=self.model_server, publisher=self.publisher
-            ),
-            "prediction_to_cache": lambda: partial(prediction_to_cache.handle, read_model=self.read_model),
-            "prediction_to_db": lambda: partial(prediction_to_db.handle, db=self.db),
-            "feedback_to_db": lambda: partial(feedback_to_db.handle, db=self.db),
-            "feedback_to_training": lambda: partial(
-                feedback_to_training.handle,
-                db=self.db,
-                publisher=self.publisher,
-                min_new_labels=s.retrain_min_new_labels,
-                holdout_percent=s.holdout_percent,
-            ),
-            "training": lambda: partial(
-                training.handle,
-                db=self.db,
-                registry=self.registry,
-                publisher=self.publisher,
-                options=self.training_options,
-            ),
-            "training_to_cache": lambda: partial(training_to_cache.handle, read_model=self.read_model),
-            "training_to_db": lambda: partial(training_to_db.handle, db=self.db),
-        }
-        return handlers[name]()
+        if name == "prediction":
+            return {"models": self.model_server, "publisher": self.publisher}
+        if name in ("prediction_to_cache", "training_to_cache"):
+            return {"read_model": self.read_model}
+        if name in ("prediction_to_db", "feedback_to_db", "training_to_db"):
+            return {"db": self.db}
+        if name == "feedback_to_training":
+            return {
+                "db": self.db,
+                "publisher": self.publisher,
+                "min_new_labels": s.retrain_min_new_labels,
+                "holdout_percent": s.holdout_percent,
+            }
+        if name == "training":
+            return {
+                "db": self.db,
+                "registry": self.registry,
+                "publisher": self.publisher,
+                "options": self.training_options,
+            }
+        raise KeyError(name)
+
+    def _bind(self, name: str) -> Callable[..., Any]:
+        # Imported on demand so a function's cold start loads only its own handler's libraries.
+        module = import_module(f"svmflow.handlers.{name}")
+        return partial(module.handle, **self._dependencies(name))
 
     def processor(self, name: str) -> Processor:
         if name not in topology.FUNCTIONS:

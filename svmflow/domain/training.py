@@ -11,9 +11,6 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
 from svmflow.domain.linear_model import LinearModel
 
@@ -74,6 +71,11 @@ def to_arrays(rows: Sequence[LabelledRow]) -> tuple[NDArray[np.float64], NDArray
 
 def fit(rows: Sequence[LabelledRow], feedback_weight: float = 1.0, c: float = 1.0) -> LinearModel:
     """Standardise, then fit a linear SVM; feedback rows may weigh more than seed rows."""
+    # Imported here: scikit-learn takes seconds to import and only training needs it, not serving.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
     if not rows:
         raise TrainingDataError("no training rows")
     x, y = to_arrays(rows)
