@@ -57,14 +57,17 @@ class LinearModel:
         )
 
     def decision_function(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
+        # In place where scikit-learn allocates: the same arithmetic in the same order, fewer copies.
         scaled = features - self.mean
         scaled /= self.scale
-        return (scaled @ self.coef.T + self.intercept).ravel()
+        scores = scaled @ self.coef.T
+        scores += self.intercept
+        return scores.ravel()
 
     def predict(self, features: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Labels and signed distances to the margin (positive means ``classes[1]``)."""
         scores = self.decision_function(features)
-        return self.classes[(scores > 0).astype(np.intp)], scores
+        return self.classes.take(scores > 0), scores
 
     def to_bytes(self) -> bytes:
         artifact = _Artifact(

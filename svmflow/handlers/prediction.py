@@ -22,8 +22,7 @@ def predict(request: PredictionRequest, models: ModelServer) -> Predictions:
             f"model {served.version} expects {served.model.n_features} features per row, "
             f"got {features.shape[1]}"
         )
-    if not np.isfinite(features).all():
-        raise PermanentError("features must be finite numbers")
+    # No finiteness check here: JSON has no NaN or infinity, and the decoder refuses out-of-range numbers.
     labels, scores = served.model.predict(features)
     return Predictions(
         batch_id=request.batch_id,
