@@ -141,22 +141,26 @@ class EmbeddedBus:
         return future
 
     def _insert(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        with self._write() as db:
+            return self._enqueue(db, topic, data, attributes)
+
+    @staticmethod
+    def _enqueue(db: sqlite3.Connection, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         message_id = uuid.uuid4().hex
         now = time.time()
-        with self._write() as db:
-            subscriptions = [
-                row[0] for row in db.execute("SELECT name FROM subscriptions WHERE topic = ?", (topic,))
-            ]
-            if not subscriptions:
-                return message_id  # like Pub/Sub: no subscription, nobody receives it
-            db.execute(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
-                (message_id, topic, data, json.dumps(attributes), now),
-            )
-            db.executemany(
-                "INSERT INTO deliveries (subscription, message_id, not_before) VALUES (?, ?, ?)",
-                [(name, message_id, now) for name in subscriptions],
-            )
+        subscriptions = [
+            row[0] for row in db.execute("SELECT name FROM subscriptions WHERE topic = ?", (topic,))
+        ]
+        if not subscriptions:
+            return message_id  # like Pub/Sub: no subscription, nobody receives it
+        db.execute(
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
+            (message_id, topic, data, json.dumps(attributes), now),
+        )
+        db.executemany(
+            "INSERT INTO deliveries (subscription, message_id, not_before) VALUES (?, ?, ?)",
+            [(name, message_id, now) for name in subscriptions],
+        )
         return message_id
 
     def ready(self) -> None:
@@ -274,6 +278,14 @@ class EmbeddedBus:
                 "SELECT dead_letter_topic FROM subscriptions WHERE name = ?", (subscription,)
             ).fetchone()[0]
             self._remove(db, subscription, delivery.message_id)
+            if dead_topic:  # moved in the same transaction: a crash cannot lose it or keep both
+                attributes = {
+                    **delivery.attributes,
+                    "CloudPubSubDeadLetterSourceSubscription": subscription,
+                    "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.delivery_attempt),
+                    "svmflow_error": reason,
+                }
+                self._enqueue(db, dead_topic, delivery.data, attributes)
         log.warning(
             "dead-lettered after %d attempts",
             delivery.delivery_attempt,
@@ -283,14 +295,6 @@ class EmbeddedBus:
                 "error": reason,
             },
         )
-        if dead_topic:
-            attributes = {
-                **delivery.attributes,
-                "CloudPubSubDeadLetterSourceSubscription": subscription,
-                "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.delivery_attempt),
-                "svmflow_error": reason,
-            }
-            self._insert(dead_topic, delivery.data, attributes)
 
     @staticmethod
     def _remove(db: sqlite3.Connection, subscription: str, message_id: str) -> None:
@@ -371,8 +375,11 @@ class EmbeddedBus:
                 for k, v in letter.attributes.items()
                 if not k.startswith("CloudPubSub") and k != "svmflow_error"
             }
-            self.publish(letter.topic, letter.data, attributes).result()
             with self._write() as db:
+                self._enqueue(db, letter.topic, letter.data, attributes)
                 self._remove(db, dead_letter_subscription(letter.topic), letter.message_id)
             replayed.append(letter)
+        if replayed:
+            with self._wakeup:
+                self._wakeup.notify_all()
         return replayed
