@@ -28,6 +28,9 @@ def make_engine(url: str, *, password: str | None = None, pool_size: int = 5) ->
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
+        # Claims and leases read `rowcount` of an INSERT; with psycopg 3 it is -1 once SQLAlchemy has
+        # released the cursor unless it is kept on purpose.
+        execution_options={"preserve_rowcount": True},
     )
 
 
