@@ -33,6 +33,8 @@ class Settings:
     storage_endpoint: str = ""
     pubsub_emulator_host: str = ""
     secret_prefix: str = "svmflow-"  # noqa: S105 (a name prefix, not a secret)
+    # host:port of a Secret Manager API without TLS (a local stand-in); set, it is used in any mode.
+    secret_manager_endpoint: str = ""
     db_pool_size: int = 5
     cache_prefix: str = "svmflow:"
     cache_ttl_seconds: int = 7 * 24 * 3600

@@ -51,3 +51,18 @@ class SecretManagerSecrets:
 
     def __repr__(self) -> str:  # never show cached values
         return f"SecretManagerSecrets(project={self._project!r}, prefix={self._prefix!r})"
+
+
+def make_secret_manager_client(endpoint: str = "") -> Any:
+    """The Secret Manager client; with ``endpoint`` it talks plaintext gRPC to a local stand-in."""
+    from google.cloud import secretmanager
+
+    if not endpoint:
+        return secretmanager.SecretManagerServiceClient()
+    import grpc
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+        SecretManagerServiceGrpcTransport,
+    )
+
+    transport = SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(endpoint))
+    return secretmanager.SecretManagerServiceClient(transport=transport)
