@@ -9,14 +9,15 @@ from pathlib import Path
 import msgspec
 from sqlalchemy import func, select
 
+from svmflow import topology
 from svmflow.bootstrap import Container
-from svmflow.contracts import ModelEvent, TrainingRequest
+from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db.database import as_utc
 from svmflow.db.tables import ModelVersion, Prediction, PredictionBatch, TrainingJob, TrainingRow
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.handlers import training, training_to_cache
 from svmflow.read_model import BatchResult, BatchView
-from svmflow.runtime.processor import EventContext
+from svmflow.runtime.processor import EventContext, publish
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,6 @@ def train(container: Container, reason: str = "manual") -> ModelEvent | None:
 
 def rollback(container: Container, to_version: str | None = None) -> ModelEvent:
     """Re-point production and tell the read models, as a training promotion would."""
-    from svmflow import topology
-    from svmflow.runtime.processor import publish
-
     old, new = container.registry.rollback(to_version)
     now = datetime.now(UTC)
     event = ModelEvent(
@@ -124,8 +122,6 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
 
 
 def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEvent:
-    from svmflow.contracts import Evaluation
-
     def evaluation(key: str) -> Evaluation | None:
         value = (job.metrics or {}).get(key)
         return None if value is None else msgspec.convert(value, Evaluation)

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import msgspec
+
 from svmflow import contracts, topology
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import leases
@@ -150,8 +152,8 @@ def train_and_decide(
             train_size=len(train),
             feedback_rows=feedback_rows,
             metrics={
-                "challenger": _as_dict(challenger_eval),
-                "champion": _as_dict(champion_eval) if champion_eval else None,
+                "challenger": msgspec.to_builtins(challenger_eval),
+                "champion": msgspec.to_builtins(champion_eval),
                 "champion_version": current,
             },
             library_versions=library_versions(),
@@ -190,9 +192,3 @@ def train_and_decide(
         artifact_uri=registry.uri(version),
         n_features=challenger.n_features,
     )
-
-
-def _as_dict(evaluation: Evaluation) -> dict[str, object]:
-    import msgspec
-
-    return msgspec.structs.asdict(evaluation)
