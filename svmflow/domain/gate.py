@@ -57,6 +57,15 @@ def decide(
         ours, theirs = challenger.seed_holdout_accuracy, champion.seed_holdout_accuracy
     assert ours is not None
     assert theirs is not None
-    if ours >= theirs:
-        return GateDecision(True, f"challenger {ours:.4f} >= champion {theirs:.4f} on the {name}")
-    return GateDecision(False, f"challenger {ours:.4f} < champion {theirs:.4f} on the {name}")
+    if ours < theirs:
+        return GateDecision(False, f"challenger {ours:.4f} < champion {theirs:.4f} on the {name}")
+    if on_feedback and ours == theirs and seed_accuracy < champion.seed_holdout_accuracy:
+        # A tie on the feedback hold-out says nothing new, and feedback can be wrong, so the trusted
+        # seed hold-out breaks it: without this, ratings that are all lies (the feedback hold-out then
+        # scores both models 0) let any challenger above the floor replace a better champion.
+        return GateDecision(
+            False,
+            f"challenger ties the champion at {ours:.4f} on the {name} but is worse on the seed "
+            f"hold-out ({seed_accuracy:.4f} < {champion.seed_holdout_accuracy:.4f})",
+        )
+    return GateDecision(True, f"challenger {ours:.4f} >= champion {theirs:.4f} on the {name}")

@@ -66,3 +66,20 @@ def test_adversarial_feedback_cannot_push_below_the_floor() -> None:
     verdict = decide(challenger, champion, new_labels=500, policy=POLICY)
     assert not verdict.promote
     assert "below the floor" in verdict.reason
+
+
+def test_feedback_tie_is_broken_by_the_seed_holdout() -> None:
+    # Ratings that are all lies score both models 0 on the feedback hold-out; the trusted seed
+    # hold-out then decides, so a worse challenger does not slip in above the floor.
+    challenger = evaluation(0.96, feedback=0.0, feedback_size=40)
+    champion = evaluation(1.0, feedback=0.0, feedback_size=40)
+    verdict = decide(challenger, champion, new_labels=50, policy=POLICY)
+    assert not verdict.promote
+    assert "ties the champion at 0.0000" in verdict.reason
+    assert "0.9600 < 1.0000" in verdict.reason
+
+
+def test_feedback_tie_promotes_when_the_seed_holdout_is_no_worse() -> None:
+    challenger = evaluation(0.99, feedback=0.9, feedback_size=40)
+    champion = evaluation(0.99, feedback=0.9, feedback_size=40)
+    assert decide(challenger, champion, new_labels=50, policy=POLICY).promote
