@@ -1,0 +1,145 @@
+"""`make run`'s process: `uv run svmflow run` starts both APIs over the embedded runtime, serves a
+batch end to end, and stops cleanly on Ctrl-C (SIGINT) with exit code 0 and no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import FORGED, GENUINE, KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _call(method: str, url: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("X-API-Key", KEY)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return (
+                response.status,
+                json.loads(response.read()),
+                {k.lower(): v for k, v in response.headers.items()},
+            )
+    except urllib.error.HTTPError as error:
+        return (
+            error.code,
+            json.loads(error.read() or b"null"),
+            {k.lower(): v for k, v in error.headers.items()},
+        )
+
+
+def _wait_ready(url: str, process: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"svmflow run exited early:\n{process.communicate()[0][-4000:]}"
+        try:
+            if _call("GET", url)[0] == 200:
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"{url} not ready after {timeout} s")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def command() -> list[str]:
+    uv = shutil.which("uv")
+    # The README's command; without uv on PATH (an unusual test runner), the same entry point.
+    return [uv, "run", "--frozen", "svmflow", "run"] if uv else [sys.executable, "-m", "svmflow", "run"]
+
+
+def test_run_serves_both_apis_and_stops_cleanly_on_ctrl_c(tmp_path: Path, command: list[str]) -> None:
+    ingest_port, predict_port, redis_port = _free_ports(3)
+    env = {
+        **os.environ,
+        "SVMFLOW_STATE_DIR": str(tmp_path / "state"),
+        "SVMFLOW_INGEST_PORT": str(ingest_port),
+        "SVMFLOW_PREDICT_PORT": str(predict_port),
+        "SVMFLOW_EMBEDDED_REDIS_PORT": str(redis_port),
+        "SVMFLOW_LOG_LEVEL": "WARNING",
+    }
+    env.pop("SVMFLOW_SECRET_API_KEYS", None)
+    env.pop("SVMFLOW_MODE", None)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, to check that nothing is left behind
+    )
+    ingest, predict = f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{predict_port}"
+    try:
+        _wait_ready(f"{predict}/readyz", process, timeout=120)
+        _wait_ready(f"{ingest}/readyz", process, timeout=10)
+
+        status, accepted, headers = _call(
+            "POST", f"{ingest}/v1/batches", {"subjects": ["g", "f"], "features": [GENUINE, FORGED]}
+        )
+        assert status == 202, accepted
+        assert headers["location"] == f"{predict}/v1/batches/{accepted['batch_id']}"
+        deadline = time.monotonic() + 60
+        while True:
+            status, answer, _ = _call("GET", headers["location"])
+            if status == 200:
+                break
+            assert status == 202, answer
+            assert time.monotonic() < deadline, "batch still pending after 60 s"
+            time.sleep(0.2)
+        assert [r["label"] for r in answer["results"]] == [0, 1]
+
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    assert process.returncode == 0, output[-4000:]
+    assert "Traceback" not in output
+    assert f"ingest API   {ingest}" in output
+    assert f"predict API  {predict}" in output
+    assert "API key      dev-local-key" in output
+    assert output.rstrip().endswith("stopped")
+    deadline = time.monotonic() + 10
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(process.pid), "a process of the run is still alive"
+    for port in (ingest_port, predict_port, redis_port):
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", port))
