@@ -34,7 +34,7 @@ from svmflow.emulated.processes import free_port, running_children
 from svmflow.emulated.pubsub_emulator import DeliveryPolicy
 from svmflow.emulated.servers import PrivatePostgres, PrivateRedis
 from svmflow.emulated.stack import EmulatedStack, StackConfig
-from tests.builders import DATA, _ROWS
+from tests.builders import _ROWS, DATA
 
 # Short backoff so redeliveries come quickly; five attempts (the Pub/Sub minimum) before dead-lettering.
 POLICY = DeliveryPolicy(
@@ -121,7 +121,6 @@ class EmulatedRun:
     # -- straight to a function, as the emulator would push ----------------------------------
 
     def push(self, function: str, data: bytes, attributes: dict[str, str], message_id: str) -> int:
-        topic = topology.FUNCTIONS[function][0]
         envelope = {
             "message": {
                 "data": base64.b64encode(data).decode(),
@@ -132,14 +131,14 @@ class EmulatedRun:
             "subscription": f"projects/{self.stack.config.project}/subscriptions/"
             + topology.subscription_name(function),
         }
-        request = urllib.request.Request(  # noqa: S310 (a local address)
+        request = urllib.request.Request(
             self.stack.push_url(function),
             data=json.dumps(envelope).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=60) as response:
                 return int(response.status)
         except urllib.error.HTTPError as error:
             return int(error.code)
@@ -160,7 +159,7 @@ def emulated() -> Iterator[EmulatedRun]:
     run_id = secrets.token_hex(4)
     # Under /tmp, readable by the `postgres` account that a root-run session hands the cluster to.
     base = Path(tempfile.mkdtemp(prefix=f"svmflow-test-{run_id}-"))
-    os.chmod(base, 0o755)  # noqa: S103
+    os.chmod(base, 0o755)
     logs = base / "logs"
     secret_values = {
         "db-password": secrets.token_urlsafe(18),
