@@ -81,6 +81,8 @@ class EmbeddedSystem:
         """Serve each app with uvicorn in a thread of its own; returns once all of them listen."""
         import uvicorn
 
+        # The banner of `svmflow run` says where the APIs are; uvicorn's own start lines would repeat it.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         for service in services:
             config = uvicorn.Config(
                 service.app,
