@@ -1,5 +1,6 @@
 """`make run`'s process: `uv run svmflow run` starts both APIs over the embedded runtime, serves a
-batch end to end, and stops cleanly on Ctrl-C (SIGINT) with exit code 0 and no process left behind."""
+batch end to end and the demo against it, and stops cleanly on Ctrl-C (SIGINT) with exit code 0 and no
+process left behind."""
 
 from __future__ import annotations
 
@@ -122,6 +123,21 @@ def test_run_serves_both_apis_and_stops_cleanly_on_ctrl_c(tmp_path: Path, comman
             assert time.monotonic() < deadline, "batch still pending after 60 s"
             time.sleep(0.2)
         assert [r["label"] for r in answer["results"]] == [0, 1]
+
+        # The demo walks the whole loop against the URLs it is given.
+        demo = subprocess.run(
+            [*command[:-1], "demo", "--ingest-url", ingest, "--predict-url", predict, "--api-key", KEY],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "demo finished"):
+            assert step in demo.stdout
+        assert "-> 202" in demo.stdout
+        assert "job job-labels-" in demo.stdout  # 60 ratings passed the retrain threshold
 
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
