@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--id", dest="ids", action="append", help="only this message id (repeatable)")
     replay.set_defaults(command=cmd_dead_letters_replay)
 
+    from svmflow.evaluation import command as evaluation_command
+
+    evaluation_command.add_parser(commands)
+
     schema = commands.add_parser("schema", help="JSON Schemas and SQL DDL in schema/").add_subparsers(
         required=True, metavar="ACTION"
     )

@@ -1,0 +1,291 @@
+"""Drives the real pipeline, in embedded mode, through a scenario.
+
+Everything goes through the durable bus and every processor, exactly as in ``svmflow run``: a batch is
+published as a prediction request, the read model is polled for its labels, the ratings are published
+as feedback, and feedback-to-training asks for retraining on its own; the gate decides. The replay only
+observes: the version that served each batch (from the read model) and the decisions of the training
+jobs (from the read model's job list), then scores every model against the truth.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import numpy as np
+
+from svmflow import operations, topology
+from svmflow.bootstrap import Container
+from svmflow.config import Settings
+from svmflow.contracts import Feedback, PredictionRequest
+from svmflow.domain.linear_model import LinearModel
+from svmflow.domain.training import read_seed_csv
+from svmflow.evaluation.data import Split, all_features, split, write_csv
+from svmflow.evaluation.drift import Drift, Features, Labels
+from svmflow.evaluation.feedback import FeedbackPolicy
+from svmflow.evaluation.scenario import Scenario
+from svmflow.runtime.processor import publish
+
+DRAIN_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    batch: int  # the batch whose feedback asked for this training; -1 for the first model
+    job_id: str
+    decision: str
+    reason: str
+    candidate_version: str | None
+    serving_after: str | None
+    seed_holdout_accuracy: float | None
+    feedback_holdout_accuracy: float | None
+    feedback_holdout_size: int
+    new_labels: int
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    index: int
+    drifted: bool
+    served_by: str
+    rows: int
+    batch_accuracy: float  # the labels this batch actually got, against its truth
+    truth_accuracy: float  # the serving model on the truth set, as the world is at this batch
+    rated_wrong: int  # ratings that said "wrong" (whatever the policy)
+    jobs: list[JobRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    version: str
+    batch: int  # decided after this batch's feedback (-1: the first model)
+    decision: str
+    seed_holdout_accuracy: float | None  # the gate's trusted measure
+    truth_before: float  # accuracy on the truth set without the drift
+    truth_after: float  # ... and with it (equal to truth_before when there is no drift)
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    gate: dict[str, Any]
+    drift: str
+    data: dict[str, int]
+    first_version: str
+    final_version: str  # in production when the replay ended
+    batches: list[BatchRecord]
+    versions: list[VersionRecord]
+    dead_letters: int
+    elapsed_seconds: float
+
+    @property
+    def jobs(self) -> list[JobRecord]:
+        return [job for batch in self.batches for job in batch.jobs]
+
+    def version(self, name: str) -> VersionRecord:
+        return next(v for v in self.versions if v.version == name)
+
+
+def evaluation_settings(settings: Settings, state_dir: Path) -> Settings:
+    """The caller's gate and retraining settings, on a private embedded state.
+
+    Models are looked up on every prediction (no refresh delay): the replay runs much faster than
+    real time, and each batch should meet the model that production would serve by then.
+    """
+    return settings.with_(
+        mode="embedded",
+        state_dir=state_dir,
+        database_url="",
+        redis_url="",
+        storage_endpoint="",
+        model_refresh_seconds=0.0,
+    )
+
+
+def run(
+    scenario: Scenario,
+    settings: Settings,
+    state_dir: Path | None = None,
+    progress: Callable[[BatchRecord], None] | None = None,
+) -> Result:
+    """Replay ``scenario`` on a fresh state (a temporary one unless ``state_dir`` is given)."""
+    if state_dir is None:
+        with tempfile.TemporaryDirectory(prefix="svmflow-eval-") as tmp:
+            return run(scenario, settings, Path(tmp), progress)
+    if state_dir.exists() and any(state_dir.iterdir()):
+        raise ValueError(f"{state_dir} is not empty; a replay needs a fresh state")
+    started = time.perf_counter()
+    data = split(read_seed_csv(settings.data_path))
+    container = Container(
+        evaluation_settings(settings, state_dir),
+        redis=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
+    )
+    bus = container.bus
+    container.subscribe_all(bus)
+    bus.start(workers=4)
+    try:
+        replay = _Replay(scenario, container, data)
+        replay.start()
+        for index in range(scenario.batches):
+            record = replay.batch(index)
+            if progress is not None:
+                progress(record)
+        dead_letters = len(bus.list_dead_letters())
+        versions = replay.versions()
+        pointer, _ = container.registry.pointer()
+    finally:
+        bus.stop()
+    s = container.settings
+    return Result(
+        scenario=scenario,
+        gate={
+            "accuracy_floor": s.gate_accuracy_floor,
+            "min_new_labels": s.gate_min_new_labels,
+            "min_feedback_holdout": s.gate_min_feedback_holdout,
+            "retrain_min_new_labels": s.retrain_min_new_labels,
+            "feedback_weight": s.feedback_weight,
+            "holdout_percent": s.holdout_percent,
+        },
+        drift=replay.drift.describe(),
+        data={"seed": len(data.seed), "stream": len(data.stream_y), "truth": len(data.truth_y)},
+        first_version=replay.first_version,
+        final_version=pointer.version if pointer else "",
+        batches=replay.records,
+        versions=versions,
+        dead_letters=dead_letters,
+        elapsed_seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+class _Replay:
+    def __init__(self, scenario: Scenario, container: Container, data: Split) -> None:
+        self.scenario = scenario
+        self.container = container
+        self.data = data
+        self.drift = Drift(scenario, all_features(data))
+        # Separate generators, so the batches are the same whatever the feedback policy draws.
+        self.batch_rng = np.random.default_rng([scenario.seed, 0])
+        self.feedback = FeedbackPolicy(scenario, np.random.default_rng([scenario.seed, 1]))
+        self.records: list[BatchRecord] = []
+        self.first_version = ""
+        self._jobs: list[JobRecord] = []
+        self._seen_jobs: set[str] = set()
+        self._models: dict[str, LinearModel] = {}
+
+    def start(self) -> None:
+        """Seed the pipeline with the seed part only, and train the first model."""
+        seed_csv = write_csv(self.data.seed, self.container.settings.state_dir / "seed.csv")
+        operations.seed(self.container, seed_csv)
+        event = operations.train(self.container, reason="manual")
+        if event is None or event.decision != "promoted" or event.current_version is None:
+            raise RuntimeError(f"the first model was not promoted: {event}")
+        self.container.bus.drain(DRAIN_TIMEOUT_SECONDS)
+        self.first_version = event.current_version
+        self._new_jobs(batch=-1)
+
+    def batch(self, index: int) -> BatchRecord:
+        scenario, bus, read_model = self.scenario, self.container.bus, self.container.read_model
+        size = min(scenario.batch_size, len(self.data.stream_y))
+        pick = self.batch_rng.choice(len(self.data.stream_y), size=size, replace=False)
+        features, truth = self.data.stream_x[pick], self.data.stream_y[pick]
+        drifted = scenario.drifted(index)
+        if drifted:
+            features, truth = self.drift.apply(features, truth)
+        batch_id = f"{scenario.name}-{index:04d}"
+        subjects = [f"row-{int(i)}" for i in pick]
+        request = PredictionRequest(
+            batch_id=batch_id,
+            subjects=subjects,
+            features=features.tolist(),
+            submitted_at=datetime.now(UTC),
+        )
+        publish(self.container.publisher, topology.PREDICTION_REQUESTS, request, batch_id=batch_id)
+        bus.drain(DRAIN_TIMEOUT_SECONDS)
+        view = read_model.get_batch(batch_id)
+        if view is None or view.status != "done" or view.model_version is None:
+            raise RuntimeError(f"batch {batch_id} was not predicted: {view}")
+        labels = {r.subject: r.label for r in view.results}
+        predicted = np.asarray([labels[s] for s in subjects], dtype=np.int64)
+        ratings = self.feedback.ratings(predicted, truth)
+        feedback = Feedback(
+            batch_id=batch_id,
+            subjects=subjects,
+            ratings=ratings,  # type: ignore[arg-type]
+            rated_at=datetime.now(UTC),
+        )
+        publish(self.container.publisher, topology.FEEDBACK, feedback, batch_id=batch_id)
+        bus.drain(DRAIN_TIMEOUT_SECONDS)
+        record = BatchRecord(
+            index=index,
+            drifted=drifted,
+            served_by=view.model_version,
+            rows=size,
+            batch_accuracy=float(np.mean(predicted == truth)),
+            truth_accuracy=self.truth_accuracy(view.model_version, drifted),
+            rated_wrong=len(ratings) - sum(ratings),
+            jobs=self._new_jobs(index),
+        )
+        self.records.append(record)
+        return record
+
+    def _new_jobs(self, batch: int) -> list[JobRecord]:
+        """Jobs that finished since the last look, oldest first, as the read model reports them."""
+        fresh = [j for j in self.container.read_model.jobs(limit=1000) if j["job_id"] not in self._seen_jobs]
+        fresh.sort(key=lambda j: j["finished_at"])
+        jobs = []
+        for job in fresh:
+            self._seen_jobs.add(job["job_id"])
+            challenger = job.get("challenger") or {}
+            jobs.append(
+                JobRecord(
+                    batch=batch,
+                    job_id=job["job_id"],
+                    decision=job["decision"],
+                    reason=job["reason"],
+                    candidate_version=job.get("candidate_version"),
+                    serving_after=job.get("current_version"),
+                    seed_holdout_accuracy=challenger.get("seed_holdout_accuracy"),
+                    feedback_holdout_accuracy=challenger.get("feedback_holdout_accuracy"),
+                    feedback_holdout_size=int(challenger.get("feedback_holdout_size") or 0),
+                    new_labels=int(job.get("new_labels") or 0),
+                )
+            )
+        self._jobs.extend(jobs)
+        return jobs
+
+    def model(self, version: str) -> LinearModel:
+        if version not in self._models:
+            self._models[version] = self.container.registry.load(version)
+        return self._models[version]
+
+    def truth_set(self, drifted: bool) -> tuple[Features, Labels]:
+        if drifted:
+            return self.drift.apply(self.data.truth_x, self.data.truth_y)
+        return self.data.truth_x, self.data.truth_y
+
+    def truth_accuracy(self, version: str, drifted: bool) -> float:
+        features, labels = self.truth_set(drifted)
+        predicted, _ = self.model(version).predict(features)
+        return float(np.mean(predicted == labels))
+
+    def versions(self) -> list[VersionRecord]:
+        """Every model the replay trained, scored on the truth before and after the drift."""
+        drifts = self.scenario.drift != "none"
+        return [
+            VersionRecord(
+                version=job.candidate_version,
+                batch=job.batch,
+                decision=job.decision,
+                seed_holdout_accuracy=job.seed_holdout_accuracy,
+                truth_before=self.truth_accuracy(job.candidate_version, drifted=False),
+                truth_after=self.truth_accuracy(job.candidate_version, drifted=drifts),
+            )
+            for job in self._jobs
+            if job.candidate_version is not None
+        ]
