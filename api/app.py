@@ -53,7 +53,7 @@ async def readyz(request: Request) -> Response:
         )
     failing = ", ".join(f"{name} {value}" for name, value in checks.items() if value != "ok")
     error = UnavailableError(f"not ready: {failing}")
-    problem = msgspec.structs.asdict(error.problem()) | {"checks": checks}
+    problem = msgspec.to_builtins(error.problem()) | {"checks": checks}
     return Response(msgspec.json.encode(problem), status_code=503, media_type=PROBLEM_JSON)
 
 

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import msgspec
+import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -145,6 +146,14 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(error)
 
 
+async def on_redis_down(_: Request, exc: Exception) -> Response:
+    """Redis unreachable is the client's cue to retry, not a server bug: 503 with Retry-After."""
+    log.warning("Redis is unavailable: %s", exc)
+    return problem_response(
+        UnavailableError("the read model (Redis) is unavailable; retry shortly", headers={"Retry-After": "2"})
+    )
+
+
 async def on_unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unexpected error while serving a request", exc_info=exc)
     return problem_response(ApiError("the server failed to process the request; it has been logged"))
@@ -153,5 +162,7 @@ async def on_unexpected(_: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: on_api_error,
     HTTPException: on_http_exception,
+    redis.exceptions.ConnectionError: on_redis_down,
+    redis.exceptions.TimeoutError: on_redis_down,
     Exception: on_unexpected,
 }

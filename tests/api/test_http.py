@@ -10,6 +10,8 @@ import fakeredis
 import pytest
 import redis
 import schemathesis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
@@ -93,7 +95,7 @@ class TestHealth:
             assert response.json()["checks"] == {"redis": "ok", "pubsub": "ok"}
 
     def test_readyz_is_503_when_redis_is_unreachable(self, tmp_path: Path, unused_port: int) -> None:
-        dead = redis.Redis(port=unused_port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        dead = _dead_redis(unused_port)
         container = Container(make_settings(tmp_path), redis=dead, secrets=EnvSecrets({}))
         with TestClient(create_predict_app(container)) as client:
             response = client.get("/readyz")
@@ -101,9 +103,27 @@ class TestHealth:
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         body = response.json()
+        assert "field" not in body
         assert body["checks"]["pubsub"] == "ok"
         assert body["checks"]["redis"].startswith("unreachable")
         assert alive.status_code == 200
+
+    def test_requests_are_503_not_500_while_redis_is_down(self, tmp_path: Path, unused_port: int) -> None:
+        dead = _dead_redis(unused_port)
+        container = Container(make_settings(tmp_path), redis=dead, secrets=EnvSecrets({}))
+        with (
+            TestClient(create_predict_app(container)) as predict,
+            TestClient(create_ingest_app(container)) as ingest,
+        ):
+            answers = [
+                predict.get("/v1/models", headers=AUTH),
+                predict.get("/v1/batches", headers=AUTH),
+                ingest.post("/v1/batches", json=batch(1), headers=AUTH),
+            ]
+        for response in answers:
+            assert response.status_code == 503
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["retry-after"] == "2"
 
     def test_readyz_is_503_when_pubsub_is_unreachable(self, tmp_path: Path) -> None:
         class Down:
@@ -123,6 +143,11 @@ class TestHealth:
             response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"] == {"redis": "ok", "pubsub": "unreachable: ConnectionError"}
+
+
+def _dead_redis(port: int) -> redis.Redis:
+    """A client of a port nobody listens on, failing at once instead of retrying with backoff."""
+    return redis.Redis(port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
 
 
 @pytest.fixture
