@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from svmflow import topology
@@ -37,10 +38,15 @@ class PubSubPublisher:
 class PubSubDeadLetters:
     """Lists and replays what sits in the ``<topic>-dead-letter-sub`` subscriptions."""
 
-    def __init__(self, subscriber: Any, publisher: PubSubPublisher, project: str) -> None:
+    def __init__(
+        self, subscriber: Any, publisher: PubSubPublisher, project: str, pull_seconds: float = 3.0
+    ) -> None:
         self._subscriber = subscriber
         self._publisher = publisher
         self._project = project
+        # A pull on an empty subscription waits until its deadline, so all five are pulled at once and
+        # the deadline is short: an operator command answers in seconds, not a minute.
+        self._pull_seconds = pull_seconds
 
     def _subscriptions(self) -> list[tuple[str, str]]:
         return [
@@ -52,13 +58,27 @@ class PubSubDeadLetters:
         ]
 
     def _pull(self, path: str, limit: int) -> list[Any]:
-        response = self._subscriber.pull(request={"subscription": path, "max_messages": limit}, timeout=10)
+        from google.api_core import exceptions
+
+        try:
+            response = self._subscriber.pull(
+                request={"subscription": path, "max_messages": limit},
+                timeout=self._pull_seconds,
+                retry=None,
+            )
+        except exceptions.DeadlineExceeded:  # nothing arrived before the deadline
+            return []
         return list(response.received_messages)
+
+    def _pull_all(self, limit: int) -> list[tuple[str, str, list[Any]]]:
+        subscriptions = self._subscriptions()
+        with ThreadPoolExecutor(max_workers=len(subscriptions)) as pool:
+            pulled = list(pool.map(lambda item: self._pull(item[1], limit), subscriptions))
+        return [(t, path, received) for (t, path), received in zip(subscriptions, pulled, strict=True)]
 
     def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         found: list[DeadLetter] = []
-        for topic, path in self._subscriptions():
-            received = self._pull(path, limit)
+        for topic, path, received in self._pull_all(limit):
             found.extend(_dead_letter(topic, r) for r in received)
             if received:  # leave them where they are
                 self._subscriber.modify_ack_deadline(
@@ -72,8 +92,7 @@ class PubSubDeadLetters:
 
     def replay(self, message_ids: set[str] | None = None, limit: int = 100) -> list[DeadLetter]:
         replayed: list[DeadLetter] = []
-        for topic, path in self._subscriptions():
-            received = self._pull(path, limit)
+        for topic, path, received in self._pull_all(limit):
             done, keep = [], []
             for item in received:
                 letter = _dead_letter(topic, item)
