@@ -80,6 +80,13 @@ resource "google_cloud_run_v2_service" "api" {
         }
       }
 
+      # The ingest API's Location header names the predict API. Cloud Run's deterministic URL
+      # (service-projectnumber.region.run.app) avoids a dependency cycle between the two services.
+      env {
+        name  = "SVMFLOW_PREDICT_URL"
+        value = "https://${var.name_prefix}predict-api-${data.google_project.this.number}.${var.region}.run.app"
+      }
+
       env {
         name = "SVMFLOW_REDIS_URL"
         value_source {
