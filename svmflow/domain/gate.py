@@ -25,6 +25,7 @@ def decide(
 ) -> GateDecision:
     """Compare on the feedback hold-out when it is large enough (it reflects today's data), else on
     the seed hold-out; never promote below the floor on the seed hold-out, which feedback cannot touch.
+    A tie on the feedback hold-out is broken by the seed hold-out.
     """
     seed_accuracy = challenger.seed_holdout_accuracy
     if seed_accuracy < policy.accuracy_floor:

@@ -9,7 +9,7 @@ DriftKind = Literal["none", "shift", "relabel"]
 FeedbackKind = Literal["honest", "noisy", "adversarial"]
 
 # A recalibrated scanner: variance reads 2.0 higher and entropy 4.0 higher than before, while which
-# notes are forged does not change. The seed model misreads about one note in five afterwards; a linear
+# notes are forged does not change. The seed model misreads about one note in six afterwards; a linear
 # model can learn both calibrations at once (entropy barely matters to the old boundary, so it can tell
 # the two apart), which makes adaptation possible without giving up the seed data.
 DEFAULT_SHIFT = (2.0, 0.0, 0.0, 4.0)
