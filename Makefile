@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run run-emulated test test-unit lint format schema demo clean
+.PHONY: install run run-emulated test test-unit lint format schema demo clean bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
@@ -29,6 +29,9 @@ format: install
 
 schema: install
 	$(UV) run svmflow schema write
+
+bench: install
+	$(UV) run python -m bench
 
 clean:
 	rm -rf .svmflow .pytest_cache .ruff_cache

@@ -6,15 +6,28 @@ Writes ``bench/results/*.json``, PNG plots beside them and ``bench/results/READM
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from bench import cold_start, plots, prediction_core
+from bench import cold_start, end_to_end, ingest_api, mlserver, plots, prediction_core, systems
 from bench.common import RESULTS
 
 BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     "prediction_core": (prediction_core.main, prediction_core.table),
     "cold_start": (cold_start.main, cold_start.table),
+    "ingest_api": (ingest_api.main, ingest_api.table),
+    "end_to_end": (end_to_end.main, end_to_end.table),
+    "mlserver": (mlserver.main, mlserver.table),
+}
+# Figures that need a plot of their own; the others are drawn in ``_plot``.
+PLOTS: dict[str, Callable[[dict[str, Any], Path], Path]] = {
+    "prediction_core": plots.prediction_core,
+    "ingest_api": plots.ingest_api,
+    "end_to_end": plots.end_to_end,
+    "mlserver": plots.mlserver,
 }
 
 
@@ -29,23 +42,34 @@ def main() -> None:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     sections = []
-    for name in args.names or list(BENCHMARKS):
-        print(f"== {name}", flush=True)
-        run, table = BENCHMARKS[name]
-        payload = run()
-        sections.append(f"## {name}\n\n{table(payload)}\n")
-        if name == "prediction_core":
-            plots.prediction_core(payload, RESULTS / "prediction_core.png")
-        elif name == "cold_start":
-            plots.bars(
-                "Cold start: import, load, predict once",
-                ["svmflow", "joblib + scikit-learn"],
-                [payload["svmflow_seconds"], payload["baseline_seconds"]],
-                "seconds (median)",
-                RESULTS / "cold_start.png",
-            )
-    (RESULTS / "README.md").write_text("# Benchmark results\n\n" + "\n".join(sections))
+    try:
+        for name in args.names or list(BENCHMARKS):
+            print(f"== {name}", flush=True)
+            run, table = BENCHMARKS[name]
+            payload = run()
+            sections.append(f"## {name}\n\n{table(payload)}\n\n![{name}]({name}.png)\n")
+            _plot(name, payload)
+    finally:
+        systems.close_shared()  # the systems the benchmarks shared
+    command = "uv run python -m bench" + "".join(f" {n}" for n in args.names)
+    (RESULTS / "README.md").write_text(
+        f"# Benchmark results\n\nProduced by `{command}` on {os.cpu_count()} CPUs with Python "
+        f"{platform.python_version()}; see docs/benchmarks.md for how to read them.\n\n" + "\n".join(sections)
+    )
     print(f"results in {RESULTS}")
+
+
+def _plot(name: str, payload: dict[str, Any]) -> None:
+    if name in PLOTS:
+        PLOTS[name](payload, RESULTS / f"{name}.png")
+    elif name == "cold_start":
+        plots.bars(
+            "Cold start: import, load, predict once",
+            ["svmflow", "joblib + scikit-learn"],
+            [payload["svmflow_seconds"], payload["baseline_seconds"]],
+            "seconds (median)",
+            RESULTS / "cold_start.png",
+        )
 
 
 if __name__ == "__main__":
