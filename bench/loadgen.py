@@ -69,23 +69,31 @@ class Connection:
 class Pool:
     """Idle connections to one port; a new one is opened whenever none is idle (never waits)."""
 
+    # uvicorn closes a connection after 5 s without a request; one idle longer is not reused.
+    MAX_IDLE_SECONDS = 2.0
+
     def __init__(self, port: int) -> None:
         self.port = port
-        self.idle: list[Connection] = []
+        self.idle: list[tuple[Connection, float]] = []
         self.opened = 0
 
+    async def _connection(self) -> Connection:
+        while self.idle:
+            connection, since = self.idle.pop()
+            if time.perf_counter() - since < self.MAX_IDLE_SECONDS:
+                return connection
+            await connection.close()
+        self.opened += 1
+        return await Connection.open(self.port)
+
     async def request(self, raw: bytes) -> tuple[int, bytes]:
-        if self.idle:
-            connection = self.idle.pop()
-        else:
-            connection = await Connection.open(self.port)
-            self.opened += 1
+        connection = await self._connection()
         status, body = await connection.request(raw)
-        self.idle.append(connection)
+        self.idle.append((connection, time.perf_counter()))
         return status, body
 
     async def close(self) -> None:
-        for connection in self.idle:
+        for connection, _ in self.idle:
             await connection.close()
         self.idle.clear()
 
