@@ -84,7 +84,7 @@ def run(workdir: Path, rounds: int = 7) -> dict[str, Any]:
 
     def svmflow_path(message: bytes) -> bytes:
         request = contracts.decode(message, PredictionRequest)
-        return contracts.encode(predict(request, server))
+        return contracts.encode(predict(request, server, message))
 
     def floor(message: bytes) -> bytes:
         features = np.asarray(msgspec.json.decode(message)["features"], dtype=np.float64)

@@ -69,6 +69,9 @@ class Predictions(Contract, kw_only=True):
     predicted_at: datetime
 
     def __post_init__(self) -> None:
+        if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
+            _check_columns("predictions", self.subjects, labels=self.labels, scores=self.scores)
+            return
         _check_columns(
             "predictions",
             self.subjects,
@@ -127,6 +130,16 @@ class ModelEvent(Contract, kw_only=True):
     # Features per row the candidate expects; the ingest API refuses other widths up front.
     n_features: int | None = None
     finished_at: datetime
+
+
+class _FeaturesOnly(msgspec.Struct):
+    features: msgspec.Raw
+
+
+def raw_features(data: bytes) -> msgspec.Raw:
+    """A request's features exactly as they arrived, so they can be forwarded without re-encoding
+    every number (at 10,000 rows, re-encoding costs more than predicting)."""
+    return msgspec.json.decode(data, type=_FeaturesOnly).features
 
 
 MESSAGE_TYPES: dict[str, type[Contract]] = {

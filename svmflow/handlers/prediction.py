@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from svmflow import topology
+from svmflow import contracts, topology
 from svmflow.contracts import PredictionRequest, Predictions
 from svmflow.errors import PermanentError
 from svmflow.model_registry import ModelServer
@@ -14,7 +14,8 @@ from svmflow.ports import Publisher
 from svmflow.runtime.processor import EventContext, publish
 
 
-def predict(request: PredictionRequest, models: ModelServer) -> Predictions:
+def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"") -> Predictions:
+    """``message``, the request as received, lets the features be forwarded without re-encoding."""
     served = models.current()
     features = np.asarray(request.features, dtype=np.float64)
     if features.shape[1] != served.model.n_features:
@@ -27,7 +28,7 @@ def predict(request: PredictionRequest, models: ModelServer) -> Predictions:
     return Predictions(
         batch_id=request.batch_id,
         subjects=request.subjects,
-        features=request.features,
+        features=contracts.raw_features(message) if message else request.features,
         labels=labels.tolist(),
         scores=scores.tolist(),
         model_version=served.version,
@@ -40,7 +41,7 @@ def handle(
     request: PredictionRequest, context: EventContext, *, models: ModelServer, publisher: Publisher
 ) -> None:
     """Stateless: a redelivery publishes the same predictions again, which the sinks absorb."""
-    result = predict(request, models)
+    result = predict(request, models, context.data)
     publish(
         publisher,
         topology.PREDICTIONS,

@@ -33,6 +33,7 @@ class EventContext:
     event_id: str
     attributes: dict[str, str]
     delivery_attempt: int = 1
+    data: bytes = b""  # the message as delivered, for handlers that forward part of it verbatim
 
     @property
     def batch_id(self) -> str | None:
@@ -82,7 +83,9 @@ class Processor:
 
     def process(self, delivery: Delivery) -> str:
         """Returns "done" or "dead-lettered"; raises on a transient failure."""
-        context = EventContext(delivery.message_id, delivery.attributes, delivery.delivery_attempt)
+        context = EventContext(
+            delivery.message_id, delivery.attributes, delivery.delivery_attempt, delivery.data
+        )
         started = time.perf_counter()
         with log_context(
             function=self.name,
