@@ -51,12 +51,13 @@ class PrivateRedis:
         # No save points: the data is written once, on the way down (see ``stop``).
         args = [_find("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
         args += ["--appendonly", "no", "--dir", str(self.data_dir), "--protected-mode", "no"]
+        args += ["--shutdown-on-sigterm", "save"]
         self.child = Child("redis", args, log_path=self.log_dir / "redis.log", port=self.port).start()
         self.child.wait_ready(20)
 
     def stop(self) -> None:
-        """SIGTERM makes redis-server save its data set before it exits (``shutdown-on-sigterm``
-        defaults to saving when the data set is not empty), so a restart has the same keys."""
+        """SIGTERM makes redis-server save its data set before it exits (``shutdown-on-sigterm save``),
+        so a restart has the same keys."""
         if self.child is not None:
             self.child.stop(grace=10)
             self.child = None
