@@ -6,6 +6,7 @@ Writes ``bench/results/*.json``, PNG plots beside them and ``bench/results/READM
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 from collections.abc import Callable
@@ -41,22 +42,30 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    sections = []
     try:
         for name in args.names or list(BENCHMARKS):
             print(f"== {name}", flush=True)
-            run, table = BENCHMARKS[name]
-            payload = run()
-            sections.append(f"## {name}\n\n{table(payload)}\n\n![{name}]({name}.png)\n")
-            _plot(name, payload)
+            run, _ = BENCHMARKS[name]
+            _plot(name, run())
     finally:
         systems.close_shared()  # the systems the benchmarks shared
-    command = "uv run python -m bench" + "".join(f" {n}" for n in args.names)
-    (RESULTS / "README.md").write_text(
-        f"# Benchmark results\n\nProduced by `{command}` on {os.cpu_count()} CPUs with Python "
-        f"{platform.python_version()}; see docs/benchmarks.md for how to read them.\n\n" + "\n".join(sections)
-    )
+    _write_summary()
     print(f"results in {RESULTS}")
+
+
+def _write_summary() -> None:
+    """One page with the latest result of every benchmark, so re-running one keeps the others."""
+    sections = []
+    for name, (_, table) in BENCHMARKS.items():
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            payload = json.loads(path.read_text())
+            sections.append(f"## {name}\n\n{table(payload)}\n\n![{name}]({name}.png)\n")
+    (RESULTS / "README.md").write_text(
+        "# Benchmark results\n\nProduced by `uv run python -m bench [NAME ...]` "
+        f"on {os.cpu_count()} CPUs with Python {platform.python_version()}; each section is the latest run "
+        "of that benchmark. See docs/benchmarks.md for how to read them.\n\n" + "\n".join(sections)
+    )
 
 
 def _plot(name: str, payload: dict[str, Any]) -> None:
