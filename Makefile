@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run run-emulated test test-unit lint format schema demo clean bench
+.PHONY: install run run-emulated test test-unit lint format schema demo clean bench bench-latency
 
 install:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
@@ -12,6 +12,10 @@ install:
 
 run: install
 	$(UV) run svmflow run
+
+# The emulated stack on this machine's Redis (6379) and Postgres (5432, database svmflow); Ctrl-C stops it.
+run-emulated: install
+	$(UV) run python -m svmflow.emulated
 
 test: install lint
 	$(UV) run pytest
@@ -32,6 +36,10 @@ schema: install
 
 bench: install
 	$(UV) run python -m bench
+
+# Ingest-to-pollable latency over the emulated stack (p50/p95).
+bench-latency: install
+	$(UV) run python -m bench.emulated_latency
 
 clean:
 	rm -rf .svmflow .pytest_cache .ruff_cache
