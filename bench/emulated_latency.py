@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import random
 import secrets
+import shutil
 import statistics
 import tempfile
 import time
@@ -74,6 +75,7 @@ def main() -> int:
                 redis.delete(*keys)
     finally:
         drop_database(config.database_url)
+        shutil.rmtree(run_dir, ignore_errors=True)
     ms = [s * 1000 for s in samples]
     print(
         f"ingest to pollable over the emulated stack, {args.batches} batches of {args.rows} records "
