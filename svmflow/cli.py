@@ -12,7 +12,7 @@ from pathlib import Path
 from svmflow import logs, operations
 from svmflow.bootstrap import Container
 from svmflow.config import ConfigError, Settings
-from svmflow.errors import SvmflowError
+from svmflow.errors import SvmflowError, TransientError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -201,8 +201,9 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
     container = Container(settings)
     operations.seed(container)
-    event = operations.train(container)
-    if event is None:
+    try:
+        event = operations.train(container)
+    except TransientError:
         print("another training is running; try again when it finishes", file=sys.stderr)
         return 1
     print(f"decision: {event.decision} ({event.reason})")

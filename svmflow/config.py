@@ -48,7 +48,8 @@ class Settings:
     gate_min_feedback_holdout: int = 20
     holdout_percent: int = 20
     feedback_weight: float = 1.0
-    training_lease_seconds: int = 900
+    # The training function's timeout: a lease never outlives the instance that took it.
+    training_lease_seconds: int = 540
     max_delivery_attempts: int = 5
     embedded_redis_port: int = 6390
     # The HTTP APIs: where `svmflow run` serves them, and the predict API's public address, which the

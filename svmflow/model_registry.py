@@ -229,10 +229,17 @@ class ModelServer:
             return self._served
 
     def _refresh(self) -> None:
-        generation = self.registry.pointer_generation()
-        if generation == self._generation:
+        try:
+            generation = self.registry.pointer_generation()
+            if generation == self._generation:
+                return
+            pointer, generation = self.registry.pointer()
+        except Exception:
+            if self._served is None:
+                raise
+            # The bucket is unreachable: the verified model in memory keeps serving until it is back.
+            log.warning("cannot read the production pointer; keeping %s", self._served.version, exc_info=True)
             return
-        pointer, generation = self.registry.pointer()
         if pointer is None:
             return
         if self._served is not None and pointer.version == self._served.version:

@@ -50,8 +50,10 @@ def seed(container: Container, path: Path | None = None) -> int:
     return after - before
 
 
-def train(container: Container, reason: str = "manual") -> ModelEvent | None:
-    """Run the training function in this process (a request id per call) and return its outcome."""
+def train(container: Container, reason: str = "manual") -> ModelEvent:
+    """Run the training function in this process (a request id per call) and return its outcome.
+
+    Raises ``TransientError`` when another training holds the lease."""
     now = datetime.now(UTC)
     request = TrainingRequest(request_id=f"{reason}-{now:%Y%m%dT%H%M%S%f}", reason=reason, requested_at=now)  # type: ignore[arg-type]
     return training.handle(

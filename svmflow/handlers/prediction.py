@@ -23,8 +23,11 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
             f"model {served.version} expects {served.model.n_features} features per row, "
             f"got {features.shape[1]}"
         )
-    # No finiteness check here: JSON has no NaN or infinity, and the decoder refuses out-of-range numbers.
     labels, scores = served.model.predict(features)
+    # JSON has no NaN or infinity, but finite features near 1e308 can overflow the decision function.
+    if not np.isfinite(scores).all():
+        row = int(np.argmin(np.isfinite(scores)))
+        raise PermanentError(f"features of row {row} ({request.subjects[row]!r}) overflow the model")
     return Predictions(
         batch_id=request.batch_id,
         subjects=request.subjects,

@@ -25,7 +25,7 @@ from svmflow.domain.training import (
     data_fingerprint,
     fit,
 )
-from svmflow.errors import ArtifactIntegrityError, PreconditionFailedError
+from svmflow.errors import ArtifactIntegrityError, PreconditionFailedError, TransientError
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, library_versions, new_version
 from svmflow.ports import Publisher
 from svmflow.runtime.processor import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
@@ -39,7 +39,7 @@ LEASE = "training"
 class TrainingOptions:
     policy: GatePolicy
     feedback_weight: float = 1.0
-    lease_seconds: float = 900.0
+    lease_seconds: float = 540.0
 
 
 def handle(
@@ -50,26 +50,64 @@ def handle(
     registry: ModelRegistry,
     publisher: Publisher,
     options: TrainingOptions,
-) -> ModelEvent | None:
+) -> ModelEvent:
     """Keyed by request id: the outcome is recorded in the bucket under ``jobs/<job_id>.json`` and a
-    redelivery republishes it instead of training again. Single-flight: a lease in the database; a
-    request that finds another training running is dropped (that training already covers its labels)."""
+    redelivery republishes it instead of training again. Single-flight: a lease in the database. A
+    request that finds another training running is retried later (transient), so no request, and no
+    label that asked for it, is dropped."""
     job_id = f"job-{request.request_id}"
-    recorded = registry.job_outcome(job_id)
-    if recorded is not None:
-        _publish(publisher, recorded, context)
-        return contracts.decode(recorded, ModelEvent)
+    if (recorded := registry.job_outcome(job_id)) is not None:
+        return _republish(publisher, recorded, context)
     holder = f"{job_id}:{secrets.token_hex(4)}"
     if not leases.acquire(db, LEASE, holder, options.lease_seconds):
-        log.info("another training is running; request dropped", extra={"request_id": request.request_id})
-        return None
+        raise TransientError("another training is running; this request will be retried")
     try:
-        event = train_and_decide(job_id, request, db=db, registry=registry, options=options)
+        # A duplicate may have finished while this delivery waited for the lease.
+        if (recorded := registry.job_outcome(job_id)) is not None:
+            return _republish(publisher, recorded, context)
+        event = promoted_earlier(job_id, request, registry) or train_and_decide(
+            job_id, request, db=db, registry=registry, options=options
+        )
         outcome = registry.record_job_outcome(job_id, contracts.encode(event))
-        _publish(publisher, outcome, context)
-        return contracts.decode(outcome, ModelEvent)
+        return _republish(publisher, outcome, context)
     finally:
         leases.release(db, LEASE, holder)
+
+
+def _republish(publisher: Publisher, outcome: bytes, context: EventContext) -> ModelEvent:
+    _publish(publisher, outcome, context)
+    return contracts.decode(outcome, ModelEvent)
+
+
+def promoted_earlier(job_id: str, request: TrainingRequest, registry: ModelRegistry) -> ModelEvent | None:
+    """The event of a promotion this job already made before it failed to record its outcome.
+
+    Without this, the retry would train again, find its own model as the champion with no new labels,
+    and report a rejection while its model serves."""
+    pointer, _ = registry.pointer()
+    if pointer is None:
+        return None
+    metadata = registry.metadata(pointer.version)
+    if metadata.job_id != job_id:
+        return None
+    metrics = metadata.metrics
+    return ModelEvent(
+        job_id=job_id,
+        request_id=request.request_id,
+        decision="promoted",
+        reason=pointer.reason,
+        candidate_version=pointer.version,
+        current_version=pointer.version,
+        previous_version=metrics.get("champion_version"),
+        challenger=msgspec.convert(metrics["challenger"], Evaluation),
+        champion=msgspec.convert(metrics["champion"], Evaluation | None),
+        train_size=metadata.train_size,
+        new_labels=int(metrics.get("new_labels", 0)),
+        data_fingerprint=metadata.data_fingerprint,
+        artifact_uri=registry.uri(pointer.version),
+        n_features=metrics.get("n_features"),
+        finished_at=pointer.promoted_at,
+    )
 
 
 def _publish(publisher: Publisher, data: bytes, context: EventContext) -> None:
@@ -155,6 +193,8 @@ def train_and_decide(
                 "challenger": msgspec.to_builtins(challenger_eval),
                 "champion": msgspec.to_builtins(champion_eval),
                 "champion_version": current,
+                "new_labels": new_labels,
+                "n_features": challenger.n_features,
             },
             library_versions=library_versions(),
         ),
@@ -166,10 +206,11 @@ def train_and_decide(
             registry.promote(version, generation, reason=verdict.reason)
             now_serving = version
         except PreconditionFailedError:
-            decision = "rejected"
-            reason = "another promotion moved the production pointer while this model trained"
             latest, _ = registry.pointer()
             now_serving = latest.version if latest else None
+            if now_serving != version:  # else our write landed and only its answer was lost
+                decision = "rejected"
+                reason = "another promotion moved the production pointer while this model trained"
     log.info(
         "training %s: %s",
         decision,

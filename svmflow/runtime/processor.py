@@ -95,10 +95,13 @@ class Processor:
         ):
             try:
                 message = contracts.decode(delivery.data, self.contract)
-                self.handler(message, context)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 self._dead_letter(delivery, f"invalid {self.topic} message: {exc}")
                 return "dead-lettered"
+            # Only the message decides whether it is poison: a handler tripping over stored data
+            # (an unreadable object in the bucket, say) is retried like any other failure.
+            try:
+                self.handler(message, context)
             except PermanentError as exc:
                 self._dead_letter(delivery, str(exc))
                 return "dead-lettered"

@@ -149,3 +149,17 @@ def _shared(container: Container) -> dict[str, object]:
         "redis": container.redis,
         "publisher": container.publisher,
     }
+
+
+def test_server_keeps_serving_while_the_bucket_is_unreachable(trained: Container) -> None:
+    server = ModelServer(trained.registry, refresh_seconds=0)
+    first = server.current().version
+
+    def unreachable(*_: object) -> None:
+        raise ConnectionError("bucket down")
+
+    trained.bucket.generation = unreachable  # type: ignore[method-assign]
+    assert server.current().version == first
+    fresh = ModelServer(trained.registry, refresh_seconds=0)
+    with pytest.raises(ConnectionError):
+        fresh.current()  # nothing to fall back on: the failure surfaces, the message is redelivered

@@ -133,6 +133,11 @@ def test_prediction_without_a_model_is_transient(container, publisher) -> None:
         (b"not json", "invalid prediction-requests message"),
         (request_body("[[1, 2]]"), "expects 4 features per row, got 2"),
         (request_body("[[1e309, 2, 3, 4]]"), "Number out of range - at `$.features[0][0]`"),
+        pytest.param(
+            request_body("[[-1.7e308, -1.7e308, -1.7e308, 0]]"),
+            "features of row 0 ('a') overflow the model",
+            marks=pytest.mark.filterwarnings("ignore:overflow encountered in matmul"),
+        ),
     ],
 )
 def test_prediction_poison_is_dead_lettered_and_acknowledged(trained, publisher, payload, reason) -> None:
@@ -145,6 +150,15 @@ def test_prediction_poison_is_dead_lettered_and_acknowledged(trained, publisher,
     assert reason in letter.attributes["svmflow_error"]
     assert letter.attributes["batch_id"] == "b"
     assert publisher.on(topology.PREDICTIONS) == []
+
+
+def test_a_handler_tripping_over_stored_data_is_retried_not_dead_lettered(trained, publisher) -> None:
+    import msgspec as ms
+
+    trained.bucket.write("models/production.json", b"{not json")
+    with pytest.raises(ms.DecodeError):
+        run(trained, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(prediction_request())))
+    assert dead_letters(publisher, topology.PREDICTION_REQUESTS) == []
 
 
 # -- prediction-to-cache ---------------------------------------------------------------------
@@ -395,15 +409,41 @@ def test_training_duplicate_repeats_the_recorded_outcome(trained, publisher) -> 
     assert trained.registry.versions() == versions
 
 
-def test_training_is_single_flight(trained, publisher) -> None:
+def test_training_is_single_flight_and_retries_while_busy(trained, publisher) -> None:
     from svmflow.db import leases
 
     assert leases.acquire(trained.db, "training", "someone-else", 60)
-    run(trained, "training", request_delivery("labels-20"))
+    with pytest.raises(TransientError, match="another training is running"):
+        run(trained, "training", request_delivery("labels-20"))
     assert model_events(publisher) == []
     leases.release(trained.db, "training", "someone-else")
     run(trained, "training", request_delivery("labels-20"))
     assert len(model_events(publisher)) == 1
+
+
+def test_training_retry_after_an_unrecorded_promotion_reports_the_promotion(trained, publisher) -> None:
+    """The pointer moved but recording the outcome failed: the retry must not train again and
+    report a rejection while its model serves."""
+    promoting = Container(
+        trained.settings.with_(gate_min_new_labels=0),
+        db=trained.db,
+        bucket=trained.bucket,
+        publisher=publisher,
+        redis=trained.redis,
+    )
+    registry = promoting.registry
+    original = registry.record_job_outcome
+    registry.record_job_outcome = lambda *_: (_ for _ in ()).throw(ConnectionError("bucket down"))  # type: ignore[method-assign]
+    delivery = request_delivery("manual-9")
+    with pytest.raises(ConnectionError):
+        run(promoting, "training", delivery)
+    pointer, _ = registry.pointer()
+    registry.record_job_outcome = original  # type: ignore[method-assign]
+    run(promoting, "training", delivery)
+    [event] = model_events(publisher)
+    assert event.decision == "promoted"
+    assert event.candidate_version == event.current_version == pointer.version
+    assert event.challenger is not None
 
 
 def test_training_database_down_then_redelivered(trained, publisher) -> None:
