@@ -34,12 +34,16 @@ log = logging.getLogger(__name__)
 POINTER_PATH = "models/production.json"
 
 
+HISTORY_LENGTH = 50
+
+
 class Pointer(msgspec.Struct, kw_only=True):
     version: str
     sha256: str
     promoted_at: datetime
-    previous_version: str | None = None
+    previous_version: str | None = None  # the version a rollback returns to: ``history[-1]``
     reason: str = ""
+    history: list[str] = []  # versions that served before this one, oldest first
 
 
 class ArtifactMetadata(msgspec.Struct, kw_only=True):
@@ -136,16 +140,24 @@ class ModelRegistry:
     def pointer_generation(self) -> int:
         return self.bucket.generation(POINTER_PATH) or 0
 
-    def promote(self, version: str, expected_generation: int, reason: str = "") -> Pointer:
-        """Point production at ``version`` unless someone else moved the pointer since we read it."""
+    def promote(
+        self, version: str, expected_generation: int, reason: str = "", history: list[str] | None = None
+    ) -> Pointer:
+        """Point production at ``version`` unless someone else moved the pointer since we read it.
+
+        ``history`` defaults to the current pointer's history plus the current version."""
         metadata = self.metadata(version)
-        current, _ = self.pointer()
+        if history is None:
+            current, _ = self.pointer()
+            history = [*current.history, current.version] if current else []
+        history = history[-HISTORY_LENGTH:]
         pointer = Pointer(
             version=version,
             sha256=metadata.sha256,
             promoted_at=datetime.now(UTC),
-            previous_version=current.version if current else None,
+            previous_version=history[-1] if history else None,
             reason=reason,
+            history=history,
         )
         self.bucket.write(
             POINTER_PATH,
@@ -155,17 +167,24 @@ class ModelRegistry:
         return pointer
 
     def rollback(self, to_version: str | None = None) -> tuple[Pointer, Pointer]:
-        """Re-point production at ``to_version`` (default: the version before the current one)."""
+        """Re-point production at ``to_version`` (default: the version that served before this one).
+
+        Rolling back walks the history backwards: a second rollback goes one version further back,
+        never forward again to the version just rolled back from."""
         current, generation = self.pointer()
         if current is None:
             raise ModelNotFoundError("no model is in production; nothing to roll back")
-        target = to_version or current.previous_version
+        target = to_version or (current.history[-1] if current.history else None)
         if target is None:
             raise ModelNotFoundError(f"{current.version} has no previous version to roll back to")
         if target == current.version:
             raise ValueError(f"{target} is already in production")
         self.load(target)  # refuse a target whose artifact is missing or altered
-        new = self.promote(target, generation, reason=f"rollback from {current.version}")
+        if target in current.history:
+            history = current.history[: len(current.history) - 1 - current.history[::-1].index(target)]
+        else:  # rolling "back" to a version that never served: remember where we came from
+            history = [*current.history, current.version]
+        new = self.promote(target, generation, reason=f"rollback from {current.version}", history=history)
         return current, new
 
     # -- job outcomes ------------------------------------------------------------------------

@@ -163,3 +163,19 @@ def test_server_keeps_serving_while_the_bucket_is_unreachable(trained: Container
     fresh = ModelServer(trained.registry, refresh_seconds=0)
     with pytest.raises(ConnectionError):
         fresh.current()  # nothing to fall back on: the failure surfaces, the message is redelivered
+
+
+def test_rollbacks_walk_the_history_backwards(trained: Container) -> None:
+    registry = trained.registry
+    first, _ = registry.pointer()
+    assert first is not None
+    later = Container(trained.settings.with_(gate_min_new_labels=0), **_shared(trained))
+    second = operations.train(later).candidate_version
+    third = operations.train(later).candidate_version
+    assert registry.pointer()[0].history == [first.version, second]  # type: ignore[union-attr]
+    assert registry.rollback()[1].version == second
+    assert registry.rollback()[1].version == first.version  # not forward to the third again
+    with pytest.raises(ModelNotFoundError, match="no previous version"):
+        registry.rollback()
+    assert registry.rollback(third)[1].version == third
+    assert registry.rollback()[1].version == first.version
