@@ -55,9 +55,20 @@ class BatchIds:
     def issue(self) -> str:
         return self._sign(secrets.token_hex(NONCE_BYTES))
 
-    def for_idempotency_key(self, identity: str, idempotency_key: str) -> str:
-        """The same caller and key always give the same id; different callers never collide."""
-        message = b"svmflow-idempotency\x00" + identity.encode() + b"\x00" + idempotency_key.encode()
+    def for_idempotency_key(self, identity: str, idempotency_key: str, content_digest: bytes) -> str:
+        """The same caller, key and content always give the same id; different callers never collide.
+
+        The content is part of it so that a key reused for another batch names another batch: with no
+        state to remember the first body, the alternative would be two batches under one id, one of them
+        silently lost."""
+        message = (
+            b"svmflow-idempotency\x00"
+            + identity.encode()
+            + b"\x00"
+            + idempotency_key.encode()
+            + b"\x00"
+            + content_digest
+        )
         nonce = hmac.new(self._signing_keys()[0], message, hashlib.sha256).hexdigest()[: NONCE_BYTES * 2]
         return self._sign(nonce)
 

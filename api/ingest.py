@@ -5,6 +5,7 @@ writes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.body import decode_json, read_body
-from api.errors import BadRequestError, ConflictError, UnavailableError, UnprocessableError
+from api.errors import BadRequestError, UnavailableError, UnprocessableError
 from api.models import BatchAccepted, BatchSubmission
 from api.service import Service
 from svmflow import topology
@@ -25,6 +26,7 @@ from svmflow.runtime.processor import publish
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
 MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_FEATURE_MAGNITUDE = 1e100
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -55,10 +57,19 @@ def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
             raise UnprocessableError(
                 f"row has {len(row)} features but {expected} {width}", field=f"features[{index}]"
             )
-    finite = np.isfinite(np.asarray(features, dtype=np.float64))
+    values = np.asarray(features, dtype=np.float64)
+    finite = np.isfinite(values)
     if not finite.all():
         row, column = (int(i) for i in np.argwhere(~finite)[0])
         raise UnprocessableError("features must be finite numbers", field=f"features[{row}][{column}]")
+    # Far beyond any real measurement, and beyond it the model's arithmetic can overflow.
+    too_large = np.abs(values) > MAX_FEATURE_MAGNITUDE
+    if too_large.any():
+        row, column = (int(i) for i in np.argwhere(too_large)[0])
+        raise UnprocessableError(
+            f"features must be between -{MAX_FEATURE_MAGNITUDE:g} and {MAX_FEATURE_MAGNITUDE:g}",
+            field=f"features[{row}][{column}]",
+        )
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -104,13 +115,10 @@ async def submit_batch(request: Request) -> Response:
     if idempotency_key is None:
         batch_id = service.batch_ids.issue()
     else:
-        batch_id = service.batch_ids.for_idempotency_key(request.state.identity, idempotency_key)
+        digest = hashlib.sha256(msgspec.json.encode([batch.subjects, batch.features])).digest()
+        batch_id = service.batch_ids.for_idempotency_key(request.state.identity, idempotency_key, digest)
         done = await run_in_threadpool(service.read_model.get_batch, batch_id)
         if done is not None:
-            if [r.subject for r in done.results] != batch.subjects:
-                raise ConflictError(
-                    "this Idempotency-Key was already used for a different batch", field="Idempotency-Key"
-                )
             return _accepted(service, batch_id, done.record_count, done.submitted_at)
         # Not predicted yet: publishing again is safe, every consumer keeps the first prediction.
 
