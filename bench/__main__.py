@@ -13,7 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, end_to_end, ingest_api, mlserver, plots, prediction_core, systems
+from bench import (
+    cold_start,
+    emulator_push,
+    end_to_end,
+    ingest_api,
+    mlserver,
+    plots,
+    prediction_core,
+    systems,
+)
 from bench.common import RESULTS
 
 BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
@@ -21,6 +30,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     "cold_start": (cold_start.main, cold_start.table),
     "ingest_api": (ingest_api.main, ingest_api.table),
     "end_to_end": (end_to_end.main, end_to_end.table),
+    "emulator_push": (emulator_push.main, emulator_push.table),
     "mlserver": (mlserver.main, mlserver.table),
 }
 # Figures that need a plot of their own; the others are drawn in ``_plot``.
@@ -60,7 +70,8 @@ def _write_summary() -> None:
         path = RESULTS / f"{name}.json"
         if path.exists():
             payload = json.loads(path.read_text())
-            sections.append(f"## {name}\n\n{table(payload)}\n\n![{name}]({name}.png)\n")
+            figure = f"\n\n![{name}]({name}.png)" if (RESULTS / f"{name}.png").exists() else ""
+            sections.append(f"## {name}\n\n{table(payload)}{figure}\n")
     (RESULTS / "README.md").write_text(
         "# Benchmark results\n\nProduced by `uv run python -m bench [NAME ...]` "
         f"on {os.cpu_count()} CPUs with Python {platform.python_version()}; each section is the latest run "
