@@ -7,11 +7,16 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: install run run-emulated test test-unit lint format schema demo clean bench bench-latency
 
 install:
-	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user "uv==$(UV_VERSION)" \
+		|| python3 -m pip install --quiet --user --break-system-packages "uv==$(UV_VERSION)"
 	@$(UV) sync --frozen --quiet
 
 run: install
 	$(UV) run svmflow run
+
+# Walks through the loop against a running system (make run in another shell).
+demo: install
+	$(UV) run svmflow demo
 
 # The emulated stack on this machine's Redis (6379) and Postgres (5432, database svmflow); Ctrl-C stops it.
 run-emulated: install
