@@ -129,7 +129,16 @@ def test_a_redelivered_message_changes_nothing(emulated: EmulatedRun, function: 
     # First round: three copies of one message at the same moment.
     with ThreadPoolExecutor(max_workers=3) as pool:
         statuses = list(pool.map(lambda _: run.push(function, data, attributes, message_id), range(3)))
-    assert all(200 <= s < 300 for s in statuses), statuses
+    if function == "training":
+        # Copies that find the first one holding the training lease answer 500 so that Pub/Sub
+        # delivers them again later; they must not be acknowledged unprocessed.
+        assert sorted(statuses)[0] < 300, statuses
+        assert all(200 <= s < 300 or s == 500 for s in statuses), statuses
+        for status in statuses:
+            if status == 500:
+                assert 200 <= run.push(function, data, attributes, message_id) < 300
+    else:
+        assert all(200 <= s < 300 for s in statuses), statuses
     wait_until(lambda: state(run) != before, 30, "the first delivery's effect")
     once = settled(run)
 
