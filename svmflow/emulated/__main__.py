@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -26,10 +27,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-port", type=int, default=8080)
     parser.add_argument("--predict-port", type=int, default=8081)
     parser.add_argument("--run-dir", type=Path, help="logs of every process (default: a temporary folder)")
+    parser.add_argument(
+        "--bucket-dir",
+        type=Path,
+        default=Path(os.environ.get("SVMFLOW_STATE_DIR", ".svmflow")) / "emulated-bucket",
+        help="where fake-gcs-server keeps the model bucket across restarts (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     logs.configure("INFO", "svmflow-local")
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="svmflow-emulated-"))
-    config = machine_config(run_dir, ingest_port=args.ingest_port, predict_port=args.predict_port)
+    config = machine_config(
+        run_dir,
+        ingest_port=args.ingest_port,
+        predict_port=args.predict_port,
+        bucket_dir=args.bucket_dir.resolve(),
+    )
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

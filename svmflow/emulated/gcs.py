@@ -25,14 +25,23 @@ def binary() -> Path:
         ) from exc
 
 
-def fake_gcs_server(port: int, log_dir: Path, env: Mapping[str, str] | None = None) -> Child:
+def fake_gcs_server(
+    port: int, log_dir: Path, env: Mapping[str, str] | None = None, data_dir: Path | None = None
+) -> Child:
+    """In memory, or kept in ``data_dir`` across restarts (the filesystem backend also honours
+    generation preconditions)."""
     url = f"http://127.0.0.1:{port}"
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    backend = (
+        ["-backend=memory"] if data_dir is None else ["-backend=filesystem", f"-filesystem-root={data_dir}"]
+    )
     return Child(
         "fake-gcs-server",
         [
             str(binary()),
             "-scheme=http",
-            "-backend=memory",
+            *backend,
             "-host=127.0.0.1",
             f"-port={port}",
             f"-external-url={url}",

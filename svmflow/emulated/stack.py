@@ -52,6 +52,7 @@ class StackConfig:
     ingest_port: int = 0  # 0: a free port
     predict_port: int = 0
     apis: bool = True
+    bucket_dir: Path | None = None  # keep the bucket across restarts; None: in memory
 
 
 class EmulatedStack:
@@ -155,7 +156,7 @@ class EmulatedStack:
             # the variable when they are built.
             self._set_env("PUBSUB_EMULATOR_HOST", self.emulator_host)
             self.emulator = pubsub_emulator.emulator(self.emulator_port, self.log_dir, env).start()
-            self.gcs = gcs.fake_gcs_server(self.gcs_port, self.log_dir, env).start()
+            self.gcs = gcs.fake_gcs_server(self.gcs_port, self.log_dir, env, c.bucket_dir).start()
             for name, port in self.function_ports.items():
                 self.functions[name] = self._function(name, port, env).start()
             if c.apis:
