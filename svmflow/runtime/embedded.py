@@ -12,7 +12,8 @@ from typing import Any
 from svmflow import operations
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
-from svmflow.errors import SvmflowError
+from svmflow.contracts import ModelEvent
+from svmflow.errors import SvmflowError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,25 @@ class EmbeddedSystem:
             log.info("seeded %d training rows", added)
         pointer, _ = c.registry.pointer()
         if pointer is None:
-            event = operations.train(c, reason="manual")
-            if event is not None:
-                log.info("initial model: %s (%s)", event.decision, event.reason)
+            event = self._train_first_model()
+            log.info("initial model: %s (%s)", event.decision, event.reason)
         # The ingest API checks batches against the current model: let it reach the read model first.
         deadline = time.monotonic() + 30
         while c.read_model.current_model() is None and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def _train_first_model(self) -> ModelEvent:
+        deadline = time.monotonic() + self.settings.training_lease_seconds + 5
+        while True:
+            try:
+                return operations.train(self.container, reason="manual")
+            except TransientError:
+                # A training holds the lease: a `svmflow train` running now, or a run that was killed
+                # mid-training, whose lease frees itself when it expires.
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("another training holds the lease; waiting for it before the first model")
+                time.sleep(2)
 
     def serve(self, services: list[HttpService], startup_timeout: float = 15.0) -> None:
         """Serve each app with uvicorn in a thread of its own; returns once all of them listen."""
