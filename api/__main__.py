@@ -30,9 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    if settings.mode == "embedded" and not settings.redis_url:
-        # Alongside `svmflow run`: its Redis stand-in listens on TCP and its bus is a shared file.
-        settings = settings.with_(redis_url=f"redis://127.0.0.1:{settings.embedded_redis_port}/0")
+    # Alongside `svmflow run`, the bus is a shared file and the Redis stand-in listens on TCP.
+    settings = settings.reaching_embedded_redis()
     logs.configure(settings.log_level, settings.project)
 
     from api.app import create_ingest_app, create_predict_app

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
+from svmflow.read_model import BatchView
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
 
@@ -36,20 +37,9 @@ class BatchPending(msgspec.Struct, kw_only=True):
     status: str
 
 
-class BatchResult(msgspec.Struct, kw_only=True):
-    subject: str
-    label: int
-    score: float
-
-
-class Batch(msgspec.Struct, kw_only=True):
-    batch_id: str
-    status: str
-    model_version: str
-    record_count: int
-    submitted_at: datetime
-    predicted_at: datetime
-    results: list[BatchResult]
+# The predict API serves the read model's stored JSON as is, so its schema is the read model's view.
+class Batch(BatchView, kw_only=True):
+    """A batch's results: status, model version, timestamps and one label and score per subject."""
 
 
 class BatchListItem(msgspec.Struct, kw_only=True):

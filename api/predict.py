@@ -16,7 +16,6 @@ from starlette.responses import Response
 from api.body import decode_json, read_body
 from api.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError, UnprocessableError
 from api.models import (
-    Batch,
     BatchListItem,
     BatchPage,
     BatchPending,
@@ -67,12 +66,12 @@ def _limit(request: Request) -> int:
 
 async def get_batch(request: Request) -> Response:
     batch_id = _issued_batch_id(request)
-    view = await run_in_threadpool(_service(request).read_model.get_batch, batch_id)
-    if view is None:
+    body = await run_in_threadpool(_service(request).read_model.get_batch_json, batch_id)
+    if body is None:
         return json_response(
             BatchPending(batch_id=batch_id, status="pending"), 202, headers={"Retry-After": "1"}
         )
-    return json_response(msgspec.convert(view, Batch, from_attributes=True))
+    return Response(body, media_type="application/json")
 
 
 def encode_cursor(submitted_at: float, batch_id: str) -> str:

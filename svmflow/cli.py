@@ -242,9 +242,7 @@ def cmd_models_rollback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild_cache(settings: Settings, _: argparse.Namespace) -> int:
-    if settings.mode == "embedded" and not settings.redis_url:
-        # The embedded Redis lives in the `svmflow run` process; reach it over TCP.
-        settings = settings.with_(redis_url=f"redis://127.0.0.1:{settings.embedded_redis_port}/0")
+    settings = settings.reaching_embedded_redis()
     container = Container(settings)
     try:
         container.read_model.ping()

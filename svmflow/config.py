@@ -94,6 +94,12 @@ class Settings:
         if self.mode != "embedded" and not self.redis_url:
             raise ConfigError(f"SVMFLOW_REDIS_URL is required in {self.mode} mode")
 
+    def reaching_embedded_redis(self) -> Settings:
+        """For another process beside `svmflow run`: the embedded Redis stand-in listens on TCP there."""
+        if self.mode == "embedded" and not self.redis_url:
+            return self.with_(redis_url=f"redis://127.0.0.1:{self.embedded_redis_port}/0")
+        return self
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.state_dir / 'svmflow.sqlite').resolve()}"

@@ -105,8 +105,13 @@ class ReadModel:
         return bool(stored)
 
     def get_batch(self, batch_id: str) -> BatchView | None:
-        body = self.client.hget(self._key("batch", batch_id), "body")
+        body = self.get_batch_json(batch_id)
         return None if body is None else msgspec.json.decode(body, type=BatchView)
+
+    def get_batch_json(self, batch_id: str) -> bytes | None:
+        """The batch view as stored: JSON ready to serve, with no decode and re-encode per poll."""
+        body: bytes | None = self.client.hget(self._key("batch", batch_id), "body")
+        return body
 
     def list_batches(self, limit: int, before: float | None = None) -> list[BatchSummary]:
         """Newest first; ``before`` is the submission time of the last item of the previous page."""
@@ -156,6 +161,10 @@ class ReadModel:
 
     def model_versions(self, limit: int = 50) -> list[dict[str, Any]]:
         return self._ranked("models", limit)
+
+    def model_version(self, version: str) -> dict[str, Any] | None:
+        body = self.client.hget(self._key("models", "data"), version)
+        return None if body is None else msgspec.json.decode(body)
 
     def _put_ranked(self, name: str, key: str, entry: dict[str, Any], score: float, keep: int) -> None:
         index, data = self._key(name), self._key(name, "data")

@@ -57,8 +57,5 @@ def handle(event: ModelEvent, context: EventContext, *, read_model: ReadModel) -
     if event.candidate_version and event.decision in ("promoted", "rejected"):
         read_model.put_model_version(event.candidate_version, version_entry(event), event.finished_at)
     if event.decision in CHANGES_PRODUCTION and event.current_version:
-        known = next(
-            (m for m in read_model.model_versions(500) if m.get("version") == event.current_version),
-            None,
-        )
+        known = read_model.model_version(event.current_version)
         read_model.put_current_model(current_entry(event, known), event.finished_at)
