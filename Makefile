@@ -1,7 +1,10 @@
 # Every target installs what it needs first, so each works on a fresh clone.
 SHELL := /bin/bash
 UV_VERSION := 0.13.9
+# uv on PATH, else where `make install` puts it (~/.local/bin, often not on a new shell's PATH).
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# What the project runs (the function archive build, the pinned tools of the tests) finds uv here.
+export UV
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: install run run-emulated test test-unit lint format schema demo clean bench bench-latency

@@ -1,4 +1,4 @@
-"""Run every benchmark: ``uv run python -m bench`` (or ``make bench``).
+"""Run every benchmark: ``.venv/bin/python -m bench`` (or ``make bench``).
 
 Writes ``bench/results/*.json``, PNG plots beside them and ``bench/results/README.md`` with the tables.
 """
@@ -73,7 +73,7 @@ def _write_summary() -> None:
             figure = f"\n\n![{name}]({name}.png)" if (RESULTS / f"{name}.png").exists() else ""
             sections.append(f"## {name}\n\n{table(payload)}{figure}\n")
     (RESULTS / "README.md").write_text(
-        "# Benchmark results\n\nProduced by `uv run python -m bench [NAME ...]` "
+        "# Benchmark results\n\nProduced by `.venv/bin/python -m bench [NAME ...]` "
         f"on {os.cpu_count()} CPUs with Python {platform.python_version()}; each section is the latest run "
         "of that benchmark. See docs/benchmarks.md for how to read them.\n\n" + "\n".join(sections)
     )

@@ -1,5 +1,5 @@
 """Ingest-to-pollable latency over the emulated stack: ``make bench-latency``
-(``uv run python -m bench.emulated_latency [--batches N] [--rows R]``).
+(``.venv/bin/python -m bench.emulated_latency [--batches N] [--rows R]``).
 
 Starts the emulated stack on this machine's Redis and PostgreSQL with a throwaway database and key
 prefix, trains the first model, then submits batches one at a time: the clock starts before

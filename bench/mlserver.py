@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -63,7 +64,7 @@ def ensure_venv() -> Path:
     if executable.exists() and marker.exists() and marker.read_text() == wanted:
         return executable
     print(f"   installing {', '.join(pins())} into {VENV.relative_to(ROOT)} ...", flush=True)
-    uv = shutil.which("uv")
+    uv = os.environ.get("UV") or shutil.which("uv")  # $UV: set by the Makefile (and by uv for what it runs)
     python = VENV / "bin" / "python"
     if uv:
         subprocess.run([uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(VENV)], check=True)

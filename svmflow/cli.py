@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from svmflow import logs, operations
+from svmflow import demo, logs, operations
 from svmflow.bootstrap import Container
 from svmflow.config import ConfigError, Settings
 from svmflow.errors import SvmflowError, TransientError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings: Settings | None = Settings.from_env()
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        problem = exc
+        settings = None
+    # The help shows the defaults the commands really use, so it is built from the settings.
+    args = _parser(settings or Settings()).parse_args(argv)
+    if settings is None:
+        print(f"configuration error: {problem}", file=sys.stderr)
         return 2
     logs.configure(args.log_level or settings.log_level, settings.project)
     try:
@@ -31,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="svmflow", description=__doc__)
     parser.add_argument(
         "--log-level", help="DEBUG, INFO, WARNING, ERROR (default: SVMFLOW_LOG_LEVEL or INFO)"
@@ -41,20 +45,39 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="run the whole system in this process (embedded mode), with both APIs"
     )
-    run.add_argument("--host", help="address the APIs listen on (default: SVMFLOW_API_HOST, 127.0.0.1)")
-    run.add_argument("--ingest-port", type=int, help="ingest API port (default: SVMFLOW_INGEST_PORT, 8080)")
     run.add_argument(
-        "--predict-port", type=int, help="predict API port (default: SVMFLOW_PREDICT_PORT, 8081)"
+        "--host", help=f"address the APIs listen on (default: {settings.api_host}, from SVMFLOW_API_HOST)"
+    )
+    run.add_argument(
+        "--ingest-port",
+        type=int,
+        help=f"ingest API port (default: {settings.ingest_port}, from SVMFLOW_INGEST_PORT)",
+    )
+    run.add_argument(
+        "--predict-port",
+        type=int,
+        help=f"predict API port (default: {settings.predict_port}, from SVMFLOW_PREDICT_PORT)",
     )
     run.set_defaults(command=cmd_run)
 
-    demo = commands.add_parser("demo", help="walk through the loop against running APIs")
-    demo.add_argument("--ingest-url", help="default: http://127.0.0.1:8080 (from SVMFLOW_INGEST_PORT)")
-    demo.add_argument("--predict-url", help="default: http://127.0.0.1:8081 (from SVMFLOW_PREDICT_PORT)")
-    demo.add_argument("--api-key", help="default: the local key (SVMFLOW_SECRET_API_KEYS or dev-local-key)")
-    demo.add_argument("--rows", type=int, default=60, help="records in the demo batch (default: 60)")
-    demo.add_argument("--wait", type=float, default=120.0, help="seconds to wait at each step (default: 120)")
-    demo.set_defaults(command=cmd_demo)
+    ingest_url, predict_url = local_urls(settings)
+    walk = commands.add_parser("demo", help="walk through the loop against running APIs")
+    walk.add_argument(
+        "--ingest-url",
+        default=ingest_url,
+        help=f"default: {ingest_url} (SVMFLOW_API_HOST, SVMFLOW_INGEST_PORT)",
+    )
+    walk.add_argument(
+        "--predict-url",
+        default=predict_url,
+        help=f"default: {predict_url} (SVMFLOW_PREDICT_URL, else SVMFLOW_API_HOST, SVMFLOW_PREDICT_PORT)",
+    )
+    walk.add_argument("--api-key", help=f"default: {_default_key_shown(settings)}")
+    walk.add_argument("--rows", type=int, default=60, help="records in the demo batch (default: %(default)s)")
+    walk.add_argument(
+        "--wait", type=float, default=120.0, help="seconds to wait at each step (default: %(default)g)"
+    )
+    walk.set_defaults(command=cmd_demo)
 
     seed = commands.add_parser("seed", help="load the seed data set into the training table")
     seed.add_argument("--data", type=Path, help="CSV file (default: the bundled banknote data set)")
@@ -86,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from svmflow.evaluation import command as evaluation_command
 
-    evaluation_command.add_parser(commands)
+    evaluation_command.add_parser(commands, settings)
 
     schema = commands.add_parser("schema", help="JSON Schemas and SQL DDL in schema/").add_subparsers(
         required=True, metavar="ACTION"
@@ -114,13 +137,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # package; nothing else in the core does.
     from api.app import create_ingest_app, create_predict_app
     from svmflow.runtime.embedded import EmbeddedSystem, HttpService
+    from svmflow.runtime.listen import PortUnavailableError, check_free
+
+    try:
+        check_free(settings)
+    except PortUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    shown_host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
-    ingest_url = f"http://{shown_host}:{settings.ingest_port}"
-    predict_url = settings.predict_url or f"http://{shown_host}:{settings.predict_port}"
+    ingest_url, predict_url = local_urls(settings)
     system = EmbeddedSystem(settings)
     try:
         print(f"starting svmflow (embedded mode, state in {settings.state_dir}) ...", flush=True)
@@ -151,6 +179,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def local_urls(settings: Settings) -> tuple[str, str]:
+    """Where `svmflow run` serves the ingest and predict APIs, as a client on this machine reaches them."""
+    wildcard = settings.api_host in ("0.0.0.0", "::", "")  # noqa: S104 (compared, not bound)
+    host = "127.0.0.1" if wildcard else settings.api_host
+    if ":" in host:
+        host = f"[{host}]"
+    return (
+        f"http://{host}:{settings.ingest_port}",
+        settings.predict_url or f"http://{host}:{settings.predict_port}",
+    )
+
+
 def _print_banner(container: Container, ingest_url: str, predict_url: str) -> None:
     from svmflow.adapters.secrets import LOCAL_DEFAULTS
 
@@ -159,6 +199,11 @@ def _print_banner(container: Container, ingest_url: str, predict_url: str) -> No
     key = default if keys == default else "the one in SVMFLOW_SECRET_API_KEYS"
     current = container.read_model.current_model()
     model = current["version"] if current else "none yet"
+    if (ingest_url, predict_url) == local_urls(Settings()):
+        # Where the Makefile's demo target goes from a new shell.
+        demo_hint = f"make demo    (or {demo.command()})"
+    else:
+        demo_hint = demo.command("--ingest-url", ingest_url, "--predict-url", predict_url)
     print(
         f"""
 svmflow is running.
@@ -168,21 +213,27 @@ svmflow is running.
   OpenAPI      {ingest_url}/openapi.json  {predict_url}/openapi.json
   model        {model} in production
 
-Try it: uv run svmflow demo    (API examples: api/README.md)
+Try it: {demo_hint}
+  (API examples: api/README.md)
 Ctrl-C stops everything.""",
         flush=True,
     )
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from svmflow import demo
+def _default_key_shown(settings: Settings) -> str:
+    """What the demo sends without --api-key, as its help can say without reading a secret store."""
+    if settings.mode != "gcp" and not settings.secret_manager_endpoint:
+        from svmflow.adapters.secrets import LOCAL_DEFAULTS
 
+        if "SVMFLOW_SECRET_API_KEYS" not in os.environ:
+            return LOCAL_DEFAULTS["api-keys"]
+        return "the first key in SVMFLOW_SECRET_API_KEYS"
+    return f"the first key in the {settings.secret_prefix}api-keys secret"
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     key = args.api_key or Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
-    client = demo.Client(
-        ingest_url=args.ingest_url or f"http://127.0.0.1:{settings.ingest_port}",
-        predict_url=args.predict_url or f"http://127.0.0.1:{settings.predict_port}",
-        api_key=key,
-    )
+    client = demo.Client(ingest_url=args.ingest_url, predict_url=args.predict_url, api_key=key)
     try:
         demo.run(client, settings.data_path, rows=args.rows, wait_seconds=args.wait)
     except demo.DemoError as exc:

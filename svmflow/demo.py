@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +24,15 @@ from svmflow.domain.training import read_seed_csv
 
 class DemoError(Exception):
     pass
+
+
+def command(*options: str) -> str:
+    """The demo's command line as a banner prints it: this environment's own ``svmflow`` by its full
+    path (``.venv/bin/svmflow`` after ``make install``), so it works as printed in a new shell, from
+    any folder, with no uv on PATH."""
+    installed = Path(sys.executable).with_name("svmflow")
+    program = [str(installed)] if installed.exists() else [sys.executable, "-m", "svmflow"]
+    return shlex.join([*program, "demo", *options])
 
 
 @dataclass

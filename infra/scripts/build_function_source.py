@@ -6,13 +6,16 @@ A build step rather than Terraform's archive_file: the requirements file does no
 repository and archive_file cannot run uv. The zip is byte-for-byte reproducible (sorted
 entries, fixed timestamps), so Terraform redeploys the functions only when the content changes.
 
-    uv run python infra/scripts/build_function_source.py [--out build/function-source.zip]
+    .venv/bin/python infra/scripts/build_function_source.py [--out build/function-source.zip]
+
+It needs uv: the one ``make install`` put in place is found even when it is not on PATH.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -44,10 +47,20 @@ def archive_members(root: Path = REPO) -> list[str]:
     return sorted(members)
 
 
+def find_uv() -> str:
+    """The uv to export with: ``$UV`` (set by the Makefile, and by uv for what it runs), then PATH, then where
+    ``make install`` puts it (``pip install --user``: ``~/.local/bin``), which a new shell may not have
+    on PATH."""
+    candidates = [os.environ.get("UV", ""), shutil.which("uv") or ""]
+    candidates.append(str(Path.home() / ".local" / "bin" / "uv"))
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
+            return candidate
+    raise SystemExit("uv is not installed: run `make install` first (it installs uv into ~/.local/bin)")
+
+
 def export_requirements(root: Path, destination: Path) -> None:
-    uv = shutil.which("uv")
-    if uv is None:
-        raise SystemExit("uv is not on PATH (run `make install` first)")
+    uv = find_uv()
     # No header: it would name the temporary output path and break reproducibility.
     command = [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project"]
     command += ["--no-header", "--quiet", "-o", str(destination)]

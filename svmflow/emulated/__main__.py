@@ -16,7 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from svmflow import logs
+from svmflow import demo, logs
 from svmflow.emulated.local import ensure_database, machine_config
 from svmflow.emulated.processes import ProcessError
 from svmflow.emulated.stack import EmulatedStack
@@ -24,8 +24,14 @@ from svmflow.emulated.stack import EmulatedStack
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m svmflow.emulated", description=__doc__.splitlines()[0])
-    parser.add_argument("--ingest-port", type=int, default=8080)
-    parser.add_argument("--predict-port", type=int, default=8081)
+    ingest_port = int(os.environ.get("SVMFLOW_INGEST_PORT") or 8080)
+    predict_port = int(os.environ.get("SVMFLOW_PREDICT_PORT") or 8081)
+    parser.add_argument(
+        "--ingest-port", type=int, default=ingest_port, help="default: %(default)s (SVMFLOW_INGEST_PORT)"
+    )
+    parser.add_argument(
+        "--predict-port", type=int, default=predict_port, help="default: %(default)s (SVMFLOW_PREDICT_PORT)"
+    )
     parser.add_argument("--run-dir", type=Path, help="logs of every process (default: a temporary folder)")
     parser.add_argument(
         "--bucket-dir",
@@ -72,7 +78,7 @@ svmflow is running on the emulated stack.
   logs              {stack.log_dir}
   model             {current.get("version", "none yet")} in production
 
-Try it: uv run svmflow demo --ingest-url {stack.ingest_url} --predict-url {stack.predict_url}
+Try it: {demo.command("--ingest-url", stack.ingest_url, "--predict-url", stack.predict_url)}
 Ctrl-C stops everything.""",
             flush=True,
         )

@@ -10,10 +10,13 @@ from typing import Any
 from svmflow.config import Settings
 from svmflow.evaluation.scenario import PRESETS, Scenario
 
-DEFAULT_OUT = Path(".svmflow") / "evaluation"
+
+def default_out(settings: Settings) -> Path:
+    """Reports go under the state directory (SVMFLOW_STATE_DIR), beside everything else the system keeps."""
+    return settings.state_dir / "evaluation"
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Any, settings: Settings) -> None:
     parser = commands.add_parser(
         "evaluate",
         help="replay scenarios through the pipeline: accuracy per batch and per model, gate decisions",
@@ -27,9 +30,8 @@ def add_parser(commands: Any) -> None:
         choices=[*PRESETS, "all"],
         help="preset to run (repeatable; default: all)",
     )
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default: {DEFAULT_OUT})"
-    )
+    out = default_out(settings)
+    parser.add_argument("--out", type=Path, help=f"report folder (default: {out}, under SVMFLOW_STATE_DIR)")
     parser.add_argument("--batches", type=int, help="number of batches")
     parser.add_argument("--batch-size", type=int, help="rows per batch")
     parser.add_argument("--drift", choices=["none", "shift", "relabel"], help="kind of drift")
@@ -73,7 +75,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         raise ValueError("--state-dir needs exactly one --scenario")
     for scenario in chosen:
         result = replay.run(scenario, settings, args.state_dir)
-        paths = report.write(result, args.out)
+        paths = report.write(result, args.out or default_out(settings))
         print(report.table(result))
         print(f"wrote {paths['json']}, {paths['table']}, {paths['plot']}\n", flush=True)
     return 0

@@ -1,4 +1,4 @@
-"""`make run`'s process: `uv run svmflow run` starts both APIs over the embedded runtime, serves a
+"""`make run`'s process: `.venv/bin/svmflow run` starts both APIs over the embedded runtime, serves a
 batch end to end and the demo against it, and stops cleanly on Ctrl-C (SIGINT) with exit code 0 and no
 process left behind."""
 

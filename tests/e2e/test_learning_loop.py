@@ -106,9 +106,16 @@ def test_report_has_json_table_and_plot(adversarial: tuple[Result, Path], tmp_pa
     assert len(png) > 10_000
 
 
-def test_evaluate_command_writes_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "out"
-    code = main(["evaluate", "--scenario", "stable-honest", "--batches", "2", "--out", str(out)])
+def test_evaluate_command_writes_a_report_under_the_state_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVMFLOW_STATE_DIR", str(tmp_path / "state"))
+    out = tmp_path / "state" / "evaluation"
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option in the help
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert f"report folder (default: {out}, under SVMFLOW_STATE_DIR)" in capsys.readouterr().out
+    code = main(["evaluate", "--scenario", "stable-honest", "--batches", "2"])
     assert code == 0
     assert "scenario stable-honest: 2 batches of 50" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [

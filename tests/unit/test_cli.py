@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
 
-from svmflow.cli import main
+from svmflow.cli import _parser, main
+from svmflow.config import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +94,70 @@ def test_logs_are_json_lines(capsys: pytest.CaptureFixture[str], monkeypatch: py
     main(["train"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(line["severity"] == "INFO" and "training promoted" in line["message"] for line in lines)
+
+
+def test_run_with_a_port_taken_says_which_and_what_to_change_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, state: Path
+) -> None:
+    for variable, what in (
+        ("SVMFLOW_INGEST_PORT", "ingest API"),
+        ("SVMFLOW_PREDICT_PORT", "predict API"),
+        ("SVMFLOW_EMBEDDED_REDIS_PORT", "embedded Redis"),
+    ):
+        ports = _free_ports(3)
+        for name, port in zip(
+            ("SVMFLOW_INGEST_PORT", "SVMFLOW_PREDICT_PORT", "SVMFLOW_EMBEDDED_REDIS_PORT"), ports, strict=True
+        ):
+            monkeypatch.setenv(name, str(port))
+        taken = int(os.environ[variable])
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", taken))
+            holder.listen()
+            assert main(["run"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert f"port {taken} ({what}" in err
+        assert "already in use" in err
+        assert variable in err
+        assert "Traceback" not in err
+    assert not (state / "svmflow.sqlite").exists(), "nothing starts before the ports are known to be free"
+
+
+def test_run_refuses_one_port_for_both_apis(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_ports(1)[0]
+    monkeypatch.setenv("SVMFLOW_EMBEDDED_REDIS_PORT", str(_free_ports(1)[0]))
+    assert main(["run", "--ingest-port", str(port), "--predict-port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"both set to port {port}" in err
+    assert "SVMFLOW_PREDICT_PORT or --predict-port" in err
+
+
+def test_demo_help_shows_the_urls_and_key_it_really_uses(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVMFLOW_INGEST_PORT", "9180")
+    monkeypatch.setenv("SVMFLOW_PREDICT_URL", "http://predict.example:9999")
+    monkeypatch.delenv("SVMFLOW_SECRET_API_KEYS", raising=False)
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "default: http://127.0.0.1:9180" in help_text
+    assert "default: http://predict.example:9999" in help_text
+    assert "--api-key API_KEY default: dev-local-key" in help_text
+    assert "(default: 60)" in help_text
+    # ... and those are what the demo then uses.
+    args = _parser(Settings.from_env()).parse_args(["demo"])
+    assert (args.ingest_url, args.predict_url) == ("http://127.0.0.1:9180", "http://predict.example:9999")
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 from tests.unit.infra import tools
 from tests.unit.infra.terraform_model import REPO
@@ -81,3 +84,76 @@ def test_function_archive_holds_exactly_the_source_and_is_reproducible(tmp_path:
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "functions-framework==" in requirements
     assert "pytest" not in requirements, "development dependencies must not ship"
+
+
+def _real_uv() -> Path:
+    return Path(tools.uv()).resolve()
+
+
+def test_the_archive_builder_finds_the_uv_make_install_put_in_local_bin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new shell after `make install`: uv sits in ~/.local/bin, which is not on PATH."""
+    home = tmp_path / "home"
+    (home / ".local" / "bin").mkdir(parents=True)
+    (home / ".local" / "bin" / "uv").symlink_to(_real_uv())
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    monkeypatch.delenv("UV", raising=False)
+    builder = load_builder()
+    assert builder.find_uv() == str(home / ".local" / "bin" / "uv")
+    builder.build(tmp_path / "a.zip")
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert "functions-framework==" in archive.read("requirements.txt").decode()
+
+
+def test_the_archive_builder_prefers_the_uv_the_makefile_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_uv = _real_uv()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    monkeypatch.setenv("UV", str(real_uv))
+    assert load_builder().find_uv() == str(real_uv)
+    monkeypatch.delenv("UV")
+    with pytest.raises(SystemExit, match="make install"):
+        load_builder().find_uv()
+
+
+def test_ci_runs_the_test_command_without_local_bin_on_path(tmp_path: Path) -> None:
+    """.ci/run is what a new user's shell does: `make test` with ~/.local/bin off PATH. A stand-in
+    `make` reports the PATH and uv it was given."""
+    home = tmp_path / "home"
+    local_bin = home / ".local" / "bin"
+    local_bin.mkdir(parents=True)
+    (local_bin / "uv").symlink_to(_real_uv())
+    stand_in = tmp_path / "stand-in"
+    stand_in.mkdir()
+    fake_make = stand_in / "make"
+    fake_make.write_text('#!/bin/sh\necho "args=$*"\necho "PATH=$PATH"\necho "uv=$(command -v uv)"\n')
+    fake_make.chmod(0o755)
+    env = {"HOME": str(home), "PATH": f"{stand_in}:{local_bin}:/usr/local/bin:/usr/bin:/bin"}
+    result = subprocess.run(
+        [str(REPO / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert lines["args"] == "test"
+    assert str(local_bin) not in lines["PATH"].split(":")
+    assert str(stand_in) in lines["PATH"].split(":")
+    assert lines["uv"] == ""
+
+
+def test_nothing_the_project_prints_or_documents_needs_uv_on_path() -> None:
+    """`uv run ...` fails in a new user's shell (uv lives in ~/.local/bin); what the project prints or
+    documents is `make ...` or `.venv/bin/...`, which work as printed."""
+    texts = [REPO / "README.md", *REPO.glob("*/README.md"), *REPO.glob("docs/*.md")]
+    texts += [*REPO.glob("svmflow/**/*.py"), *REPO.glob("api/*.py"), *REPO.glob("bench/*.py")]
+    texts += [*REPO.glob("infra/scripts/*.py"), *REPO.glob("notebooks/*.ipynb")]
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in texts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"(?<![\w)])uv run\b", line)
+    ]
+    assert offenders == []

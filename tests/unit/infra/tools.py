@@ -3,6 +3,7 @@ dependencies never enter the project's lock. The first run downloads them from P
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,8 @@ PYYAML = "pyyaml==6.0.3"
 
 
 def uv() -> str:
-    found = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    # $UV is set by the Makefile (and by uv for what it runs); ~/.local/bin is where `make install` puts uv.
+    found = os.environ.get("UV") or shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
     assert Path(found).exists(), "uv is needed to run the pinned tools (make install)"
     return found
 
