@@ -72,6 +72,24 @@ class BatchIds:
         nonce = hmac.new(self._signing_keys()[0], message, hashlib.sha256).hexdigest()[: NONCE_BYTES * 2]
         return self._sign(nonce)
 
+    def seal(self, purpose: str, text: str) -> str:
+        """``text`` with a tag that only this service can make, for tokens handed to clients (cursors)."""
+        return f"{text}.{self._seal_tag(self._signing_keys()[0], purpose, text)}"
+
+    def unseal(self, purpose: str, token: str) -> str | None:
+        """The text of a token ``seal`` made, or None if it was altered, cut short or forged."""
+        text, dot, tag = token.rpartition(".")
+        if not dot or len(tag) != TAG_BYTES * 2:
+            return None
+        keys = self._signing_keys()
+        if any(hmac.compare_digest(self._seal_tag(key, purpose, text), tag) for key in keys):
+            return text
+        return None
+
+    def _seal_tag(self, key: bytes, purpose: str, text: str) -> str:
+        message = b"svmflow-seal\x00" + purpose.encode() + b"\x00" + text.encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()[: TAG_BYTES * 2]
+
     def is_issued(self, batch_id: str) -> bool:
         match = _SHAPE.match(batch_id)
         if match is None:

@@ -6,8 +6,9 @@ stopped after at most ``limit + 1`` inflated bytes, never inflated whole.
 
 from __future__ import annotations
 
+import json
 import zlib
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from api.errors import BadRequestError, ContentTooLargeError, UnsupportedMediaTy
 T = TypeVar("T")
 
 _GZIP_WINDOW = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw deflate or zlib
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _check_content_type(request: Request) -> None:
@@ -48,16 +50,52 @@ def _too_large(limit: int) -> ContentTooLargeError:
     return ContentTooLargeError(f"the body is larger than the limit of {limit} bytes (after gzip inflation)")
 
 
+class _Inflater:
+    """Inflates a gzip body of one or more members (RFC 1952 allows several, concatenated; ``gzip``
+    and ``cat a.gz b.gz`` make them) and refuses anything after the last member."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._member = zlib.decompressobj(_GZIP_WINDOW)
+        self._started = False  # a member has begun (so the body is not empty gzip)
+
+    def feed(self, data: bytes, parts: list[bytes]) -> None:
+        while data:
+            if self._member.eof:
+                if not data.startswith(_GZIP_MAGIC[: len(data)]):
+                    raise BadRequestError(
+                        "the body has data after the end of its gzip stream", field="Content-Encoding"
+                    )
+                self._member = zlib.decompressobj(_GZIP_WINDOW)
+            self._started = True
+            try:
+                out = self._member.decompress(data, self.limit - self.size + 1)
+            except zlib.error as exc:
+                raise BadRequestError(f"the body is not valid gzip: {exc}", field="Content-Encoding") from exc
+            parts.append(out)
+            self.size += len(out)
+            if self.size > self.limit:
+                raise _too_large(self.limit)
+            # What the member did not take: more output to come, or what follows the member.
+            data = self._member.unconsumed_tail or self._member.unused_data
+
+    def finish(self) -> None:
+        if not self._started:
+            return
+        if not self._member.eof:
+            raise BadRequestError("the gzip body is truncated", field="Content-Encoding")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     _check_content_type(request)
     gzipped = _check_content_encoding(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    inflater = zlib.decompressobj(_GZIP_WINDOW) if gzipped else None
+    inflater = _Inflater(limit) if gzipped else None
     received = 0
     parts: list[bytes] = []
-    size = 0
     async for chunk in request.stream():
         if not chunk:
             continue
@@ -66,23 +104,10 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
         if inflater is None:
             parts.append(chunk)
-            size += len(chunk)
-            continue
-        pending = chunk
-        while pending:
-            try:
-                out = inflater.decompress(pending, limit - size + 1)
-            except zlib.error as exc:
-                raise BadRequestError(f"the body is not valid gzip: {exc}", field="Content-Encoding") from exc
-            parts.append(out)
-            size += len(out)
-            if size > limit:
-                raise _too_large(limit)
-            pending = inflater.unconsumed_tail
-            if inflater.eof:
-                break
-    if inflater is not None and not inflater.eof:
-        raise BadRequestError("the gzip body is truncated", field="Content-Encoding")
+        else:
+            inflater.feed(chunk, parts)
+    if inflater is not None:
+        inflater.finish()
     body = b"".join(parts)
     if not body.strip():
         raise BadRequestError("the body is empty; send a JSON document")
@@ -90,9 +115,70 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """Decode ``body`` into the decoder's type. Not UTF-8, not JSON, or an object with a key twice
+    (which JSON parsers resolve differently, so the request is ambiguous) is a 400; valid JSON of the
+    wrong shape is a 422 naming the field."""
     try:
-        return decoder.decode(body)
+        value = decoder.decode(body)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(body) from exc
     except msgspec.ValidationError as exc:
+        _refuse_duplicate_keys(body, _field_names(decoder))
         raise from_validation_error(exc) from exc
     except msgspec.DecodeError as exc:
+        _refuse_duplicate_keys(body, _field_names(decoder))
         raise BadRequestError(f"the body is not valid JSON: {exc}") from exc
+    _refuse_duplicate_keys(body, _field_names(decoder))
+    return value
+
+
+def _not_utf8(body: bytes) -> BadRequestError:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadRequestError(
+            f"the body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); "
+            "send JSON encoded as UTF-8"
+        )
+    return BadRequestError("the body is not valid UTF-8; send JSON encoded as UTF-8")
+
+
+def _field_names(decoder: msgspec.json.Decoder[Any]) -> tuple[str, ...]:
+    return tuple(getattr(decoder.type, "__struct_fields__", ()))
+
+
+def _may_repeat_a_key(body: bytes, names: tuple[str, ...]) -> bool:
+    """A cheap look for what could be a repeated key, so a request without one (nearly all) is not
+    parsed twice: request bodies hold one object whose keys are field names, written without escapes."""
+    if body.count(b"{") > 1 or b"\\u" in body:
+        return True
+    return any(body.count(b'"' + name.encode() + b'"') > 1 for name in names)
+
+
+def _refuse_duplicate_keys(body: bytes, names: tuple[str, ...]) -> None:
+    if not _may_repeat_a_key(body, names):
+        return
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        # Only to find the repeated key; msgspec already decoded the body (or said why it cannot).
+        json.loads(body, object_pairs_hook=pairs)
+    except _DuplicateKeyError as exc:
+        raise BadRequestError(
+            f"the key {exc.key!r} appears twice in a JSON object; send each key once", field=exc.key
+        ) from None
+    except (ValueError, RecursionError):
+        return  # not JSON: the decoder's own error says where
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key

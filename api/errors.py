@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
@@ -56,7 +57,7 @@ class BadRequestError(ApiError):
 
 
 class UnauthorizedError(ApiError):
-    status, title, slug = 401, "UnauthorizedError", "unauthorized"
+    status, title, slug = 401, "Unauthorized", "unauthorized"
 
 
 class NotFoundError(ApiError):
@@ -67,8 +68,12 @@ class MethodNotAllowedError(ApiError):
     status, title, slug = 405, "Method not allowed", "method-not-allowed"
 
 
+class RequestTimeoutError(ApiError):
+    status, title, slug = 408, "Request timeout", "request-timeout"
+
+
 class ConflictError(ApiError):
-    status, title, slug = 409, "ConflictError", "conflict"
+    status, title, slug = 409, "Conflict", "conflict"
 
 
 class ContentTooLargeError(ApiError):
@@ -118,6 +123,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
         UnauthorizedError,
         NotFoundError,
         MethodNotAllowedError,
+        RequestTimeoutError,
         ConflictError,
         ContentTooLargeError,
         UnsupportedMediaTypeError,
@@ -142,8 +148,18 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
     error = cls(detail, headers=dict(exc.headers or {}))
-    error.status = exc.status_code
+    if error.status != exc.status_code:
+        error.status, error.title = exc.status_code, status_phrase(exc.status_code)
     return problem_response(error)
+
+
+def status_phrase(status: int) -> str:
+    """``Request entity too large`` for 413: the standard reason phrase, as a title for people."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+    return phrase[0] + phrase[1:].lower()
 
 
 async def on_redis_down(_: Request, exc: Exception) -> Response:

@@ -74,19 +74,28 @@ async def get_batch(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-def encode_cursor(submitted_at: float, batch_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{submitted_at!r}|{batch_id}".encode()).decode().rstrip("=")
+def encode_cursor(service: Service, submitted_at: float, batch_id: str) -> str:
+    """The position after a page, sealed so that a cursor cut short or edited is refused, not read as
+    another position (which would answer a wrong page)."""
+    text = base64.urlsafe_b64encode(f"{submitted_at!r}|{batch_id}".encode()).decode().rstrip("=")
+    return service.batch_ids.seal("cursor", text)
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
+def decode_cursor(service: Service, cursor: str) -> tuple[float, str]:
+    refused = BadRequestError(
+        "cursor is not one this API returned (pass next_cursor exactly as it came)", field="cursor"
+    )
+    text = service.batch_ids.unseal("cursor", cursor) if cursor.isascii() else None
+    if text is None:
+        raise refused
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, batch_id = text.split("|", 1)
+        plain = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        score, batch_id = plain.split("|", 1)
         value = float(score)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadRequestError("cursor is not one this API returned", field="cursor") from exc
+        raise refused from exc
     if not batch_id or value != value or value in (float("inf"), float("-inf")):
-        raise BadRequestError("cursor is not one this API returned", field="cursor")
+        raise refused
     return value, batch_id
 
 
@@ -94,7 +103,7 @@ async def list_batches(request: Request) -> Response:
     service = _service(request)
     limit = _limit(request)
     raw_cursor = request.query_params.get("cursor")
-    after = decode_cursor(raw_cursor) if raw_cursor else None
+    after = decode_cursor(service, raw_cursor) if raw_cursor is not None else None
     # One more than asked tells whether there is a next page.
     rows = await run_in_threadpool(service.read_model.page_batches, limit + 1, after)
     page, more = rows[:limit], len(rows) > limit
@@ -106,7 +115,7 @@ async def list_batches(request: Request) -> Response:
         )
         for row in page
     ]
-    next_cursor = encode_cursor(page[-1].submitted_at, page[-1].batch_id) if more else None
+    next_cursor = encode_cursor(service, page[-1].submitted_at, page[-1].batch_id) if more else None
     return json_response(BatchPage(items=items, next_cursor=next_cursor))
 
 
