@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.project)
 
     from api.app import create_ingest_app, create_predict_app
+    from api.server import uvicorn_options
 
     container = Container(settings)
     app = create_ingest_app(container) if args.api == "ingest" else create_predict_app(container)
@@ -42,7 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     default_port = settings.ingest_port if args.api == "ingest" else settings.predict_port
     port = args.port or (int(cloud_port) if cloud_port else default_port)
     host = args.host or ("0.0.0.0" if cloud_port else settings.api_host)  # noqa: S104 (a container's only interface)
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True, forwarded_allow_ips="*")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        **uvicorn_options(),
+    )
     return 0
 
 

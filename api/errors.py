@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import redis
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,16 @@ async def on_redis_down(_: Request, exc: Exception) -> Response:
     )
 
 
+async def on_client_gone(request: Request, _: Exception) -> Response:
+    """The client closed the connection (or was cut off) before its request arrived: nobody is left to
+    answer and nothing is wrong with the server, so one INFO line, no traceback."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.info(
+        "%s went away before sending its whole request (%s %s)", client, request.method, request.url.path
+    )
+    return problem_response(BadRequestError("the request ended before its body was complete"))
+
+
 async def on_unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unexpected error while serving a request", exc_info=exc)
     return problem_response(ApiError("the server failed to process the request; it has been logged"))
@@ -180,5 +190,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_exception,
     redis.exceptions.ConnectionError: on_redis_down,
     redis.exceptions.TimeoutError: on_redis_down,
+    ClientDisconnect: on_client_gone,
     Exception: on_unexpected,
 }

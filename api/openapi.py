@@ -36,15 +36,21 @@ _TYPES = (
     Problem,
 )
 _PROBLEMS = {
-    400: "Malformed request: not JSON, a bad header, query parameter or cursor",
+    400: "Malformed request: not HTTP/1.1 (a bad request line, Content-Length or chunk size), "
+    "a body that is not UTF-8 JSON or repeats a key, a bad header, query parameter or cursor",
     401: "Missing or wrong API key",
     404: "No such batch (an id this system never issued) or resource",
-    409: "ConflictError with the current state (see detail)",
+    408: "The request did not arrive whole within the server's deadline (30 s)",
+    409: "Conflict with the current state (see detail)",
     413: "Body over the size limit",
     415: "Body not application/json, or an encoding other than gzip",
     422: "The body is valid JSON but not a valid request; `field` names the value at fault",
+    431: "Request headers too large",
     503: "A dependency (Pub/Sub, Redis) is unavailable, or no model is in production yet",
 }
+# Any request can be malformed HTTP, arrive too slowly or carry too many headers: the server answers
+# these before any route is chosen.
+_ANY_REQUEST = (400, 408, 431)
 _SECURITY = [{"ApiKey": []}, {"Bearer": []}]
 
 
@@ -68,7 +74,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
             "description": _PROBLEMS[status],
             "content": {PROBLEM_JSON: {"schema": _ref("Problem")}},
         }
-        for status in statuses
+        for status in sorted({*statuses, *_ANY_REQUEST})
     }
 
 
@@ -101,7 +107,7 @@ def _health_paths() -> dict[str, Any]:
             "get": {
                 "summary": "The process is up",
                 "security": [],
-                "responses": {"200": _json("Health", "Up")},
+                "responses": {"200": _json("Health", "Up"), **_problems()},
             }
         },
         "/readyz": {
@@ -139,7 +145,7 @@ def ingest_document(max_body_bytes: int) -> dict[str, Any]:
                 "Accepted by Pub/Sub; poll the Location (the predict API) for the results",
                 headers={"Location": {"schema": {"type": "string"}, "description": "The batch's URL"}},
             ),
-            **_problems(400, 401, 409, 413, 415, 422, 503),
+            **_problems(401, 413, 415, 422, 503),
         },
         description=(
             f"At most {MAX_ROWS} rows, {MAX_FEATURES} features per row (exactly as many as the current "
@@ -171,21 +177,24 @@ def predict_document() -> dict[str, Any]:
             {
                 "200": _json("Batch", "The results, one per subject"),
                 "202": _json("BatchPending", "Accepted, results not in yet", headers={"Retry-After": {}}),
-                **_problems(401, 404),
+                **_problems(401, 404, 503),
             },
         ),
         "patch": _operation(
             "Rate a batch's predictions (1: right, 0: wrong)",
             {
                 "202": _json("FeedbackAccepted", "Published to the feedback topic"),
-                **_problems(400, 401, 404, 409, 413, 415, 422, 503),
+                **_problems(401, 404, 409, 413, 415, 422, 503),
             },
             requestBody=_body("FeedbackSubmission"),
         ),
     }
     listing = _operation(
         "Batches with results, newest first",
-        {"200": _json("BatchPage", "One page; pass next_cursor to get the next"), **_problems(400, 401)},
+        {
+            "200": _json("BatchPage", "One page; pass next_cursor to get the next"),
+            **_problems(401, 503),
+        },
         parameters=[
             _LIMIT,
             {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
@@ -200,20 +209,20 @@ def predict_document() -> dict[str, Any]:
             "/v1/models/current": {
                 "get": _operation(
                     "The model in production",
-                    {"200": _json("CurrentModel", "The current model"), **_problems(401, 404)},
+                    {"200": _json("CurrentModel", "The current model"), **_problems(401, 404, 503)},
                 )
             },
             "/v1/models": {
                 "get": _operation(
                     "Model versions with metrics and promotion decisions, newest first",
-                    {"200": _json("Listing", "Model versions"), **_problems(400, 401)},
+                    {"200": _json("Listing", "Model versions"), **_problems(401, 503)},
                     parameters=[_LIMIT],
                 )
             },
             "/v1/jobs": {
                 "get": _operation(
                     "Recent training jobs and their outcome, newest first",
-                    {"200": _json("Listing", "Training jobs"), **_problems(400, 401)},
+                    {"200": _json("Listing", "Training jobs"), **_problems(401, 503)},
                     parameters=[_LIMIT],
                 )
             },

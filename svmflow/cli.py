@@ -136,6 +136,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # This command is the composition root of the local system, so it alone reaches for the API
     # package; nothing else in the core does.
     from api.app import create_ingest_app, create_predict_app
+    from api.server import uvicorn_options
     from svmflow.runtime.embedded import EmbeddedSystem, HttpService
     from svmflow.runtime.listen import PortUnavailableError, check_free
 
@@ -161,12 +162,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                     create_ingest_app(container, predict_url=predict_url),
                     settings.api_host,
                     settings.ingest_port,
+                    uvicorn_options(),
                 ),
                 HttpService(
                     "predict",
                     create_predict_app(container, predict_url=predict_url),
                     settings.api_host,
                     settings.predict_port,
+                    uvicorn_options(),
                 ),
             ]
         )

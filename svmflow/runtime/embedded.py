@@ -24,6 +24,8 @@ class HttpService:
     app: Any  # an ASGI application
     host: str
     port: int
+    # More uvicorn.Config options (the API's own HTTP protocol).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,6 +107,7 @@ class EmbeddedSystem:
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=5,
+                **service.options,
             )
             server = uvicorn.Server(config)
             # uvicorn leaves signal handling to the main thread when it runs in another one.
