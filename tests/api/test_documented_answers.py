@@ -1,0 +1,248 @@
+"""Each operation's answers in the OpenAPI documents are exactly the ones it can give: every documented
+status is provoked here and served as documented (content type included), and no operation documents a
+status this table cannot provoke. Schemathesis (test_properties.py) checks the other direction on
+generated requests: nothing is served that the document does not list."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.testclient import TestClient
+
+from api.app import create_ingest_app, create_predict_app
+from api.batch_ids import BatchIds
+from api.errors import PROBLEM_JSON
+from api.ingest import MAX_BODY_BYTES
+from api.openapi import ingest_document, predict_document
+from api.predict import MAX_FEEDBACK_BYTES
+from svmflow.adapters.secrets import EnvSecrets
+from svmflow.bootstrap import Container
+from tests.api.conftest import AUTH, System, batch, make_settings
+from tests.api.edge_server import Answer, free_port, parse, read_all, send_raw, send_slowly, serve
+
+
+@dataclass
+class Apps:
+    """The session's working system, one on a dead Redis, and one with no model yet."""
+
+    system: System
+    down: dict[str, TestClient]
+    empty: dict[str, TestClient]
+    ports: dict[str, int]
+    done: dict[str, Any]
+    pending_id: str
+
+    def client(self, api: str) -> TestClient:
+        return self.system.ingest if api == "ingest" else self.system.predict
+
+
+def _dead_redis() -> redis.Redis:
+    return redis.Redis(port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+
+
+@pytest.fixture(scope="module")
+def apps(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
+    def clients(redis_client: Any, folder: Path) -> dict[str, TestClient]:
+        container = Container(make_settings(folder), redis=redis_client, secrets=EnvSecrets({}))
+        return {
+            "ingest": TestClient(create_ingest_app(container)),
+            "predict": TestClient(create_predict_app(container)),
+        }
+
+    down = clients(_dead_redis(), tmp_path_factory.mktemp("down"))
+    empty = clients(fakeredis.FakeRedis(server=fakeredis.FakeServer()), tmp_path_factory.mktemp("empty"))
+    done = system.done(system.submit(2)["batch_id"])
+    pending_id = BatchIds(system.container.secrets).issue()  # issued, never submitted: pending for ever
+    with serve(system.ingest.app) as ingest_port, serve(system.predict.app) as predict_port:
+        yield Apps(system, down, empty, {"ingest": ingest_port, "predict": predict_port}, done, pending_id)
+
+
+Call = Callable[[Apps, str, str, str], Answer]
+
+
+def _answer(response: Any) -> Answer:
+    content_type = response.headers.get("content-type", "")
+    return Answer(response.status_code, {"content-type": content_type}, response.content)
+
+
+def _path(apps: Apps, path: str, batch_id: str | None = None) -> str:
+    return path.replace("{batch_id}", batch_id or str(apps.done["batch_id"]))
+
+
+def _app(which: str = "system", headers: dict[str, str] | None = None, **kwargs: Any) -> Call:
+    """A request to the session's system, the one on a dead Redis ("down") or the empty one."""
+
+    def call(apps: Apps, api: str, method: str, path: str) -> Answer:
+        client = apps.client(api) if which == "system" else getattr(apps, which)[api]
+        sent = AUTH if headers is None else headers
+        return _answer(client.request(method.upper(), _path(apps, path), headers=sent, **kwargs))
+
+    return call
+
+
+def _on(batch_id_of: Callable[[Apps], str], **kwargs: Any) -> Call:
+    """A request about another batch than the done one."""
+
+    headers = kwargs.pop("headers", AUTH)
+
+    def call(apps: Apps, api: str, method: str, path: str) -> Answer:
+        target = _path(apps, path, batch_id_of(apps))
+        return _answer(apps.client(api).request(method.upper(), target, headers=headers, **kwargs))
+
+    return call
+
+
+def _rate(body_of: Callable[[Apps], Any], which: str = "system", headers: dict[str, str] = AUTH) -> Call:
+    def call(apps: Apps, api: str, method: str, path: str) -> Answer:
+        client = apps.client(api) if which == "system" else getattr(apps, which)[api]
+        return _answer(client.patch(_path(apps, path), json=body_of(apps), headers=headers))
+
+    return call
+
+
+def _ratings(apps: Apps) -> dict[str, Any]:
+    return {"subjects": [apps.done["results"][0]["subject"]], "ratings": [1]}
+
+
+def _raw_line(apps: Apps, method: str, path: str) -> bytes:
+    return f"{method.upper()} {_path(apps, path)} HTTP/1.1\r\n".encode()
+
+
+def _framing(apps: Apps, api: str, method: str, path: str) -> Answer:
+    request = _raw_line(apps, method, path) + b"Host: a\r\nContent-Length: -1\r\n\r\n"
+    return send_raw(apps.ports[api], request)
+
+
+def _slow(apps: Apps, api: str, method: str, path: str) -> Answer:
+    request = _raw_line(apps, method, path) + b"Host: a\r\nX-Pad: " + b"a" * 60
+    return send_slowly(apps.ports[api], request, interval=0.5)[0]
+
+
+def _big_headers(apps: Apps, api: str, method: str, path: str) -> Answer:
+    with socket.create_connection(("127.0.0.1", apps.ports[api]), timeout=10) as conn:
+        conn.sendall(_raw_line(apps, method, path) + b"Host: a\r\nX-Pad: " + b"a" * 10_000)
+        time.sleep(0.2)  # the server has read what came so far
+        conn.sendall(b"a" * 10_000)
+        return parse(read_all(conn))
+
+
+_TRANSPORT: dict[int, Call] = {400: _framing, 408: _slow, 431: _big_headers}
+_NO_KEY: dict[int, Call] = {401: _app(headers={})}
+_DOWN: dict[int, Call] = {503: _app("down")}
+_JSON = {**AUTH, "Content-Type": "application/json"}
+
+PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
+    ("ingest", "post", "/v1/batches"): {
+        202: _app(json=batch(1)),
+        413: _app(headers=_JSON, content=b" " * (MAX_BODY_BYTES + 1)),
+        415: _app(headers={**AUTH, "Content-Type": "text/plain"}, content=b"{}"),
+        422: _app(json={"subjects": ["a"], "features": []}),
+        503: _app("down", json=batch(1)),
+        **_NO_KEY,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/batches"): {200: _app(), **_NO_KEY, **_DOWN, **_TRANSPORT},
+    ("predict", "get", "/v1/batches/{batch_id}"): {
+        200: _app(),
+        202: _on(lambda apps: apps.pending_id),
+        404: _on(lambda _: "never-issued"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
+    ("predict", "patch", "/v1/batches/{batch_id}"): {
+        202: _rate(_ratings),
+        401: _rate(_ratings, headers={}),
+        404: _on(lambda _: "never-issued", json={"subjects": ["a"], "ratings": [1]}),
+        409: _on(lambda apps: apps.pending_id, json={"subjects": ["a"], "ratings": [1]}),
+        413: _app(headers=_JSON, content=b" " * (MAX_FEEDBACK_BYTES + 1)),
+        415: _app(headers={**AUTH, "Content-Type": "text/csv"}, content=b"a,1"),
+        422: _rate(lambda apps: {**_ratings(apps), "ratings": [7]}),
+        503: _rate(_ratings, which="down"),
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/models/current"): {
+        200: _app(),
+        404: _app("empty"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/models"): {200: _app(), **_NO_KEY, **_DOWN, **_TRANSPORT},
+    ("predict", "get", "/v1/jobs"): {200: _app(), **_NO_KEY, **_DOWN, **_TRANSPORT},
+}
+for _api in ("ingest", "predict"):
+    PROVOKE[(_api, "get", "/healthz")] = {200: _app(), **_TRANSPORT}
+    PROVOKE[(_api, "get", "/readyz")] = {200: _app(), 503: _app("down"), **_TRANSPORT}
+
+
+def _documented() -> dict[tuple[str, str, str], dict[str, Any]]:
+    operations = {}
+    for api, document in (("ingest", ingest_document(MAX_BODY_BYTES)), ("predict", predict_document())):
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                if method != "parameters":
+                    operations[(api, method, path)] = operation["responses"]
+    return operations
+
+
+def test_every_operation_documents_exactly_what_it_can_answer() -> None:
+    documented = _documented()
+    assert set(documented) == set(PROVOKE)
+    for key, responses in documented.items():
+        assert {int(status) for status in responses} == set(PROVOKE[key]), key
+
+
+CASES = [(key, status) for key, statuses in PROVOKE.items() for status in statuses]
+
+
+@pytest.fixture(scope="module")
+def answers(apps: Apps) -> dict[tuple[tuple[str, str, str], int], Answer]:
+    """Every case at once (the slow ones wait for the server's deadline, so they run side by side)."""
+    lock = threading.Lock()
+    results: dict[tuple[tuple[str, str, str], int], Answer] = {}
+
+    def run(case: tuple[tuple[str, str, str], int]) -> None:
+        (api, method, path), status = case
+        answer = PROVOKE[case[0]][status](apps, api, method, path)
+        with lock:
+            results[case] = answer
+
+    slow = [case for case in CASES if case[1] == 408]
+    with ThreadPoolExecutor(max_workers=len(slow)) as pool:
+        futures = [pool.submit(run, case) for case in slow]
+        for case in CASES:
+            if case[1] != 408:
+                run(case)
+        for future in futures:
+            future.result()
+    return results
+
+
+@pytest.mark.parametrize(("operation", "status"), CASES, ids=[f"{k[0]}-{k[1]}-{k[2]}-{s}" for k, s in CASES])
+def test_each_documented_answer_is_served_as_documented(
+    answers: dict[tuple[tuple[str, str, str], int], Answer], operation: tuple[str, str, str], status: int
+) -> None:
+    answer = answers[(operation, status)]
+    assert answer.status == status, (answer.status, answer.body[:300])
+    documented = _documented()[operation][str(status)]
+    (content_type,) = documented["content"]
+    assert answer.headers["content-type"].split(";")[0] == content_type
+    if content_type == PROBLEM_JSON:
+        problem = json.loads(answer.body)
+        assert problem["status"] == status
+        assert problem["title"]
+        assert problem["detail"]
