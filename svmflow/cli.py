@@ -96,6 +96,12 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     rollback.add_argument("--to", dest="version", help="version to serve (default: the previous one)")
     rollback.set_defaults(command=cmd_models_rollback)
 
+    jobs = commands.add_parser(
+        "jobs", help="training requests and their jobs: queued, running, covered, promoted, rejected, failed"
+    )
+    jobs.add_argument("--limit", type=int, default=50, help="newest first (default: 50)")
+    jobs.set_defaults(command=cmd_jobs)
+
     rebuild = commands.add_parser("rebuild-cache", help="refill the Redis read model from the database")
     rebuild.set_defaults(command=cmd_rebuild_cache)
 
@@ -257,10 +263,13 @@ def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
     operations.seed(container)
     try:
         event = operations.train(container)
-    except TransientError:
-        print("another training is running; try again when it finishes", file=sys.stderr)
+    except TransientError as exc:
+        print(f"training could not run now: {exc}", file=sys.stderr)
         return 1
     print(f"decision: {event.decision} ({event.reason})")
+    if event.decision in ("queued", "running", "covered"):
+        print(f"job {event.job_id}: follow it with `svmflow jobs`")
+        return 0
     if event.challenger is not None:
         c = event.challenger
         print(f"candidate {event.candidate_version}:")
@@ -292,6 +301,21 @@ def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_models_rollback(settings: Settings, args: argparse.Namespace) -> int:
     event = operations.rollback(Container(settings), args.version)
     print(f"production: {event.previous_version} -> {event.current_version}")
+    return 0
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow.db import job_queue
+
+    records = job_queue.records(Container(settings).db, args.limit)
+    print(f"{'received (UTC)':20}{'job':36}{'status':10}{'labels':>8}  detail")
+    for r in records:
+        covered = f" -> {r.covered_by}" if r.covered_by and r.status == "covered" else ""
+        print(
+            f"{r.received_at:%Y-%m-%d %H:%M:%S}  {r.job_id:34}{r.status:10}{r.labels_wanted:>8}  "
+            f"{r.detail}{covered if r.covered_by not in r.detail else ''}"
+        )
+    print(f"{len(records)} training request(s)")
     return 0
 
 

@@ -48,8 +48,9 @@ class Settings:
     gate_min_feedback_holdout: int = 20
     holdout_percent: int = 20
     feedback_weight: float = 1.0
-    # The training function's timeout: a lease never outlives the instance that took it.
-    training_lease_seconds: int = 540
+    # The running training's claim: renewed by a heartbeat every third of it, so a crashed or frozen
+    # training frees the claim within this time.
+    training_lease_seconds: int = 30
     max_delivery_attempts: int = 5
     embedded_redis_port: int = 6390
     # The HTTP APIs: where `svmflow run` serves them, and the predict API's public address, which the

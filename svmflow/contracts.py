@@ -23,7 +23,18 @@ Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBJECT_LENGT
 FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Rating = Literal[0, 1]
-Decision = Literal["promoted", "rejected", "failed", "rolled_back"]
+# A training job's state: queued, running, covered (another job trains on its labels) until it ends
+# promoted, rejected or failed; rolled_back is an operator's rollback.
+Decision = Literal["queued", "running", "covered", "promoted", "rejected", "failed", "rolled_back"]
+PENDING_DECISIONS = ("queued", "running")
+
+
+def decision_rank(decision: str, moment: datetime) -> int:
+    """Orders the events of one job: an ending state beats any pending one, else the newest wins, so
+    the read model and the job log converge whatever order the events arrive in."""
+    final = decision not in PENDING_DECISIONS
+    # Below 2**53, so Redis's Lua (doubles) compares it exactly; microseconds stay under 4e15 until 2096.
+    return 4_000_000_000_000_000 * final + int(moment.timestamp() * 1_000_000)
 
 
 class Contract(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=False):

@@ -20,6 +20,13 @@ class TransientError(SvmflowError):
     """A dependency is unavailable or not caught up yet; retrying later can succeed."""
 
 
+class BusyError(TransientError):
+    """The service is busy (another training holds the claim, a dependency refuses connections for now).
+
+    Retried like any transient failure, but a busy refusal says nothing about the message itself, so the
+    embedded bus does not count it against the attempts that exist to catch poison messages."""
+
+
 class ArtifactIntegrityError(SvmflowError):
     """A model artifact does not match the digest recorded when it was written."""
 

@@ -51,9 +51,8 @@ def seed(container: Container, path: Path | None = None) -> int:
 
 
 def train(container: Container, reason: str = "manual") -> ModelEvent:
-    """Run the training function in this process (a request id per call) and return its outcome.
-
-    Raises ``TransientError`` when another training holds the lease."""
+    """Run the training function in this process (a request id per call) and return its outcome, or
+    ``queued`` when another training runs (that one picks this job up when it ends)."""
     now = datetime.now(UTC)
     request = TrainingRequest(request_id=f"{reason}-{now:%Y%m%dT%H%M%S%f}", reason=reason, requested_at=now)  # type: ignore[arg-type]
     return training.handle(
@@ -85,9 +84,12 @@ def rollback(container: Container, to_version: str | None = None) -> ModelEvent:
 
 
 def rebuild_read_model(container: Container) -> dict[str, int]:
-    """Refill Redis from Postgres: recent batches, model history, jobs, the current model."""
+    """Refill Redis from Postgres: recent batches, model history, jobs, the current model.
+
+    An upsert, never a clear: every write is conditional (the earliest prediction of a batch, the
+    highest-ranked state of a job, the newest production change), so an entry Redis already has, such as
+    a batch done in Redis but not yet in Postgres, stays as it is, and the APIs keep answering."""
     read_model, db, settings = container.read_model, container.db, container.settings
-    read_model.clear()
     counts = {"batches": 0, "models": 0, "jobs": 0}
     with db.transaction() as session:
         batches = session.scalars(

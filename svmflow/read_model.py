@@ -6,7 +6,8 @@ Keys (all under the configured prefix):
   expires after the configured TTL.
 * ``batches``: sorted set of batch ids by submission time, trimmed to the newest N, for listing.
 * ``model:current``: hash, the production model (newest event wins).
-* ``jobs`` / ``jobs:data``: sorted set and hash of recent training jobs, trimmed.
+* ``jobs`` / ``jobs:data`` / ``jobs:rank``: sorted set, hash and rank of recent training jobs (queued,
+  running, covered, promoted, rejected, failed), trimmed; a job keeps its highest-ranked state.
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
 
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
@@ -37,6 +38,17 @@ if tonumber(ARGV[4]) > 0 then
 end
 if better then return 1 end
 return 0
+"""
+
+
+# A job's entry is replaced only by an event that ranks at least as high (contracts.decision_rank).
+_PUT_JOB = """
+local current = redis.call('HGET', KEYS[3], ARGV[1])
+if current and tonumber(current) > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+return 1
 """
 
 
@@ -81,6 +93,7 @@ class ReadModel:
         self.index_size = index_size
         self.jobs_size = jobs_size
         self._set_if_better = client.register_script(_SET_IF_BETTER)
+        self._put_job = client.register_script(_PUT_JOB)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -150,8 +163,14 @@ class ReadModel:
         body = self.client.hget(self._key("model", "current"), "body")
         return None if body is None else msgspec.json.decode(body)
 
-    def put_job(self, job_id: str, job: dict[str, Any], finished_at: datetime) -> None:
-        self._put_ranked("jobs", job_id, job, finished_at.timestamp(), self.jobs_size)
+    def put_job(self, job_id: str, job: dict[str, Any], finished_at: datetime, rank: int) -> bool:
+        """Keep the job's highest-ranked state; listed by the time of its latest state. True if stored."""
+        stored = self._put_job(
+            keys=[self._key("jobs"), self._key("jobs", "data"), self._key("jobs", "rank")],
+            args=[job_id, msgspec.json.encode(job), rank, finished_at.timestamp()],
+        )
+        self._trim("jobs", self.jobs_size, also=self._key("jobs", "rank"))
+        return bool(stored)
 
     def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
         return self._ranked("jobs", limit)
@@ -172,11 +191,17 @@ class ReadModel:
         pipe.hset(data, key, msgspec.json.encode(entry))
         pipe.zadd(index, {key: score})
         pipe.execute()
+        self._trim(name, keep)
+
+    def _trim(self, name: str, keep: int, also: str | None = None) -> None:
+        index, data = self._key(name), self._key(name, "data")
         overflow = self.client.zrange(index, 0, -keep - 1)
         if overflow:
             pipe = self.client.pipeline(transaction=True)
             pipe.zrem(index, *overflow)
             pipe.hdel(data, *overflow)
+            if also:
+                pipe.hdel(also, *overflow)
             pipe.execute()
 
     def _ranked(self, name: str, limit: int) -> list[dict[str, Any]]:

@@ -47,6 +47,8 @@ TUNING = {
     "SVMFLOW_GATE_MIN_FEEDBACK_HOLDOUT": "5",
     "SVMFLOW_LOG_LEVEL": "INFO",
     "SVMFLOW_DB_POOL_SIZE": "4",
+    # Short, so the freeze test waits seconds, not half a minute, for a frozen claim to run out.
+    "SVMFLOW_TRAINING_LEASE_SECONDS": "6",
 }
 
 

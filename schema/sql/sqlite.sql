@@ -11,13 +11,6 @@ CREATE TABLE feedback_verdicts (
 	PRIMARY KEY (batch_id, subject)
 );
 
-CREATE TABLE leases (
-	name VARCHAR(64) NOT NULL,
-	holder VARCHAR(160) NOT NULL,
-	expires_at DATETIME NOT NULL,
-	PRIMARY KEY (name)
-);
-
 CREATE TABLE model_versions (
 	version VARCHAR(64) NOT NULL,
 	job_id VARCHAR(160) NOT NULL,
@@ -71,6 +64,25 @@ CREATE TABLE training_jobs (
 );
 
 CREATE INDEX ix_training_jobs_finished_at ON training_jobs (finished_at);
+
+CREATE TABLE training_requests (
+	request_id VARCHAR(160) NOT NULL,
+	job_id VARCHAR(160) NOT NULL,
+	reason VARCHAR(16) NOT NULL,
+	status VARCHAR(16) NOT NULL,
+	covered_by VARCHAR(160),
+	labels_wanted INTEGER NOT NULL,
+	labels_seen INTEGER,
+	holder VARCHAR(160),
+	lease_expires_at DATETIME,
+	attempts INTEGER NOT NULL,
+	detail VARCHAR(1000) NOT NULL,
+	received_at DATETIME NOT NULL,
+	updated_at DATETIME NOT NULL,
+	PRIMARY KEY (request_id)
+);
+
+CREATE INDEX ix_training_requests_status ON training_requests (status);
 
 CREATE TABLE training_rows (
 	id INTEGER NOT NULL,

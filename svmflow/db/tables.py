@@ -116,6 +116,32 @@ class TrainingJob(Base):
     finished_at: Mapped[datetime]
 
 
+class TrainingRequestRecord(Base):
+    """Every training request from the moment it arrives, and the job that answers it.
+
+    ``status``: queued, running, covered (another job trains on its labels: ``covered_by``), promoted,
+    rejected or failed. A running job holds a short lease renewed by a heartbeat, so a crashed or frozen
+    training frees its claim within ``lease_seconds``."""
+
+    __tablename__ = "training_requests"
+    __table_args__ = (Index("ix_training_requests_status", "status"),)
+
+    request_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(160))
+    reason: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    covered_by: Mapped[str | None] = mapped_column(String(160))
+    # Feedback labels the request asks a model to be trained on, and those the job's training saw.
+    labels_wanted: Mapped[int]
+    labels_seen: Mapped[int | None]
+    holder: Mapped[str | None] = mapped_column(String(160))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int]
+    detail: Mapped[str] = mapped_column(String(1000))
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class ProcessedEvent(Base):
     """Deliveries already applied, so a redelivered message changes nothing."""
 
@@ -135,13 +161,3 @@ class RetrainState(Base):
     labels_at_last_request: Mapped[int]
     last_request_id: Mapped[str | None] = mapped_column(String(160))
     updated_at: Mapped[datetime]
-
-
-class Lease(Base):
-    """A named lease with an expiry, so one training runs at a time even across instances."""
-
-    __tablename__ = "leases"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(160))
-    expires_at: Mapped[datetime]

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import msgspec
+from sqlalchemy.exc import OperationalError
 
 from svmflow import contracts, topology
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
-from svmflow.db import leases
-from svmflow.db.database import Database
+from svmflow.db import job_queue
+from svmflow.db.database import Database, as_utc
 from svmflow.db.queries import labelled_rows
+from svmflow.db.tables import TrainingRequestRecord
 from svmflow.domain.gate import GatePolicy, decide
 from svmflow.domain.linear_model import LinearModel, sha256_hex
 from svmflow.domain.training import (
@@ -25,21 +29,23 @@ from svmflow.domain.training import (
     data_fingerprint,
     fit,
 )
-from svmflow.errors import ArtifactIntegrityError, PreconditionFailedError, TransientError
+from svmflow.errors import ArtifactIntegrityError, BusyError, PreconditionFailedError
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, library_versions, new_version
 from svmflow.ports import Publisher
 from svmflow.runtime.processor import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 
 log = logging.getLogger(__name__)
 
-LEASE = "training"
-
 
 @dataclass(frozen=True)
 class TrainingOptions:
     policy: GatePolicy
     feedback_weight: float = 1.0
-    lease_seconds: float = 540.0
+    # Short, and renewed by a heartbeat while training runs: a crashed or frozen training frees its
+    # claim within this time.
+    lease_seconds: float = 30.0
+    # How long a running job keeps retrying the database before giving its claim back (a restart).
+    database_patience_seconds: float = 60.0
 
 
 def handle(
@@ -51,27 +57,123 @@ def handle(
     publisher: Publisher,
     options: TrainingOptions,
 ) -> ModelEvent:
-    """Keyed by request id: the outcome is recorded in the bucket under ``jobs/<job_id>.json`` and a
-    redelivery republishes it instead of training again. Single-flight: a lease in the database. A
-    request that finds another training running is retried later (transient), so no request, and no
-    label that asked for it, is dropped."""
-    job_id = f"job-{request.request_id}"
+    """Keyed by request id. Every request is recorded as a job the moment it arrives (``job_queue``)
+    and answered once: trained now, queued behind the running job (which picks it up when it ends),
+    or covered by a job that trains on its labels. Only a training that fails for a transient reason
+    raises, so the request is redelivered; a busy service is never an error."""
+    job_id = job_queue.job_id_for(request.request_id)
+    deps = {"db": db, "registry": registry, "publisher": publisher, "options": options}
+    holder = job_queue.new_holder()
     if (recorded := registry.job_outcome(job_id)) is not None:
-        return _republish(publisher, recorded, context)
-    holder = f"{job_id}:{secrets.token_hex(4)}"
-    if not leases.acquire(db, LEASE, holder, options.lease_seconds):
-        raise TransientError("another training is running; this request will be retried")
-    try:
-        # A duplicate may have finished while this delivery waited for the lease.
-        if (recorded := registry.job_outcome(job_id)) is not None:
-            return _republish(publisher, recorded, context)
-        event = promoted_earlier(job_id, request, registry) or train_and_decide(
-            job_id, request, db=db, registry=registry, options=options
+        event = _republish(publisher, recorded, context)
+    else:
+        try:
+            admission = job_queue.admit(db, request, holder, options.lease_seconds)
+        except OperationalError as exc:
+            raise BusyError(
+                f"the database cannot record training request {request.request_id} now: {exc}"
+            ) from exc
+        if admission.verdict == "run":
+            event = _run(job_id, request, holder, context, **deps)  # type: ignore[arg-type]
+        else:
+            event = status_event(admission.record, request)
+            _publish(publisher, contracts.encode(event), context)
+            log.info("training request %s: %s", request.request_id, event.reason, extra={"job_id": job_id})
+    # Then every job queued meanwhile (or left by a training that died), one at a time: a queued job
+    # never waits for a request that may not come.
+    while (
+        queued := _retrying(lambda: job_queue.claim_next(db, holder, options.lease_seconds), options)
+    ) is not None:
+        follow_up = TrainingRequest(
+            request_id=queued.request_id,
+            reason=queued.reason,  # type: ignore[arg-type]
+            requested_at=as_utc(queued.received_at),
         )
-        outcome = registry.record_job_outcome(job_id, contracts.encode(event))
-        return _republish(publisher, outcome, context)
-    finally:
-        leases.release(db, LEASE, holder)
+        _run(queued.job_id, follow_up, holder, context, **deps)  # type: ignore[arg-type]
+    return event
+
+
+def status_event(record: TrainingRequestRecord, request: TrainingRequest) -> ModelEvent:
+    """The read model's view of a job that has no training outcome of its own (queued, covered...)."""
+    return ModelEvent(
+        job_id=record.job_id,
+        request_id=record.request_id,
+        decision=record.status,  # type: ignore[arg-type]
+        reason=record.detail,
+        candidate_version=None,
+        current_version=None,
+        previous_version=None,
+        new_labels=request.new_labels,
+        finished_at=as_utc(record.updated_at),
+    )
+
+
+def _run(
+    job_id: str,
+    request: TrainingRequest,
+    holder: str,
+    context: EventContext,
+    *,
+    db: Database,
+    registry: ModelRegistry,
+    publisher: Publisher,
+    options: TrainingOptions,
+) -> ModelEvent:
+    """Train one claimed job under a heartbeat and record its outcome; give the claim back on failure."""
+    running = ModelEvent(
+        job_id=job_id,
+        request_id=request.request_id,
+        decision="running",
+        reason="training",
+        candidate_version=None,
+        current_version=None,
+        previous_version=None,
+        new_labels=request.new_labels,
+        finished_at=datetime.now(UTC),
+    )
+    try:
+        with job_queue.Heartbeat(db, job_id, holder, options.lease_seconds):
+            _publish(publisher, contracts.encode(running), context)
+            event = (
+                _outcome_of(registry.job_outcome(job_id))
+                or promoted_earlier(job_id, request, registry)
+                or train_and_decide(job_id, request, db=db, registry=registry, options=options)
+            )
+            outcome = registry.record_job_outcome(job_id, contracts.encode(event))
+            event = contracts.decode(outcome, ModelEvent)
+            covered = _retrying(lambda: job_queue.finish(db, job_id, event.decision, event.reason), options)
+    except Exception as exc:
+        try:
+            job_queue.requeue(db, job_id, holder, f"{type(exc).__name__}: {exc}")
+        except Exception:  # the database is away too: the lease runs out and frees the claim
+            log.warning("training job %s: could not give its claim back", job_id, exc_info=True)
+        raise
+    _publish(publisher, outcome, context)
+    for other in covered:
+        _publish(publisher, contracts.encode(status_event(other, request)), context)
+    return event
+
+
+def _outcome_of(recorded: bytes | None) -> ModelEvent | None:
+    return None if recorded is None else contracts.decode(recorded, ModelEvent)
+
+
+T = TypeVar("T")
+
+
+def _retrying(step: Callable[[], T], options: TrainingOptions) -> T:
+    """A running job's bookkeeping outlasts a database restart rather than losing a finished training."""
+    deadline = time.monotonic() + options.database_patience_seconds
+    delay = 0.5
+    while True:
+        try:
+            return step()
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("training: the database is unreachable; retrying in %.1f s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _republish(publisher: Publisher, outcome: bytes, context: EventContext) -> ModelEvent:

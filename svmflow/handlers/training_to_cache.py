@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from svmflow.contracts import ModelEvent
+from svmflow.contracts import ModelEvent, decision_rank
 from svmflow.read_model import ReadModel
 from svmflow.runtime.processor import EventContext
 
@@ -53,7 +53,9 @@ def current_entry(event: ModelEvent, known: dict[str, Any] | None) -> dict[str, 
 
 def handle(event: ModelEvent, context: EventContext, *, read_model: ReadModel) -> None:
     """Keyed by job id and version; the newest production change wins the current-model key."""
-    read_model.put_job(event.job_id, job_entry(event), event.finished_at)
+    read_model.put_job(
+        event.job_id, job_entry(event), event.finished_at, decision_rank(event.decision, event.finished_at)
+    )
     if event.candidate_version and event.decision in ("promoted", "rejected"):
         read_model.put_model_version(event.candidate_version, version_entry(event), event.finished_at)
     if event.decision in CHANGES_PRODUCTION and event.current_version:

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from svmflow import operations
+from svmflow import operations, topology
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
 from svmflow.contracts import ModelEvent
@@ -43,13 +45,46 @@ class EmbeddedSystem:
     _redis_server: object | None = field(init=False, default=None)
     _redis_thread: threading.Thread | None = field(init=False, default=None)
     _servers: list[_RunningServer] = field(init=False, default_factory=list)
+    _lock_file: IO[str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        provided = {}
-        if not self.settings.redis_url:
-            provided["redis"] = self._serve_fake_redis()
-        self.container = Container(self.settings, **provided)
+        self._lock_state_dir()
+        try:
+            provided = {}
+            if not self.settings.redis_url:
+                provided["redis"] = self._serve_fake_redis()
+            self.container = Container(self.settings, **provided)
+        except BaseException:
+            self._unlock_state_dir()
+            raise
+
+    def _lock_state_dir(self) -> None:
+        """One system per state directory: a second one would consume the same bus, and batches
+        would be answered by whichever instance claimed them."""
+        path = self.settings.state_dir / "run.lock"
+        lock_file = path.open("a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "another process"
+            lock_file.close()
+            raise SvmflowError(
+                f"svmflow is already running on the state directory {self.settings.state_dir} "
+                f"({holder}); stop it first, or give this one another SVMFLOW_STATE_DIR"
+            ) from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"process {os.getpid()}\n")
+        lock_file.flush()
+        self._lock_file = lock_file
+
+    def _unlock_state_dir(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
 
     def _serve_fake_redis(self) -> object:
         import fakeredis
@@ -65,6 +100,13 @@ class EmbeddedSystem:
         # The stand-in Redis starts empty; Postgres (here SQLite) is the source of truth.
         counts = operations.rebuild_read_model(c)
         log.info("read model rebuilt", extra=counts)
+        if not self.settings.redis_url:
+            # What the database does not have yet is still owed to its sinks on the bus: deliver it to
+            # the read model's sinks too, whatever order the rebuild and those deliveries take.
+            for function in ("prediction_to_cache", "training_to_cache"):
+                owed = c.bus.redeliver_owed(topology.subscription_name(function))
+                if owed:
+                    log.info("%d message(s) delivered again to %s after the restart", owed, function)
         c.subscribe_all(c.bus)
         c.bus.start(self.workers)
         added = operations.seed(c)
@@ -80,17 +122,25 @@ class EmbeddedSystem:
             time.sleep(0.05)
 
     def _train_first_model(self) -> ModelEvent:
-        deadline = time.monotonic() + self.settings.training_lease_seconds + 5
+        """Train now, or, when a training already runs (a `svmflow train` in another shell), wait for
+        the queued job it picks up. A run killed mid-training left a claim that is freed at once."""
+        deadline = time.monotonic() + self.settings.training_lease_seconds * 3 + 60
         while True:
             try:
-                return operations.train(self.container, reason="manual")
+                event = operations.train(self.container, reason="manual")
             except TransientError:
-                # A training holds the lease: a `svmflow train` running now, or a run that was killed
-                # mid-training, whose lease frees itself when it expires.
                 if time.monotonic() > deadline:
                     raise
-                log.warning("another training holds the lease; waiting for it before the first model")
-                time.sleep(2)
+                time.sleep(1)
+                continue
+            if event.decision not in ("queued", "running", "covered"):
+                return event
+            log.warning("another training is running; waiting for it before the first model")
+            while self.container.registry.pointer()[0] is None:
+                if time.monotonic() > deadline:
+                    raise TransientError("no model in production yet: the running training has not ended")
+                time.sleep(0.5)
+            return event
 
     def serve(self, services: list[HttpService], startup_timeout: float = 15.0) -> None:
         """Serve each app with uvicorn in a thread of its own; returns once all of them listen."""
@@ -136,3 +186,4 @@ class EmbeddedSystem:
             server.server_close()  # type: ignore[attr-defined]
         if self._redis_thread is not None:
             self._redis_thread.join(5)
+        self._unlock_state_dir()

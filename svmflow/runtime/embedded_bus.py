@@ -2,6 +2,8 @@
 
 * At least once: a delivery is removed only after its handler returns; a handler that raises, or that
   outlives the ack deadline, gets the message again, with exponential backoff.
+* Busy is not poison: a handler that refuses with ``BusyError`` (another training holds the claim, a
+  dependency refuses connections) gets the message again later without using up an attempt.
 * Dead letters: after ``max_attempts`` deliveries the message moves to ``<topic>-dead-letter`` with the
   same attributes Pub/Sub adds, where it waits in ``<topic>-dead-letter-sub`` to be listed or replayed.
 * Concurrent: a pool of worker threads delivers different messages (and, past an ack deadline, the same
@@ -26,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from svmflow import topology
+from svmflow.errors import BusyError
 from svmflow.runtime.messages import DeadLetter, Delivery
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,14 @@ def dead_letter_subscription(topic: str) -> str:
     return f"{topology.dead_letter_topic(topic)}-sub"
 
 
+def dead_letter_reason(attempts: int, last_error: str) -> str:
+    """What happened and what happens next, for the dead-letter listing."""
+    return (
+        f"dead-lettered after {attempts} attempts, not retried again until replayed "
+        f"(`svmflow dead-letters replay`); last error: {last_error}"
+    )[:1000]
+
+
 class EmbeddedBus:
     def __init__(
         self,
@@ -65,6 +76,7 @@ class EmbeddedBus:
         max_backoff: float = 10.0,
         ack_deadline: float = 60.0,
         poll_interval: float = 0.2,
+        busy_backoff: float = 1.0,
     ) -> None:
         self.path = path
         self.max_attempts = max_attempts
@@ -72,6 +84,7 @@ class EmbeddedBus:
         self.max_backoff = max_backoff
         self.ack_deadline = ack_deadline
         self.poll_interval = poll_interval
+        self.busy_backoff = busy_backoff
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
@@ -269,6 +282,19 @@ class EmbeddedBus:
     def _nack(self, subscription: str, delivery: Delivery, error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"[:1000]
         with self._write() as db:
+            if isinstance(error, BusyError):
+                # Give the attempt back: overload says nothing about the message.
+                db.execute(
+                    "UPDATE deliveries SET attempts = attempts - 1, not_before = ?, leased_until = 0, "
+                    "last_error = ? WHERE subscription = ? AND message_id = ?",
+                    (
+                        time.time() + self.busy_backoff * random.uniform(0.8, 1.2),
+                        reason,
+                        subscription,
+                        delivery.message_id,
+                    ),
+                )
+                return
             if delivery.delivery_attempt < self.max_attempts:
                 backoff = min(self.max_backoff, self.min_backoff * 2 ** (delivery.delivery_attempt - 1))
                 db.execute(
@@ -291,7 +317,7 @@ class EmbeddedBus:
                     **delivery.attributes,
                     "CloudPubSubDeadLetterSourceSubscription": subscription,
                     "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.delivery_attempt),
-                    "svmflow_error": reason,
+                    "svmflow_error": dead_letter_reason(delivery.delivery_attempt, reason),
                 }
                 self._enqueue(db, dead_topic, delivery.data, attributes)
         log.warning(
@@ -315,6 +341,27 @@ class EmbeddedBus:
             "(SELECT 1 FROM deliveries WHERE message_id = ?)",
             (message_id, message_id),
         )
+
+    def redeliver_owed(self, to_subscription: str) -> int:
+        """Queue for ``to_subscription`` every message of its topic still owed to another subscription.
+
+        The embedded read model lives in memory: after a restart, a batch whose cache write was
+        acknowledged before the crash, but whose database write was not, is in neither the read model
+        nor (yet) the database the rebuild reads. Delivering it to the cache again closes that gap; the
+        cache's writes are idempotent. Returns how many messages were queued again."""
+        with self._write() as db:
+            topic = db.execute(
+                "SELECT topic FROM subscriptions WHERE name = ?", (to_subscription,)
+            ).fetchone()
+            if topic is None:
+                return 0
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO deliveries (subscription, message_id, not_before) "
+                "SELECT DISTINCT ?, m.message_id, ? FROM messages m JOIN deliveries d USING (message_id) "
+                "WHERE m.topic = ? AND d.subscription != ?",
+                (to_subscription, time.time(), topic[0], to_subscription),
+            )
+            return int(cursor.rowcount)
 
     def pending(self) -> int:
         """Deliveries still owed to the handlers registered in this process."""

@@ -119,7 +119,10 @@ class Processor:
         log.error("permanent failure; sent to the dead-letter topic", extra={"error": reason})
         attributes = {
             **delivery.attributes,
-            "svmflow_error": reason[:1000],
+            "svmflow_error": (
+                "dead-lettered at once, a permanent failure that is not retried until replayed "
+                f"(`svmflow dead-letters replay`): {reason}"
+            )[:1000],
             "svmflow_function": self.name,
             "svmflow_source_message_id": delivery.message_id,
         }

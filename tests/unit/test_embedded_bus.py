@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from svmflow import topology
+from svmflow.errors import BusyError
 from svmflow.runtime.embedded_bus import EmbeddedBus
 from svmflow.runtime.messages import Delivery
 
@@ -130,3 +131,59 @@ def test_a_delivery_past_its_ack_deadline_is_delivered_again(tmp_path: Path) -> 
     release.set()
     bus.stop()
     assert attempts[:2] == [1, 2]
+
+
+def test_a_busy_refusal_does_not_use_up_the_attempts_of_poison_messages(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path / "bus.sqlite", max_attempts=3, min_backoff=0.01, busy_backoff=0.01)
+    refusals: list[int] = []
+    handled: list[int] = []
+
+    def busy_then_fine(delivery: Delivery) -> None:
+        if len(refusals) < 8:  # far more refusals than the three attempts a poison message gets
+            refusals.append(delivery.delivery_attempt)
+            raise BusyError("another training holds the claim")
+        handled.append(delivery.delivery_attempt)
+
+    bus.subscribe(SUBSCRIPTION, busy_then_fine)
+    bus.publish(TOPIC, b"x", {})
+    try:
+        bus.drain(10)
+    finally:
+        bus.stop()
+    assert refusals == [1] * 8
+    assert handled == [1]
+    assert bus.list_dead_letters() == []
+
+
+def test_a_dead_letter_says_what_happened_and_what_happens_next(bus: EmbeddedBus) -> None:
+    def broken(_: Delivery) -> None:
+        raise ConnectionError("redis down")
+
+    bus.subscribe(SUBSCRIPTION, broken)
+    bus.publish(TOPIC, b"x", {})
+    bus.drain(5)
+    [letter] = bus.list_dead_letters()
+    assert letter.reason.startswith("dead-lettered after 3 attempts, not retried again until replayed")
+    assert letter.reason.endswith("last error: ConnectionError: redis down")
+    assert "will be retried" not in letter.reason
+
+
+def test_after_a_restart_a_sink_gets_again_what_a_sibling_still_owes(tmp_path: Path) -> None:
+    """The embedded read model is in memory: a message its cache sink acknowledged before a crash, but
+    the database sink did not, is delivered to the cache sink again after the restart."""
+    path = tmp_path / "bus.sqlite"
+    cache = topology.subscription_name("prediction_to_cache")
+    before = EmbeddedBus(path)
+    before.subscribe(cache, lambda _: None)  # only the cache sink ran before the crash
+    before.publish(topology.PREDICTIONS, b"batch-7", {}).result()
+    before.drain(5)
+    before.stop()
+
+    after = EmbeddedBus(path)
+    assert after.redeliver_owed(cache) == 1
+    assert after.redeliver_owed(cache) == 0  # already owed: not twice
+    seen: list[bytes] = []
+    after.subscribe(cache, lambda d: seen.append(d.data))
+    after.drain(5)
+    after.stop()
+    assert seen == [b"batch-7"]

@@ -1,23 +1,54 @@
 from __future__ import annotations
 
+import subprocess
+import socket
+import sys
 import time
+from datetime import UTC, datetime
+
+import pytest
 
 from svmflow.config import Settings
-from svmflow.db import leases
+from svmflow.contracts import TrainingRequest
+from svmflow.db import job_queue
 from svmflow.emulated.processes import free_port
+from svmflow.errors import SvmflowError
 from svmflow.runtime.embedded import EmbeddedSystem
 
 
-def test_first_start_waits_for_a_lease_left_by_a_killed_run(settings: Settings) -> None:
+def dead_holder() -> str:
+    """The holder string of a process on this host that has exited, as a run killed with -9 leaves."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child.wait()
+    return f"{socket.gethostname()}:{child.pid}:0badc0de"
+
+
+def test_first_start_takes_over_the_training_claim_of_a_killed_run(settings: Settings) -> None:
     system = EmbeddedSystem(settings.with_(embedded_redis_port=free_port()), workers=2)
     try:
-        # A run killed mid-training leaves its lease behind until it expires.
-        assert leases.acquire(system.container.db, "training", "killed-run", ttl_seconds=3)
+        request = TrainingRequest(request_id="manual-killed", reason="manual", requested_at=datetime.now(UTC))
+        # The killed run was training with a lease of ten minutes: its process is gone, so it counts
+        # for nothing.
+        admission = job_queue.admit(system.container.db, request, dead_holder(), lease_seconds=600)
+        assert admission.verdict == "run"
         started = time.monotonic()
         system.start()
-        assert time.monotonic() - started >= 2
+        assert time.monotonic() - started < 60
         current = system.container.read_model.current_model()
         assert current is not None
         assert current["decision"] == "promoted"
     finally:
         system.stop()
+
+
+def test_a_second_system_on_one_state_directory_refuses_at_once(settings: Settings) -> None:
+    first = EmbeddedSystem(settings.with_(embedded_redis_port=free_port()), workers=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SvmflowError, match="already running on the state directory"):
+            EmbeddedSystem(settings.with_(embedded_redis_port=free_port()), workers=1)
+        assert time.monotonic() - started < 5
+    finally:
+        first.stop()
+    # Stopped: the directory is free again.
+    EmbeddedSystem(settings.with_(embedded_redis_port=free_port()), workers=1).stop()

@@ -14,7 +14,7 @@ from svmflow import contracts, topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import ModelEvent, Predictions, TrainingRequest
 from svmflow.db.tables import FeedbackVerdict, Prediction, TrainingJob, TrainingRow
-from svmflow.errors import TransientError
+from svmflow.errors import BusyError, TransientError
 from svmflow.runtime.messages import Delivery
 from tests.builders import db_snapshot, encoded, feedback, prediction_request, redis_snapshot, true_labels
 from tests.conftest import delivery_of, new_delivery
@@ -374,7 +374,8 @@ def test_feedback_to_training_publish_failure_rolls_back_the_trigger(trained, pu
 
 
 def request_delivery(request_id: str = "labels-10") -> Delivery:
-    request = TrainingRequest(request_id=request_id, reason="labels", requested_at=contracts_now())
+    reason = "manual" if request_id.startswith("manual-") else "labels"
+    request = TrainingRequest(request_id=request_id, reason=reason, requested_at=contracts_now())
     return new_delivery(topology.TRAINING_REQUESTS, encoded(request))
 
 
@@ -385,7 +386,9 @@ def contracts_now():  # type: ignore[no-untyped-def]
 
 
 def model_events(publisher: RecordingPublisher) -> list[ModelEvent]:
-    return [contracts.decode(m.data, ModelEvent) for m in publisher.on(topology.MODELS)]
+    """The outcomes: the events that end a job (not its queued and running states)."""
+    events = [contracts.decode(m.data, ModelEvent) for m in publisher.on(topology.MODELS)]
+    return [e for e in events if e.decision not in contracts.PENDING_DECISIONS]
 
 
 def test_training_without_new_labels_is_rejected_and_recorded(trained, publisher) -> None:
@@ -409,16 +412,16 @@ def test_training_duplicate_repeats_the_recorded_outcome(trained, publisher) -> 
     assert trained.registry.versions() == versions
 
 
-def test_training_is_single_flight_and_retries_while_busy(trained, publisher) -> None:
-    from svmflow.db import leases
+def test_training_while_another_runs_is_queued_not_refused(trained, publisher) -> None:
+    from svmflow.db import job_queue
 
-    assert leases.acquire(trained.db, "training", "someone-else", 60)
-    with pytest.raises(TransientError, match="another training is running"):
-        run(trained, "training", request_delivery("labels-20"))
+    other = TrainingRequest(request_id="manual-other", reason="manual", requested_at=contracts_now())
+    assert job_queue.admit(trained.db, other, "elsewhere:1:ab", lease_seconds=60).verdict == "run"
+    assert run(trained, "training", request_delivery("manual-20")) == "done"  # acknowledged
+    [event] = [contracts.decode(m.data, ModelEvent) for m in publisher.on(topology.MODELS)]
+    assert (event.job_id, event.decision) == ("job-manual-20", "queued")
+    assert "queued behind job job-manual-other" in event.reason
     assert model_events(publisher) == []
-    leases.release(trained.db, "training", "someone-else")
-    run(trained, "training", request_delivery("labels-20"))
-    assert len(model_events(publisher)) == 1
 
 
 def test_training_retry_after_an_unrecorded_promotion_reports_the_promotion(trained, publisher) -> None:
@@ -450,7 +453,8 @@ def test_training_database_down_then_redelivered(trained, publisher) -> None:
     flaky = Container(
         trained.settings, db=FlakyDatabase(trained.db, failures=1), publisher=publisher, bucket=trained.bucket
     )
-    with pytest.raises(OperationalError):
+    # Refused as busy, not as a failure of the message: the embedded bus keeps its attempts.
+    with pytest.raises(BusyError, match="cannot record training request labels-10 now"):
         run(flaky, "training", request_delivery())
     run(flaky, "training", request_delivery())
     assert len(model_events(publisher)) == 1
