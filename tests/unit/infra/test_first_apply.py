@@ -59,7 +59,10 @@ def test_public_apis_need_no_all_users_binding(tf: model.Terraform) -> None:
 
 def test_a_public_invoker_binding_fails(tmp_path: Path) -> None:
     broken = mutated(
-        tmp_path, "functions.tf", 'member   = "serviceAccount:${google_service_account.push.email}"', 'member   = "allUsers"'
+        tmp_path,
+        "functions.tf",
+        'member   = "serviceAccount:${google_service_account.push.email}"',
+        'member   = "allUsers"',
     )
     public = [
         f"{k}.{n}" for k, n, body in broken.all_resources() if body.get("member") in model.PUBLIC_MEMBERS
@@ -112,14 +115,16 @@ def test_a_project_role_missing_from_the_deployers_condition_fails(tmp_path: Pat
     granted = _project_roles_granted_to_others(broken)
     assert "roles/monitoring.metricWriter" in granted
     # The condition is built from the grants themselves, so it follows the edit.
-    listed = re.findall(r"google_project_iam_member\.(\w+)\.role", str(broken.locals["granted_project_roles"]))
+    listed = re.findall(
+        r"google_project_iam_member\.(\w+)\.role", str(broken.locals["granted_project_roles"])
+    )
     assert {broken.resource("google_project_iam_member", n)["role"] for n in listed} == granted
 
 
 def test_profiles_size_each_paid_resource(tf: model.Terraform) -> None:
     variable = tf.variables["profile"]
     assert variable["default"] == "small"
-    assert "contains([\"small\", \"production\"], var.profile)" in str(variable["validation"])
+    assert 'contains(["small", "production"], var.profile)' in str(variable["validation"])
     small, production = tf.locals["profiles"]["small"], tf.locals["profiles"]["production"]
     assert small.keys() == production.keys()
     assert (small["redis_tier"], production["redis_tier"]) == ("BASIC", "STANDARD_HA")
@@ -147,9 +152,15 @@ def test_storage_audit_logs_keep_writes_and_drop_reads(tf: model.Terraform) -> N
 
 def test_destroy_finishes(tf: model.Terraform) -> None:
     assert tf.resource("google_sql_user", "owner")["deletion_policy"] == "ABANDON"
-    assert tf.resource("google_service_networking_connection", "private_services")["deletion_policy"] == "ABANDON"
+    assert (
+        tf.resource("google_service_networking_connection", "private_services")["deletion_policy"]
+        == "ABANDON"
+    )
     assert tf.resource("google_storage_bucket", "models")["force_destroy"] == "${!var.deletion_protection}"
-    assert tf.resource("google_sql_database_instance", "db")["deletion_protection"] == "${var.deletion_protection}"
+    assert (
+        tf.resource("google_sql_database_instance", "db")["deletion_protection"]
+        == "${var.deletion_protection}"
+    )
     for kind in ("google_cloud_run_v2_service", "google_cloud_run_v2_job"):
         for name, body in tf.of_kind(kind).items():
             assert body["deletion_protection"] is False, f"{kind}.{name}"

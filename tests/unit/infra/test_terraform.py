@@ -80,7 +80,9 @@ def test_dead_lettering_service_agent_roles(tf: model.Terraform) -> None:
     assert ack["role"] == "roles/pubsub.subscriber"
     assert "google_pubsub_subscription.function" in ack["subscription"]
     # The agent is created explicitly: on a new project it may not exist at the first apply.
-    assert tf.locals["pubsub_service_agent"] == "serviceAccount:${google_project_service_identity.pubsub.email}"
+    assert (
+        tf.locals["pubsub_service_agent"] == "serviceAccount:${google_project_service_identity.pubsub.email}"
+    )
     identity = tf.resource("google_project_service_identity", "pubsub")
     assert identity["service"] == "pubsub.googleapis.com"
     assert identity["provider"] == "google-beta"
