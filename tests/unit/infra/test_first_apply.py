@@ -100,7 +100,8 @@ def test_deployer_grants_only_the_roles_this_configuration_grants(tf: model.Terr
     assert "roles/resourcemanager.projectIamAdmin" not in tf.locals["deployer_roles"]
     expression = model.first(iam_admin["condition"])["expression"]
     assert expression.startswith("api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([")
-    assert "${join" in expression and "local.granted_project_roles" in expression
+    assert "${join" in expression
+    assert "local.granted_project_roles" in expression
     listed = re.findall(r"google_project_iam_member\.(\w+)\.role", str(tf.locals["granted_project_roles"]))
     listed_roles = {tf.resource("google_project_iam_member", name)["role"] for name in listed}
     assert listed_roles == _project_roles_granted_to_others(tf)
@@ -141,7 +142,7 @@ def test_profiles_size_each_paid_resource(tf: model.Terraform) -> None:
         ("disk_type", "db_disk_type"),
         ("disk_size", "db_disk_size_gb"),
     ):
-        assert settings[argument] == "${local.size.%s}" % key, argument
+        assert settings[argument] == f"${{local.size.{key}}}", argument
     assert tf.locals["size"] == "${local.profiles[var.profile]}"
 
 
@@ -173,7 +174,8 @@ def test_connections_are_encrypted_and_the_app_is_not_the_owner(tf: model.Terraf
         tf.resource("google_secret_manager_secret_version", "redis_url")["secret_data"],
     ]
     for url in urls:
-        assert url.startswith("rediss://") and url.endswith("?${local.redis_tls}"), url
+        assert url.startswith("rediss://"), url
+        assert url.endswith("?${local.redis_tls}"), url
     assert tf.locals["redis_tls"] == "ssl_ca_certs=${local.redis_ca_dir}/${local.redis_ca_file}"
     ca = tf.resource("google_secret_manager_secret_version", "redis_ca")
     assert "google_redis_instance.cache.server_ca_certs" in ca["secret_data"]

@@ -53,9 +53,8 @@ def snake(camel: str) -> str:
 def _struct_fqns(type_ref: dict[str, Any], types: dict[str, Any]) -> list[str]:
     """The structs (blocks) a property's type refers to, however it is wrapped."""
     found: list[str] = []
-    if "fqn" in type_ref:
-        if types.get(type_ref["fqn"], {}).get("datatype"):
-            found.append(type_ref["fqn"])
+    if "fqn" in type_ref and types.get(type_ref["fqn"], {}).get("datatype"):
+        found.append(type_ref["fqn"])
     for inner in type_ref.get("union", {}).get("types", []):
         found += _struct_fqns(inner, types)
     if "collection" in type_ref:
