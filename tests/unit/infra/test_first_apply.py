@@ -252,3 +252,32 @@ def test_lock_file_pins_every_required_provider() -> None:
         hashes = body["hashes"]
         assert any(h.startswith("zh:") for h in hashes), source
         assert all(re.fullmatch(r"(zh:[0-9a-f]{64}|h1:[A-Za-z0-9+/=]{44})", h) for h in hashes), source
+
+
+def _cost_table(readme: str, profile: str) -> tuple[list[tuple[str, float]], float]:
+    section = readme.split(f"**{profile}**", 1)[1].split("\n\n", 2)[1]
+    lines, total = [], None
+    for row in section.splitlines()[2:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        amount = float(cells[-1].strip("*"))
+        if cells[0] == "**total**":
+            total = amount
+        else:
+            lines.append((cells[0], amount))
+    assert total is not None, f"no total in the {profile} cost table"
+    return lines, total
+
+
+def test_the_idle_cost_tables_add_up_and_small_is_under_half(tf: model.Terraform) -> None:
+    readme = (model.INFRA / "README.md").read_text()
+    assert "as of **2026-12-01**" in readme
+    for profile in ("small", "production"):
+        lines, total = _cost_table(readme, profile)
+        assert round(sum(amount for _, amount in lines), 2) == total, profile
+    small_lines, small_total = _cost_table(readme, "small")
+    assert small_total <= 125 / 2
+    # The table prices what the profile deploys.
+    small = tf.locals["profiles"]["small"]
+    named = " ".join(name for name, _ in small_lines)
+    assert f"`{small['db_tier']}`" in named
+    assert f"Memorystore {small['redis_tier'].title()}, {small['redis_memory_gb']} GB" in named
