@@ -175,3 +175,14 @@ resource "google_storage_bucket" "models" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# Earlier versions named the owner role's resources after the application; same role, same password.
+moved {
+  from = google_sql_user.app
+  to   = google_sql_user.owner
+}
+
+moved {
+  from = random_password.db
+  to   = random_password.db_owner
+}
