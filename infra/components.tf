@@ -7,6 +7,11 @@ locals {
 
   # Key: the entry point exported by main.py.
   #   topic / publishes: must equal svmflow.topology.FUNCTIONS.
+  #   concurrency: requests one instance serves at once. Above 1 only where the code is known
+  #                to be thread-safe (the embedded runtime runs every processor on several worker
+  #                threads in one process) and Cloud Run allows it (1 vCPU or more). Functions
+  #                with db = true stay at 1: their connection pool is sized per request.
+  #   warm:    keeps local.size.warm_function_instances instances (0 in the small profile).
   #   db:      opens Postgres connections (counts against db_max_connections).
   #   redis:   gets the Redis URL with the AUTH string; the others get the host only.
   #   bucket:  "", "read" (objectViewer) or "write" (objectUser) on the model bucket.
@@ -18,7 +23,8 @@ locals {
       memory        = "1Gi"
       cpu           = "1"
       timeout       = 120
-      min_instances = 1 # keeps the model loaded: no cold start on the hot path
+      concurrency   = 4
+      warm          = true # the model stays loaded: no cold start on the hot path
       max_instances = 10
       db            = false
       redis         = false
@@ -28,10 +34,11 @@ locals {
     prediction_to_cache = {
       topic         = "predictions"
       publishes     = []
-      memory        = "256Mi"
-      cpu           = "0.167"
+      memory        = "512Mi"
+      cpu           = "1"
       timeout       = 60
-      min_instances = 0
+      concurrency   = 8
+      warm          = false
       max_instances = 10
       db            = false
       redis         = true
@@ -44,7 +51,8 @@ locals {
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 5
       db            = true
       redis         = false
@@ -57,7 +65,8 @@ locals {
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 5
       db            = true
       redis         = false
@@ -70,7 +79,8 @@ locals {
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 3
       db            = true
       redis         = false
@@ -83,7 +93,8 @@ locals {
       memory        = "2Gi"
       cpu           = "1"
       timeout       = 540 # must stay under the 600 s push acknowledgement deadline
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 1 # training is single-flight anyway; a second instance would only wait
       db            = true
       redis         = false
@@ -93,10 +104,11 @@ locals {
     training_to_cache = {
       topic         = "models"
       publishes     = []
-      memory        = "256Mi"
-      cpu           = "0.167"
+      memory        = "512Mi"
+      cpu           = "1"
       timeout       = 60
-      min_instances = 0
+      concurrency   = 8
+      warm          = false
       max_instances = 3
       db            = false
       redis         = true
@@ -109,7 +121,8 @@ locals {
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 3
       db            = true
       redis         = false
@@ -133,6 +146,9 @@ locals {
   # Connections Postgres must reserve for superusers, migrations and an operator's psql.
   db_reserved_connections = 10
   db_connection_budget    = sum([for f in values(local.functions) : f.max_instances * var.db_pool_size if f.db])
+
+  # Only functions that reach Postgres or Redis (private IPs) go through the VPC connector.
+  functions_in_vpc = { for k, f in local.functions : k => f if f.db || f.redis }
 
   function_names = { for k, _ in local.functions : k => "${var.name_prefix}${replace(k, "_", "-")}" }
 

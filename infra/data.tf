@@ -1,16 +1,16 @@
 # State: Memorystore (the read model), Cloud SQL (the source of truth), the model bucket.
 
 resource "google_redis_instance" "cache" {
-  # checkov:skip=CKV_GCP_97: svmflow connects with redis:// (SVMFLOW_REDIS_URL); TLS needs the server CA in every client. Traffic stays on the private peering, AUTH is on; see README.md "Security notes".
-  name                    = "${var.name_prefix}cache"
-  region                  = var.region
-  tier                    = var.redis_tier
-  memory_size_gb          = var.redis_memory_gb
-  redis_version           = "REDIS_7_2"
-  authorized_network      = google_compute_network.vpc.id
-  connect_mode            = "PRIVATE_SERVICE_ACCESS"
-  auth_enabled            = true
-  transit_encryption_mode = "DISABLED" # see README.md, "Security notes"
+  name               = "${var.name_prefix}cache"
+  region             = var.region
+  tier               = local.size.redis_tier
+  memory_size_gb     = local.size.redis_memory_gb
+  redis_version      = "REDIS_7_2"
+  authorized_network = google_compute_network.vpc.id
+  connect_mode       = "PRIVATE_SERVICE_ACCESS"
+  auth_enabled       = true
+  # TLS on port 6378; clients verify the server with the CA in the redis-ca secret (secrets.tf).
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
 
   depends_on = [google_service_networking_connection.private_services]
 }
@@ -24,11 +24,11 @@ resource "google_sql_database_instance" "db" {
   deletion_protection = var.deletion_protection
 
   settings {
-    tier              = var.db_tier
+    tier              = local.size.db_tier
     edition           = "ENTERPRISE"
-    availability_type = var.db_availability_type
-    disk_type         = "PD_SSD"
-    disk_size         = 10
+    availability_type = local.size.db_availability_type
+    disk_type         = local.size.db_disk_type
+    disk_size         = local.size.db_disk_size_gb
     disk_autoresize   = true
 
     ip_configuration {
@@ -39,8 +39,12 @@ resource "google_sql_database_instance" "db" {
 
     backup_configuration {
       enabled                        = true
-      point_in_time_recovery_enabled = true
+      point_in_time_recovery_enabled = local.size.db_point_in_time_recovery
       start_time                     = "02:00"
+
+      backup_retention_settings {
+        retained_backups = local.size.db_retained_backups
+      }
     }
 
     insights_config {
@@ -49,7 +53,7 @@ resource "google_sql_database_instance" "db" {
 
     database_flags {
       name  = "max_connections"
-      value = tostring(var.db_max_connections)
+      value = tostring(local.size.db_max_connections)
     }
     database_flags {
       name  = "log_checkpoints"
@@ -100,7 +104,7 @@ resource "google_sql_database_instance" "db" {
   lifecycle {
     # The same rule the unit tests check, enforced at plan time for whatever tfvars say.
     precondition {
-      condition     = local.db_connection_budget <= var.db_max_connections - local.db_reserved_connections
+      condition     = local.db_connection_budget <= local.size.db_max_connections - local.db_reserved_connections
       error_message = "Function max instances x db_pool_size exceeds db_max_connections minus the reserved connections."
     }
   }
@@ -113,24 +117,46 @@ resource "google_sql_database" "app" {
   instance = google_sql_database_instance.db.name
 }
 
-resource "random_password" "db" {
+# Two database roles. The owner (created through the Cloud SQL API, so a member of
+# cloudsqlsuperuser) runs the migrations and owns the tables; only the migrate job holds its
+# password. The application role is created by `svmflow migrate --app-role` with plain SQL, so
+# it is not a cloudsqlsuperuser member: it may read and write rows, never change the schema.
+resource "random_password" "db_owner" {
   length  = 32
-  special = false # it goes into a URL-free secret, but plain is kinder to psql users
+  special = false # it goes into a connection URL
 }
 
-resource "google_sql_user" "app" {
-  name     = "svmflow"
+resource "random_password" "db_app" {
+  length  = 32
+  special = false
+}
+
+locals {
+  db_owner_role = "svmflow"
+  db_app_role   = "svmflow_app"
+  db_host       = google_sql_database_instance.db.private_ip_address
+  # sslmode=require: the server's ssl_mode refuses anything else, and the client insists too.
+  app_database_url   = "postgresql+psycopg://${local.db_app_role}@${local.db_host}:5432/${google_sql_database.app.name}?sslmode=require"
+  owner_database_url = "postgresql+psycopg://${google_sql_user.owner.name}:${random_password.db_owner.result}@${local.db_host}:5432/${google_sql_database.app.name}?sslmode=require"
+}
+
+resource "google_sql_user" "owner" {
+  name     = local.db_owner_role
   instance = google_sql_database_instance.db.name
-  password = random_password.db.result
+  password = random_password.db_owner.result
+  # The owner owns the tables, so Postgres refuses to drop it; the instance's deletion removes
+  # it anyway. Without this, terraform destroy stops here.
+  deletion_policy = "ABANDON"
 }
 
 resource "google_storage_bucket" "models" {
-  # checkov:skip=CKV_GCP_62: access is recorded by Cloud Audit Logs (DATA_READ and DATA_WRITE for Cloud Storage, audit.tf) rather than legacy usage logs, which would need a log bucket of their own.
+  # checkov:skip=CKV_GCP_62: writes are recorded by Cloud Audit Logs (DATA_WRITE for Cloud Storage, audit.tf) rather than legacy usage logs, which would need a log bucket of their own.
   name                        = "${var.project_id}-${var.name_prefix}models"
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
-  force_destroy               = false
+  # Emptied and deleted by terraform destroy only once deletion_protection is lifted (teardown).
+  force_destroy = !var.deletion_protection
 
   # Every model version and every position of the production pointer can be recovered.
   versioning {
@@ -148,4 +174,15 @@ resource "google_storage_bucket" "models" {
   }
 
   depends_on = [google_project_service.enabled]
+}
+
+# Earlier versions named the owner role's resources after the application; same role, same password.
+moved {
+  from = google_sql_user.app
+  to   = google_sql_user.owner
+}
+
+moved {
+  from = random_password.db
+  to   = random_password.db_owner
 }

@@ -36,18 +36,40 @@ resource "google_storage_bucket_object" "function_source" {
 }
 
 locals {
+  # Clients verify Memorystore's TLS certificate with its server CA, mounted from the redis-ca
+  # secret at this path (redis-py takes ssl_ca_certs from the URL).
+  redis_ca_dir  = "/etc/secrets/redis-ca"
+  redis_ca_file = "ca.pem"
+  redis_tls     = "ssl_ca_certs=${local.redis_ca_dir}/${local.redis_ca_file}"
+
   # In gcp mode svmflow.config requires both URLs in every component. Components without Redis
   # access get the host without the AUTH string, so they can name Redis but not use it.
-  redis_host_url = "redis://${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0"
+  redis_host_url = "rediss://${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0?${local.redis_tls}"
 
   common_env = {
     SVMFLOW_MODE                  = "gcp"
     SVMFLOW_PROJECT               = var.project_id
-    SVMFLOW_DATABASE_URL          = "postgresql+psycopg://${google_sql_user.app.name}@${google_sql_database_instance.db.private_ip_address}:5432/${google_sql_database.app.name}"
+    SVMFLOW_DATABASE_URL          = local.app_database_url
     SVMFLOW_MODEL_BUCKET          = google_storage_bucket.models.name
     SVMFLOW_SECRET_PREFIX         = local.secret_prefix
     SVMFLOW_LOG_LEVEL             = var.log_level
     SVMFLOW_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+  }
+}
+
+# Cloud Functions copies the archive into its own gcf-v2-sources bucket and builds from there as
+# fn-build. IAM changes take up to a few minutes to reach every Google service; without this
+# wait the first apply on a new project fails the builds with a permission error.
+resource "time_sleep" "build_iam_propagation" {
+  create_duration = "120s"
+
+  triggers = {
+    sources   = google_project_iam_member.function_build_sources.id
+    logs      = google_project_iam_member.function_build.id
+    images    = google_artifact_registry_repository_iam_member.function_build_writer.id
+    archive   = google_storage_bucket_iam_member.function_build_source.id
+    act_as    = google_service_account_iam_member.deployer_act_as["build"].id
+    functions = join(",", [for m in google_secret_manager_secret_iam_member.function : m.id])
   }
 }
 
@@ -75,14 +97,15 @@ resource "google_cloudfunctions2_function" "processor" {
     available_memory                 = each.value.memory
     available_cpu                    = each.value.cpu
     timeout_seconds                  = each.value.timeout
-    min_instance_count               = each.value.min_instances
+    min_instance_count               = each.value.warm ? local.size.warm_function_instances : 0
     max_instance_count               = each.value.max_instances
-    max_instance_request_concurrency = 1 # one message at a time: the DB pool sizing relies on it
+    max_instance_request_concurrency = each.value.concurrency
     service_account_email            = google_service_account.function[each.key].email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY" # only Pub/Sub push reaches it
     all_traffic_on_latest_revision   = true
-    vpc_connector                    = google_vpc_access_connector.serverless.id
-    vpc_connector_egress_settings    = "PRIVATE_RANGES_ONLY"
+    # Functions that reach neither Postgres nor Redis stay off the connector.
+    vpc_connector                 = contains(keys(local.functions_in_vpc), each.key) ? google_vpc_access_connector.serverless.id : null
+    vpc_connector_egress_settings = contains(keys(local.functions_in_vpc), each.key) ? "PRIVATE_RANGES_ONLY" : null
 
     environment_variables = merge(
       local.common_env,
@@ -99,14 +122,25 @@ resource "google_cloudfunctions2_function" "processor" {
         version    = "latest"
       }
     }
+
+    dynamic "secret_volumes" {
+      for_each = each.value.redis ? [1] : []
+      content {
+        mount_path = local.redis_ca_dir
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.runtime["redis-ca"].secret_id
+        versions {
+          version = "latest"
+          path    = local.redis_ca_file
+        }
+      }
+    }
   }
 
   depends_on = [
-    google_secret_manager_secret_iam_member.function,
+    time_sleep.build_iam_propagation,
     google_secret_manager_secret_version.redis_url,
-    google_artifact_registry_repository_iam_member.function_build_writer,
-    google_storage_bucket_iam_member.function_build_source,
-    google_project_iam_member.function_build,
+    google_secret_manager_secret_version.redis_ca,
   ]
 }
 

@@ -57,14 +57,16 @@ locals {
     for name, f in local.functions : [for s in f.secrets : { name = name, secret = s }]
   ]) : "${pair.name}/${pair.secret}" => pair }
 
-  # Only the components with redis = true hold the URL carrying the AUTH string.
-  function_redis_grants = { for name, f in local.functions : "${name}/redis-url" => {
-    name   = name
-    secret = "redis-url"
-  } if f.redis }
+  # Only the components with redis = true hold the URL carrying the AUTH string, and the server
+  # CA that lets them verify Redis's TLS certificate.
+  function_redis_grants = merge([for name, f in local.functions : {
+    for secret in local.redis_client_secrets : "${name}/${secret}" => { name = name, secret = secret }
+  } if f.redis]...)
+
+  redis_client_secrets = ["redis-url", "redis-ca"]
 
   api_secret_grants = { for pair in flatten([
-    for name, a in local.apis : [for s in concat(a.secrets, ["redis-url"]) : { name = name, secret = s }]
+    for name, a in local.apis : [for s in concat(a.secrets, local.redis_client_secrets) : { name = name, secret = s }]
   ]) : "${pair.name}/${pair.secret}" => pair }
 
   bucket_roles = {
@@ -131,6 +133,25 @@ resource "google_artifact_registry_repository_iam_member" "function_build_writer
   location   = var.region
   role       = "roles/artifactregistry.writer"
   member     = "serviceAccount:${google_service_account.function_build.email}"
+}
+
+# Cloud Functions copies the archive into gcf-v2-sources-PROJECT_NUMBER-REGION, a bucket it
+# creates on the first deploy, and the build reads it from there. The bucket does not exist yet
+# when this is granted, so the grant is project-wide, conditioned on the bucket's name.
+resource "google_project_iam_member" "function_build_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.function_build.email}"
+
+  condition {
+    title       = "gcf-v2-sources-only"
+    description = "Objects in the bucket Cloud Functions copies function sources to"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${local.gcf_sources_bucket}\")"
+  }
+}
+
+locals {
+  gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
 }
 
 resource "google_storage_bucket_iam_member" "function_build_source" {

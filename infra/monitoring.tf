@@ -49,3 +49,49 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   depends_on = [google_pubsub_subscription.dead_letter]
 }
+
+# Busy is not poison: a message waiting long in a function's subscription means the functions
+# cannot keep up (instances at their maximum, throttled pushes backing off) well before any
+# message is dead-lettered.
+resource "google_monitoring_alert_policy" "backlog_age" {
+  display_name = "svmflow: messages waiting too long for a function"
+  combiner     = "OR"
+
+  conditions {
+    display_name = "Oldest unacknowledged message in a *-sub subscription"
+
+    condition_threshold {
+      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id = monitoring.regex.full_match(\"${local.backlog_subscription_regex}\")"
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.backlog_alert_seconds
+      duration        = "300s"
+
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  notification_channels = google_monitoring_notification_channel.email[*].id
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Messages are waiting longer than expected for a function. Check the function's instance count against its maximum (components.tf) and its error rate; throttled pushes are retried with backoff and are not lost (see infra/README.md, \"Busy is not poison\")."
+  }
+
+  depends_on = [google_pubsub_subscription.function]
+}
+
+locals {
+  # Exactly the push subscriptions of the functions, not the dead-letter ones.
+  backlog_subscription_regex = "(${join("|", values(local.subscription_names))})"
+}

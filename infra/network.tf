@@ -1,5 +1,7 @@
-# Memorystore and Cloud SQL have private IPs only. Functions and APIs reach them through a
-# Serverless VPC Access connector; only private ranges go through it, the rest stays direct.
+# Memorystore and Cloud SQL have private IPs only. The Cloud Run services and jobs reach them
+# with Direct VPC egress from their own subnet; the functions that need them (Cloud Functions
+# has no Direct VPC egress) through a Serverless VPC Access connector. Only private ranges go
+# through the VPC either way.
 
 resource "google_compute_network" "vpc" {
   name                    = "${var.name_prefix}vpc"
@@ -22,6 +24,20 @@ resource "google_compute_subnetwork" "connector" {
   }
 }
 
+resource "google_compute_subnetwork" "direct_egress" {
+  name                     = "${var.name_prefix}direct-egress"
+  region                   = var.region
+  network                  = google_compute_network.vpc.id
+  ip_cidr_range            = var.direct_egress_cidr
+  private_ip_google_access = true
+
+  log_config {
+    aggregation_interval = "INTERVAL_10_MIN"
+    flow_sampling        = 0.5
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
+}
+
 # Private services access: one peered range shared by Cloud SQL and Memorystore.
 resource "google_compute_global_address" "private_services" {
   name          = "${var.name_prefix}private-services"
@@ -35,6 +51,10 @@ resource "google_service_networking_connection" "private_services" {
   network                 = google_compute_network.vpc.id
   service                 = "servicenetworking.googleapis.com"
   reserved_peering_ranges = [google_compute_global_address.private_services.name]
+  # Cloud SQL keeps its side of the peering for days after the instance is deleted, so deleting
+  # the connection fails and terraform destroy would stop here. Abandoned, the peering goes
+  # with the network (README.md, "Teardown").
+  deletion_policy = "ABANDON"
 }
 
 resource "google_vpc_access_connector" "serverless" {
@@ -46,8 +66,8 @@ resource "google_vpc_access_connector" "serverless" {
   }
 
   machine_type  = "e2-micro"
-  min_instances = 2
-  max_instances = 3
+  min_instances = 2 # the least Serverless VPC Access allows
+  max_instances = local.size.connector_max_instances
 }
 
 # Nothing in this network serves traffic: refuse all inbound connections and log attempts.

@@ -42,3 +42,8 @@ output "ops_job" {
   description = "Cloud Run job that runs the svmflow operator command inside the VPC."
   value       = google_cloud_run_v2_job.ops.name
 }
+
+output "migrate_job" {
+  description = "Cloud Run job that applies the database migrations as the owner role."
+  value       = google_cloud_run_v2_job.migrate.name
+}

@@ -60,13 +60,17 @@ resource "google_pubsub_subscription" "function" {
     ttl = ""
   }
 
-  # A 5xx (transient failure) is redelivered with exponential backoff ...
+  # A 5xx (transient failure) or a 429 (every instance busy) is redelivered with exponential
+  # backoff, 10 s doubling to 600 s ...
   retry_policy {
     minimum_backoff = "10s"
     maximum_backoff = "600s"
   }
 
-  # ... until max_delivery_attempts, then the message goes to the dead-letter topic.
+  # ... until max_delivery_attempts, then the message goes to the dead-letter topic. A throttled
+  # push counts as an attempt, so the default (15) gives a healthy message about 1 h 40 min of
+  # backoff (10+20+...+320 s, then 600 s each) before it is dead-lettered: longer than a burst
+  # lasts, while a poison message is still sent on by the code at its last attempt.
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.topic].id
     max_delivery_attempts = var.max_delivery_attempts
@@ -88,9 +92,19 @@ resource "google_pubsub_subscription" "function" {
 }
 
 # Dead-lettering is done by the Pub/Sub service agent: it must publish to each dead-letter
-# topic and acknowledge on each source subscription.
+# topic and acknowledge on each source subscription. On a new project the agent may not exist
+# until something asks for it, and granting a role to a missing account fails the apply:
+# create it first.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+  project  = var.project_id
+  service  = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}
+
 locals {
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
 
 resource "google_pubsub_topic_iam_member" "service_agent_dead_letter" {

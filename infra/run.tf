@@ -11,6 +11,27 @@ resource "google_artifact_registry_repository" "images" {
     immutable_tags = true # a tag names one build forever, so a rollback redeploys the same bits
   }
 
+  # Every build pushes a new tag. Keep policies win over delete policies: the ten newest images
+  # (whatever runs now and the rollback candidates) stay, older ones go after 30 days.
+  cleanup_policy_dry_run = false
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      tag_state  = "ANY"
+      older_than = "2592000s"
+    }
+  }
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+
   depends_on = [google_project_service.enabled]
 }
 
@@ -21,6 +42,27 @@ resource "google_artifact_registry_repository" "functions" {
   location      = var.region
   format        = "DOCKER"
   description   = "Images built by Cloud Functions for the svmflow processors"
+
+  cleanup_policy_dry_run = false
+
+  # One image per function per deploy; untagged ones are replaced builds.
+  cleanup_policies {
+    id     = "delete-untagged"
+    action = "DELETE"
+    condition {
+      tag_state  = "UNTAGGED"
+      older_than = "604800s"
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      tag_state  = "ANY"
+      older_than = "2592000s"
+    }
+  }
 
   cleanup_policies {
     id     = "keep-recent"
@@ -41,19 +83,39 @@ resource "google_cloud_run_v2_service" "api" {
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = false # stateless: nothing is lost by replacing it
 
+  # The APIs authenticate callers with API keys. Turning the invoker check off lets everyone
+  # through without an allUsers binding, which the domain-restricted-sharing organisation
+  # policy (iam.allowedPolicyMemberDomains) refuses. False: callers need roles/run.invoker.
+  invoker_iam_disabled = var.allow_public_apis
+
   template {
     service_account                  = google_service_account.api[each.key].email
     max_instance_request_concurrency = 80
     timeout                          = "30s"
 
     scaling {
-      min_instance_count = 0
-      max_instance_count = var.api_max_instances
+      min_instance_count = local.size.api_min_instances
+      max_instance_count = local.api_max_instances
     }
 
+    # Direct VPC egress: no connector instances to pay for; only private ranges use the VPC.
     vpc_access {
-      connector = google_vpc_access_connector.serverless.id
-      egress    = "PRIVATE_RANGES_ONLY"
+      egress = "PRIVATE_RANGES_ONLY"
+      network_interfaces {
+        network    = google_compute_network.vpc.id
+        subnetwork = google_compute_subnetwork.direct_egress.id
+      }
+    }
+
+    volumes {
+      name = "redis-ca"
+      secret {
+        secret = google_secret_manager_secret.runtime["redis-ca"].secret_id
+        items {
+          version = "latest"
+          path    = local.redis_ca_file
+        }
+      }
     }
 
     containers {
@@ -97,6 +159,11 @@ resource "google_cloud_run_v2_service" "api" {
         }
       }
 
+      volume_mounts {
+        name       = "redis-ca"
+        mount_path = local.redis_ca_dir
+      }
+
       startup_probe {
         tcp_socket {
           port = 8080
@@ -108,15 +175,6 @@ resource "google_cloud_run_v2_service" "api" {
   depends_on = [
     google_secret_manager_secret_iam_member.api,
     google_secret_manager_secret_version.redis_url,
+    google_secret_manager_secret_version.redis_ca,
   ]
-}
-
-# The APIs authenticate callers with API keys, so the platform lets everyone through.
-resource "google_cloud_run_v2_service_iam_member" "public" {
-  for_each = var.allow_public_apis ? local.apis : {}
-
-  name     = google_cloud_run_v2_service.api[each.key].name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = "allUsers"
 }

@@ -3,9 +3,12 @@
 locals {
   secret_prefix = var.name_prefix
   # Generated here so a fresh deploy works end to end; rotate with `gcloud secrets versions add`.
+  # db-password is the application role's (svmflow_app) password.
   generated_secrets = ["db-password", "api-keys", "id-signing-key"]
-  # Injected by the platform as SVMFLOW_REDIS_URL, never read by the code from Secret Manager.
-  runtime_secrets = concat(local.generated_secrets, ["redis-url"])
+  # Given to the components by the platform, never read by the code from Secret Manager:
+  # redis-url as SVMFLOW_REDIS_URL, redis-ca as a file, migrate-database-url (the owner's URL)
+  # as the migrate job's SVMFLOW_DATABASE_URL.
+  runtime_secrets = concat(local.generated_secrets, ["redis-url", "redis-ca", "migrate-database-url"])
 }
 
 resource "google_secret_manager_secret" "runtime" {
@@ -32,7 +35,7 @@ resource "random_password" "id_signing_key" {
 
 resource "google_secret_manager_secret_version" "generated" {
   for_each = {
-    "db-password"    = random_password.db.result
+    "db-password"    = random_password.db_app.result
     "api-keys"       = random_password.api_key.result
     "id-signing-key" = random_password.id_signing_key.result
   }
@@ -48,5 +51,16 @@ resource "google_secret_manager_secret_version" "generated" {
 
 resource "google_secret_manager_secret_version" "redis_url" {
   secret      = google_secret_manager_secret.runtime["redis-url"].id
-  secret_data = "redis://:${google_redis_instance.cache.auth_string}@${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0"
+  secret_data = "rediss://:${google_redis_instance.cache.auth_string}@${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0?${local.redis_tls}"
+}
+
+# Every CA Memorystore currently signs with (two during a rotation), in one PEM file.
+resource "google_secret_manager_secret_version" "redis_ca" {
+  secret      = google_secret_manager_secret.runtime["redis-ca"].id
+  secret_data = join("", google_redis_instance.cache.server_ca_certs[*].cert)
+}
+
+resource "google_secret_manager_secret_version" "migrate_database_url" {
+  secret      = google_secret_manager_secret.runtime["migrate-database-url"].id
+  secret_data = local.owner_database_url
 }

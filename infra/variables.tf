@@ -43,33 +43,26 @@ variable "log_level" {
   default     = "INFO"
 }
 
+variable "profile" {
+  description = "Sizes by purpose: small (one team trying it; cheapest idle bill) or production (HA Redis, regional Postgres, alerts). See sizes.tf and README.md."
+  type        = string
+  default     = "small"
+
+  validation {
+    condition     = contains(["small", "production"], var.profile)
+    error_message = "profile must be small or production."
+  }
+}
+
 variable "max_delivery_attempts" {
-  description = "Deliveries of one message before Pub/Sub moves it to the dead-letter topic (5 to 100)."
+  description = "Deliveries of one message before Pub/Sub moves it to the dead-letter topic (5 to 100). A throttled push (429) counts as one, so this and the backoff must outlast a burst (README.md, \"Busy is not poison\")."
   type        = number
-  default     = 5
+  default     = 15
 
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
     error_message = "Pub/Sub accepts 5 to 100 delivery attempts."
   }
-}
-
-variable "db_tier" {
-  description = "Cloud SQL machine tier. db-custom-1-3840 is 1 vCPU and 3.75 GB."
-  type        = string
-  default     = "db-custom-1-3840"
-}
-
-variable "db_availability_type" {
-  description = "ZONAL, or REGIONAL for a standby in a second zone (doubles the instance cost)."
-  type        = string
-  default     = "ZONAL"
-}
-
-variable "db_max_connections" {
-  description = "Postgres max_connections. Every function's max instances x pool size must fit under it."
-  type        = number
-  default     = 100
 }
 
 variable "db_pool_size" {
@@ -79,43 +72,43 @@ variable "db_pool_size" {
 }
 
 variable "deletion_protection" {
-  description = "Protect the database from terraform destroy. Set to false only to tear down."
+  description = "Protect the database and the model bucket from terraform destroy. Set to false only to tear down."
   type        = bool
   default     = true
 }
 
-variable "redis_tier" {
-  description = "Memorystore tier: BASIC (one node) or STANDARD_HA (replica with failover)."
-  type        = string
-  default     = "BASIC"
-}
-
-variable "redis_memory_gb" {
-  description = "Memorystore size in GB."
-  type        = number
-  default     = 1
-}
-
 variable "network_cidr" {
-  description = "Range of the subnet the VPC Access connector lives in."
+  description = "Range of the /28 subnet the Serverless VPC Access connector (functions only) lives in."
   type        = string
   default     = "10.8.0.0/28"
 }
 
+variable "direct_egress_cidr" {
+  description = "Range of the subnet the Cloud Run services and jobs send private traffic from (Direct VPC egress); /26 or larger."
+  type        = string
+  default     = "10.8.16.0/24"
+}
+
 variable "allow_public_apis" {
-  description = "Let anyone on the internet reach the APIs (they still check API keys). False keeps them IAM-only."
+  description = "Let anyone on the internet reach the APIs (they still check API keys). Uses Cloud Run's invoker_iam_disabled, which works under the domain-restricted-sharing policy; false requires IAM identity tokens."
   type        = bool
   default     = true
 }
 
 variable "api_max_instances" {
-  description = "Upper bound on instances per API service."
+  description = "Upper bound on instances per API service; null takes the profile's."
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "alert_email" {
-  description = "Where dead-letter alerts go. Empty: the alert is created without a notification channel."
+  description = "Where alerts go (dead letters, messages waiting too long). Empty: the alerts are created without a notification channel."
   type        = string
   default     = ""
+}
+
+variable "backlog_alert_seconds" {
+  description = "Alert when a function's oldest unacknowledged message is older than this (seconds) for 5 minutes."
+  type        = number
+  default     = 900
 }

@@ -74,7 +74,10 @@ class Container:
             url = self.settings.effective_database_url
             password = None if url.startswith("sqlite") else self.secrets.get("db-password") or None
             database = Database(make_engine(url, password=password, pool_size=self.settings.db_pool_size))
-            database.create_schema()
+            # In gcp mode the migrate job owns the schema (svmflow migrate) and the components'
+            # database role may not create tables; elsewhere the tables are created at start.
+            if self.settings.mode != "gcp":
+                database.create_schema()
             return database
 
         return self._get("db", build)

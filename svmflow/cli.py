@@ -117,6 +117,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
 
     evaluation_command.add_parser(commands, settings)
 
+    migrate = commands.add_parser("migrate", help="apply the database migrations (Alembic) as the owner")
+    migrate.add_argument("--app-role", help="also create or update this PostgreSQL role for the components")
+    migrate.set_defaults(command=cmd_migrate)
+
     schema = commands.add_parser("schema", help="JSON Schemas and SQL DDL in schema/").add_subparsers(
         required=True, metavar="ACTION"
     )
@@ -249,6 +253,25 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     print("\ndemo finished")
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow.db.database import make_engine
+    from svmflow.db.migrate import migrate_database
+
+    container = Container(settings)
+    url = settings.effective_database_url
+    # The migrate job's URL carries the owner's password; elsewhere it comes from db-password.
+    password = None if url.startswith("sqlite") else container.secrets.get("db-password") or None
+    engine = make_engine(url, password=password, pool_size=1)
+    try:
+        app_password = container.secrets.get("db-password") if args.app_role else ""
+        revision = migrate_database(engine, args.app_role, app_password)
+    finally:
+        engine.dispose()
+    granted = f"; role {args.app_role} granted" if args.app_role else ""
+    print(f"database schema at revision {revision}{granted}")
     return 0
 
 

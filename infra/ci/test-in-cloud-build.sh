@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Runs the README's test command inside Cloud Build's gcloud emulators image, which has the
-# Pub/Sub emulator. Gives it what a development machine has: Python 3.11+, uv, make, and Redis
-# and PostgreSQL on 127.0.0.1 with trust authentication.
+# Runs the README's test command in Cloud Build, in the Python image pinned by digest in
+# cloudbuild.yaml. Gives it what a development machine has: a Python the project accepts, uv,
+# make, the Pub/Sub emulator (from Google's apt repository, with a Java runtime), and Redis and
+# PostgreSQL on 127.0.0.1 with trust authentication.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# First, before anything is installed: this image's Python must satisfy requires-python.
+python3 infra/ci/check_python.py
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+apt-get install -y -qq --no-install-recommends ca-certificates curl gnupg >/dev/null
+curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg \
+  | gpg --dearmor -o /usr/share/keyrings/cloud.google.gpg
+echo "deb [signed-by=/usr/share/keyrings/cloud.google.gpg] https://packages.cloud.google.com/apt cloud-sdk main" \
+  >/etc/apt/sources.list.d/google-cloud-sdk.list
+apt-get update -qq
+GCLOUD_PIN="${GCLOUD_CLI_VERSION:+=${GCLOUD_CLI_VERSION}-0}"
 apt-get install -y -qq --no-install-recommends \
-  make git python3 python3-pip redis-server postgresql >/dev/null
+  make git redis-server postgresql openjdk-17-jre-headless \
+  "google-cloud-cli${GCLOUD_PIN}" "google-cloud-cli-pubsub-emulator${GCLOUD_PIN}" >/dev/null
 
-python3 - <<'PY'
-import sys
-if sys.version_info < (3, 11):
-    sys.exit(f"python3 is {sys.version.split()[0]}; the project needs 3.11 or newer: use a newer gcloud image")
-PY
-
-# Debian marks its Python as externally managed; uv is the only thing installed into it.
-python3 -m pip install --quiet --break-system-packages "uv==0.13.9"
+python3 -m pip install --quiet --root-user-action=ignore "uv==0.13.9"
 
 redis-server --daemonize yes --bind 127.0.0.1 --port 6379
 
@@ -29,5 +35,4 @@ host  all all ::1/128 trust
 HBA
 pg_ctlcluster "${PG_VERSION}" main start
 
-cd "$(dirname "$0")/../.."
 make test

@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[3]
 INFRA = REPO / "infra"
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
+# The only project-level grants: the function build account (logs; sources, conditioned on the
+# gcf-v2-sources bucket) and the deployer (its roles; IAM admin, conditioned on the roles).
+PROJECT_WIDE_GRANTS = frozenset({"function_build", "function_build_sources", "deployer", "deployer_iam"})
 _OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 
@@ -185,7 +188,7 @@ def check_roles(tf: Terraform) -> list[str]:
         if role in PRIMITIVE_ROLES:
             problems.append(f"{where} grants the primitive role {role}")
     for name in tf.of_kind("google_project_iam_member"):
-        if name not in {"function_build", "deployer"}:
+        if name not in PROJECT_WIDE_GRANTS:
             problems.append(f"google_project_iam_member.{name} grants a project-wide role")
     for kind in ("google_project_iam_binding", "google_project_iam_policy"):
         for name in tf.of_kind(kind):
@@ -214,16 +217,25 @@ def check_bucket_private(tf: Terraform, bucket: str = "models") -> list[str]:
 
 
 def check_connection_budget(tf: Terraform) -> list[str]:
-    """Max instances x pool size over every Postgres client stays under max_connections."""
+    """In every profile, max instances x pool size over every Postgres client stays under
+    max_connections, and a function that opens connections serves one request at a time."""
+    problems = []
     pool = tf.default("db_pool_size")
-    limit = tf.default("db_max_connections") - tf.locals["db_reserved_connections"]
-    used = sum(f["max_instances"] * pool for f in tf.locals["functions"].values() if f["db"])
-    if used > limit:
-        return [f"functions may open {used} connections; the database allows {limit}"]
-    concurrency = first(tf.resource("google_cloudfunctions2_function", "processor")["service_config"])
-    if concurrency.get("max_instance_request_concurrency") != 1:
-        return ["the sizing assumes one request per function instance"]
-    return []
+    functions = tf.locals["functions"]
+    used = sum(f["max_instances"] * pool for f in functions.values() if f["db"])
+    for profile, size in tf.locals["profiles"].items():
+        limit = size["db_max_connections"] - tf.locals["db_reserved_connections"]
+        if used > limit:
+            problems.append(f"{profile}: functions may open {used} connections; the database allows {limit}")
+    service = first(tf.resource("google_cloudfunctions2_function", "processor")["service_config"])
+    if service.get("max_instance_request_concurrency") != "${each.value.concurrency}":
+        problems.append("function concurrency does not come from local.functions")
+    for name, f in functions.items():
+        if f["db"] and f["concurrency"] != 1:
+            problems.append(f"{name} opens connections but serves {f['concurrency']} requests at once")
+        if f["concurrency"] > 1 and float(f["cpu"]) < 1:
+            problems.append(f"{name}: concurrency above 1 needs a whole vCPU")
+    return problems
 
 
 def check_alert(tf: Terraform) -> list[str]:

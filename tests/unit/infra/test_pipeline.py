@@ -6,6 +6,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -41,6 +42,7 @@ def test_cloudbuild_runs_the_readme_test_command_then_deploys() -> None:
         "function-source",
         "terraform-plan",
         "terraform-apply",
+        "migrate",
         "smoke-test",
     ]
     command = ci_test_command()
@@ -52,11 +54,59 @@ def test_cloudbuild_runs_the_readme_test_command_then_deploys() -> None:
     script = steps["test"]["args"][-1]
     script_lines = (REPO / script).read_text().strip().splitlines()
     assert script_lines[-1] == command, "the Cloud Build test step must end with the test command"
-    assert "emulators" in build["substitutions"]["_GCLOUD_IMAGE"]
     assert "terraform plan" in steps["terraform-plan"]["args"][-1]
+    assert '-var-file="environments/${_ENV}.tfvars"' in steps["terraform-plan"]["args"][-1]
+    assert (REPO / "infra" / "environments" / f"{build['substitutions']['_ENV']}.tfvars").exists()
+    assert "-lockfile=readonly" in steps["terraform-plan"]["args"][-1]
+    assert "gcloud run jobs execute" in steps["migrate"]["args"][-1]
     assert "terraform apply -input=false tfplan" in steps["terraform-apply"]["args"][-1]
     assert "smoke_test.py" in steps["smoke-test"]["args"][-1]
     assert build["serviceAccount"].endswith("svmflow-deployer@${PROJECT_ID}.iam.gserviceaccount.com")
+
+
+PINNED = re.compile(r"^[\w./-]+:(?P<tag>[\w.-]+)@sha256:[0-9a-f]{64}$")
+
+
+def test_test_and_terraform_images_are_pinned_by_tag_and_digest() -> None:
+    substitutions = cloudbuild()["substitutions"]
+    for name in ("_PYTHON_IMAGE", "_TERRAFORM_IMAGE"):
+        assert PINNED.match(substitutions[name]), f"{name} is not pinned by tag and digest"
+    steps = {step["id"]: step for step in cloudbuild()["steps"]}
+    assert steps["test"]["name"] == "${_PYTHON_IMAGE}"
+    assert steps["terraform-plan"]["name"] == steps["terraform-apply"]["name"] == "${_TERRAFORM_IMAGE}"
+
+
+def load_module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CHECK_PYTHON = REPO / "infra" / "ci" / "check_python.py"
+
+
+def test_the_test_steps_python_satisfies_requires_python() -> None:
+    """The step's own check, run with the pinned image's Python version, and with the versions on
+    either side of pyproject's bounds."""
+    tag = PINNED.match(cloudbuild()["substitutions"]["_PYTHON_IMAGE"]).group("tag")  # type: ignore[union-attr]
+    image_python = re.match(r"(\d+\.\d+\.\d+)", tag).group(1)  # type: ignore[union-attr]
+    check = load_module(CHECK_PYTHON)
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'requires-python = "{check.requires_python()}"' in pyproject
+    run = [sys.executable, str(CHECK_PYTHON), "--version"]
+    assert subprocess.run([*run, image_python], check=False).returncode == 0
+    assert subprocess.run([*run, "3.13.0"], capture_output=True, check=False).returncode == 1
+    assert subprocess.run([*run, "3.10.14"], capture_output=True, check=False).returncode == 1
+    assert check.problems("3.13.1", ">=3.11,<3.13") == ["<3.13"]
+    assert check.problems("3.11.0", ">=3.11,<3.13") == []
+    # The step checks before it installs anything.
+    script = (REPO / "infra" / "ci" / "test-in-cloud-build.sh").read_text().splitlines()
+    commands = [line for line in script if line and not line.startswith("#")]
+    first = next(i for i, line in enumerate(commands) if "check_python.py" in line)
+    assert first < next(i for i, line in enumerate(commands) if "apt-get" in line)
 
 
 def load_builder() -> ModuleType:

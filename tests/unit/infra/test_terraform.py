@@ -79,8 +79,13 @@ def test_dead_lettering_service_agent_roles(tf: model.Terraform) -> None:
     assert "google_pubsub_topic.dead_letter" in publish["topic"]
     assert ack["role"] == "roles/pubsub.subscriber"
     assert "google_pubsub_subscription.function" in ack["subscription"]
-    agent = tf.locals["pubsub_service_agent"]
-    assert agent.endswith("@gcp-sa-pubsub.iam.gserviceaccount.com")
+    # The agent is created explicitly: on a new project it may not exist at the first apply.
+    assert (
+        tf.locals["pubsub_service_agent"] == "serviceAccount:${google_project_service_identity.pubsub.email}"
+    )
+    identity = tf.resource("google_project_service_identity", "pubsub")
+    assert identity["service"] == "pubsub.googleapis.com"
+    assert identity["provider"] == "google-beta"
     assert publish["member"] == ack["member"] == "${local.pubsub_service_agent}"
 
 
@@ -143,18 +148,32 @@ def test_database_connections_fit(tf: model.Terraform) -> None:
 def test_too_many_instances_for_the_database_fails(tmp_path: Path) -> None:
     broken = mutated(tmp_path, "components.tf", "max_instances = 5", "max_instances = 50")
     assert model.check_connection_budget(broken) == [
-        "functions may open 124 connections; the database allows 90"
+        "small: functions may open 124 connections; the database allows 40",
+        "production: functions may open 124 connections; the database allows 90",
     ]
 
 
-def test_prediction_keeps_a_warm_instance(tf: model.Terraform) -> None:
-    assert tf.locals["functions"]["prediction"]["min_instances"] >= 1
+def test_a_database_function_serving_requests_concurrently_fails(tmp_path: Path) -> None:
+    old = '"0.333"\n      timeout       = 60\n      concurrency   = 1'
+    broken = mutated(tmp_path, "components.tf", old, old.replace("= 1", "= 2"))
+    assert model.check_connection_budget(broken) == [
+        "prediction_to_db opens connections but serves 2 requests at once",
+        "prediction_to_db: concurrency above 1 needs a whole vCPU",
+    ]
+
+
+def test_prediction_keeps_a_warm_instance_in_production(tf: model.Terraform) -> None:
+    assert tf.locals["functions"]["prediction"]["warm"] is True
+    assert tf.locals["profiles"]["production"]["warm_function_instances"] >= 1
+    service = model.first(tf.resource("google_cloudfunctions2_function", "processor")["service_config"])
+    assert service["min_instance_count"] == "${each.value.warm ? local.size.warm_function_instances : 0}"
 
 
 def test_functions_retry_fit_their_deadline_and_reach_the_vpc(tf: model.Terraform) -> None:
     service = model.first(tf.resource("google_cloudfunctions2_function", "processor")["service_config"])
     assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
     assert "google_vpc_access_connector" in service["vpc_connector"]
+    assert "local.functions_in_vpc" in service["vpc_connector"]
     for name, spec in tf.locals["functions"].items():
         # Pub/Sub waits at most 600 s for a push; a longer run would be redelivered meanwhile.
         assert spec["timeout"] <= 570, name
