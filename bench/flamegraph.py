@@ -55,7 +55,7 @@ def write(collapsed: Path, out: Path, title: str) -> Path:
         share = node.count / root.count * 100
         text = html.escape(name if len(name) * 6 < width else name[: max(0, int(width / 6) - 2)] + "..")
         rects.append(
-            f'<g><title>{label} ({node.count} samples, {share:.1f} %)</title>'
+            f"<g><title>{label} ({node.count} samples, {share:.1f} %)</title>"
             f'<rect x="{x:.1f}" y="{{Y{y}}}" width="{width:.1f}" height="{ROW - 1}" fill="{_colour(name)}"/>'
             + (f'<text x="{x + 2:.1f}" y="{{T{y}}}">{text}</text>' if width > 20 else "")
             + "</g>"

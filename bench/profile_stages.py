@@ -63,7 +63,15 @@ def ensure_py_spy() -> Path:
     uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
     subprocess.run([uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(VENV)], check=True)
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(VENV / "bin" / "python"), f"py-spy=={PY_SPY_VERSION}"],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(VENV / "bin" / "python"),
+            f"py-spy=={PY_SPY_VERSION}",
+        ],
         check=True,
     )
     return executable
