@@ -111,6 +111,9 @@ class EmbeddedBus:
         self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
         self._in_flight = 0
+        # Bumped (under ``_wakeup``) whenever work arrives, so a worker that found nothing due does not
+        # go to sleep on a message published between its look and its wait.
+        self._arrivals = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(_SCHEMA)
         self._create_topology()
@@ -236,6 +239,7 @@ class EmbeddedBus:
             return future
         future.set_result(message_id)
         with self._wakeup:
+            self._arrivals += 1
             self._wakeup.notify_all()
         return future
 
@@ -309,6 +313,8 @@ class EmbeddedBus:
 
     def _work(self) -> None:
         while not self._stopping.is_set():
+            with self._wakeup:
+                arrivals = self._arrivals
             try:
                 delivered = self.deliver_one(defer_ack=True)
             except sqlite3.Error:
@@ -316,7 +322,8 @@ class EmbeddedBus:
                 delivered = False
             if not delivered:
                 with self._wakeup:
-                    self._wakeup.wait(self.poll_interval)
+                    if self._arrivals == arrivals:
+                        self._wakeup.wait(self.poll_interval)
 
     def deliver_one(self, *, defer_ack: bool = False) -> bool:
         """Deliver one due message to its handler; False when nothing is due.
@@ -395,6 +402,7 @@ class EmbeddedBus:
             if len(claimed) > 1:
                 with self._ready_lock:
                     self._ready.extend(claimed[1:])
+                self._arrivals += 1
                 self._wakeup.notify_all()
         return claimed[0]
 
@@ -555,5 +563,6 @@ class EmbeddedBus:
             replayed.append(letter)
         if replayed:
             with self._wakeup:
+                self._arrivals += 1
                 self._wakeup.notify_all()
         return replayed
