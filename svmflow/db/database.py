@@ -22,7 +22,7 @@ def make_engine(url: str, *, password: str | None = None, pool_size: int = 5) ->
         parsed = parsed.set(password=password)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=0,  # the Terraform sizing relies on pool_size being a hard cap per instance
@@ -33,6 +33,11 @@ def make_engine(url: str, *, password: str | None = None, pool_size: int = 5) ->
         # released the cursor unless it is kept on purpose.
         execution_options={"preserve_rowcount": True},
     )
+    # An INSERT of many rows (a batch's predictions) goes out as multi-row VALUES statements of up to
+    # 1,000 rows rather than one statement per row; psycopg 3 otherwise pipelines one per row, which
+    # the server still parses and executes one by one.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def _sqlite_engine(url: Any) -> Engine:
