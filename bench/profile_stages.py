@@ -163,6 +163,59 @@ def table(summary: dict[str, Any]) -> str:
     return head + markdown_table(["stage", "share of CPU samples", "CPU ms per batch"], rows)
 
 
+def main_after() -> dict[str, Any]:
+    """For ``python -m bench``: profile both modes now and set them beside the committed profiles
+    taken before the throughput work (``bench/profiles/*-before.json``)."""
+    from bench.common import write_json
+
+    payload: dict[str, Any] = {"benchmark": "profile_stages", "rate_hz": RATE_HZ, "modes": {}}
+    for mode in ("embedded", "emulated"):
+        before_path = PROFILES / f"{mode}-before.json"
+        before = json.loads(before_path.read_text()) if before_path.exists() else None
+        payload["modes"][mode] = {"before": before, "after": profile(mode, "after")}
+    write_json("profile_stages", payload)
+    return payload
+
+
+def _biggest(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return "not recorded"
+    stage, figures = next(iter(summary["stages"].items()))
+    return f"{stage} ({figures['share'] * 100:.0f} %, {figures['cpu_ms_per_batch']:.2f} ms/batch)"
+
+
+def summary_table(payload: dict[str, Any]) -> str:
+    parts = []
+    for mode, runs in payload["modes"].items():
+        before, after = runs["before"], runs["after"]
+        stages = list(after["stages"]) + [
+            s for s in (before or {}).get("stages", {}) if s not in after["stages"]
+        ]
+        rows = []
+        for stage in stages:
+            cells = [stage]
+            for run in (before, after):
+                figures = (run or {}).get("stages", {}).get(stage)
+                cells.append(
+                    f"{figures['share'] * 100:.0f} % / {figures['cpu_ms_per_batch']:.2f}" if figures else "-"
+                )
+            rows.append(cells)
+        rate = (
+            f"{before['batches_per_second']:.0f} -> {after['batches_per_second']:.0f}"
+            if before
+            else f"{after['batches_per_second']:.0f}"
+        )
+        parts.append(
+            f"**{mode}** (batches/s while profiled: {rate}). Biggest stage before: {_biggest(before)}; "
+            f"after: {_biggest(after)}. Flame graphs: `bench/profiles/{mode}-before.svg`, "
+            f"`bench/profiles/{mode}-after.svg`.\n\n"
+            + markdown_table(
+                ["stage", "before: share / CPU ms per batch", "after: share / CPU ms per batch"], rows
+            )
+        )
+    return "\n\n".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_stages")
     parser.add_argument("modes", nargs="*", default=["embedded"], choices=["embedded", "emulated"])

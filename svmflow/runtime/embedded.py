@@ -14,6 +14,7 @@ from svmflow.bootstrap import Container
 from svmflow.config import Settings
 from svmflow.contracts import ModelEvent
 from svmflow.errors import SvmflowError, TransientError
+from svmflow.runtime import memory
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ class EmbeddedSystem:
     _redis_server: object | None = field(init=False, default=None)
     _redis_thread: threading.Thread | None = field(init=False, default=None)
     _servers: list[_RunningServer] = field(init=False, default_factory=list)
+    _trimmer: memory.IdleTrimmer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        memory.limit_arenas()  # before any thread of the system starts
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         provided = {}
         if not self.settings.redis_url:
@@ -65,6 +68,7 @@ class EmbeddedSystem:
         log.info("read model rebuilt", extra=counts)
         c.subscribe_all(c.bus)
         c.bus.start(self.workers)
+        self._trimmer = memory.IdleTrimmer(c.bus.busy).start()
         added = operations.seed(c)
         if added:
             log.info("seeded %d training rows", added)
@@ -126,6 +130,8 @@ class EmbeddedSystem:
         for running in self._servers:
             running.thread.join(10)
         self._servers.clear()
+        if self._trimmer is not None:
+            self._trimmer.stop()
         self.container.bus.stop()
         server = self._redis_server
         if server is not None:

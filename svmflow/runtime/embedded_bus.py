@@ -95,6 +95,7 @@ class EmbeddedBus:
         self.ack_deadline = ack_deadline
         self.poll_interval = poll_interval
         self._local = threading.local()
+        self._writer_conn: sqlite3.Connection | None = None
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         # Writers of this process queue here rather than in SQLite's busy handler, which sleeps up to
@@ -123,22 +124,33 @@ class EmbeddedBus:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # With WAL, NORMAL syncs at checkpoints rather than at every commit: a commit survives a
-            # crash of the process (what a restart needs) but not of the machine; a sync per message
-            # capped the local system at a few hundred messages a second.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = self._connect()
             self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
+        return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        """The one connection every write of this process goes through (they hold ``_write_lock``).
+        A connection per writing thread kept a page cache per thread of the API's pool."""
+        if self._writer_conn is None:
+            self._writer_conn = self._connect()
+        return self._writer_conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL syncs at checkpoints rather than at every commit: a commit survives a
+        # crash of the process (what a restart needs) but not of the machine; a sync per message
+        # capped the local system at a few hundred messages a second.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        with self._connections_lock:
+            self._connections.append(conn)
         return conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
         with self._write_lock:
+            conn = self._writer()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -174,7 +186,7 @@ class EmbeddedBus:
         return pending.result  # type: ignore[no-any-return]
 
     def _commit_group(self, group: list[_Pending]) -> None:
-        conn = self._conn()
+        conn = self._writer()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -295,6 +307,7 @@ class EmbeddedBus:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+        self._writer_conn = None
 
     def _release_ready(self) -> None:
         """Hand back deliveries leased by a claim but never started, as if never delivered."""
@@ -505,6 +518,10 @@ class EmbeddedBus:
             .fetchone()
         )
         return int(row[0])
+
+    def busy(self) -> bool:
+        """Whether this process is handling, or owes, a delivery."""
+        return bool(self._in_flight or self.pending())
 
     def drain(self, timeout: float = 30.0) -> None:
         """Block until every message owed to a local handler is acknowledged or dead-lettered."""
