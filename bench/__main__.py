@@ -58,15 +58,22 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
     try:
         for name in args.names or list(BENCHMARKS):
             print(f"== {name}", flush=True)
             run, _ = BENCHMARKS[name]
-            _plot(name, run())
+            try:
+                _plot(name, run())
+            except Exception as exc:  # the others still run; the summary keeps this one's last result
+                failed.append(name)
+                print(f"   {name} failed: {type(exc).__name__}: {exc}", flush=True)
     finally:
         systems.close_shared()  # the systems the benchmarks shared
     _write_summary()
     print(f"results in {RESULTS}")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 def _write_summary() -> None:
