@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    bus_ceiling,
     cold_start,
     emulator_push,
     end_to_end,
     ingest_api,
+    memory_burst,
     mlserver,
     plots,
     prediction_core,
+    profile_stages,
     systems,
 )
 from bench.common import RESULTS
@@ -32,6 +35,9 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     "end_to_end": (end_to_end.main, end_to_end.table),
     "emulator_push": (emulator_push.main, emulator_push.table),
     "mlserver": (mlserver.main, mlserver.table),
+    "bus_ceiling": (bus_ceiling.main, bus_ceiling.table),
+    "memory_burst": (memory_burst.main, memory_burst.table),
+    "profile_stages": (profile_stages.main_after, profile_stages.summary_table),
 }
 # Figures that need a plot of their own; the others are drawn in ``_plot``.
 PLOTS: dict[str, Callable[[dict[str, Any], Path], Path]] = {
@@ -52,15 +58,22 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
     try:
         for name in args.names or list(BENCHMARKS):
             print(f"== {name}", flush=True)
             run, _ = BENCHMARKS[name]
-            _plot(name, run())
+            try:
+                _plot(name, run())
+            except Exception as exc:  # the others still run; the summary keeps this one's last result
+                failed.append(name)
+                print(f"   {name} failed: {type(exc).__name__}: {exc}", flush=True)
     finally:
         systems.close_shared()  # the systems the benchmarks shared
     _write_summary()
     print(f"results in {RESULTS}")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 def _write_summary() -> None:

@@ -106,15 +106,25 @@ class ReadModel:
     def put_batch(self, view: BatchView) -> bool:
         """Store a batch's results; the earliest prediction of a batch wins. True if stored."""
         body = msgspec.json.encode(view)
-        stored = self._set_if_better(
-            keys=[self._key("batch", view.batch_id)],
-            args=[epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds],
-        )
+        key = self._key("batch", view.batch_id)
+        args = [epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds]
+        try:
+            return self._put_batch_pipelined(view, key, args)
+        except redis.exceptions.NoScriptError:
+            # Redis restarted or its scripts were flushed: load it again (every write here is
+            # idempotent, so running the pipeline twice is safe).
+            self.client.script_load(_SET_IF_BETTER)
+            return self._put_batch_pipelined(view, key, args)
+
+    def _put_batch_pipelined(self, view: BatchView, key: str, args: list[Any]) -> bool:
+        """The conditional write and the index update in one round trip (a registered script called
+        inside a pipeline would cost another, to check that the script is loaded)."""
         pipe = self.client.pipeline(transaction=True)
+        pipe.evalsha(self._set_if_better.sha, 1, key, *args)
         # NX: the first submission time stays, even if a later redelivery carries another.
         pipe.zadd(self._key("batches"), {view.batch_id: view.submitted_at.timestamp()}, nx=True)
         pipe.zremrangebyrank(self._key("batches"), 0, -self.index_size - 1)
-        pipe.execute()
+        stored, *_ = pipe.execute()
         return bool(stored)
 
     def get_batch(self, batch_id: str) -> BatchView | None:

@@ -124,6 +124,9 @@ class EmulatedStack:
                 "SVMFLOW_STATE_DIR": str(c.run_dir / "state"),
                 "PUBSUB_EMULATOR_HOST": self.emulator_host,
                 "PYTHONUNBUFFERED": "1",
+                # Fewer glibc arenas, so memory freed after a burst is not kept per thread (see
+                # svmflow/runtime/memory.py).
+                "MALLOC_ARENA_MAX": "2",
             }
         )
         if self.secret_manager is not None:

@@ -16,6 +16,7 @@ from svmflow.bootstrap import Container
 from svmflow.config import Settings
 from svmflow.contracts import ModelEvent
 from svmflow.errors import SvmflowError, TransientError
+from svmflow.runtime import memory
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,10 @@ class EmbeddedSystem:
     _redis_thread: threading.Thread | None = field(init=False, default=None)
     _servers: list[_RunningServer] = field(init=False, default_factory=list)
     _lock_file: IO[str] | None = field(init=False, default=None)
+    _trimmer: memory.IdleTrimmer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        memory.limit_arenas()  # before any thread of the system starts
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock_state_dir()
         try:
@@ -109,6 +112,7 @@ class EmbeddedSystem:
                     log.info("%d message(s) delivered again to %s after the restart", owed, function)
         c.subscribe_all(c.bus)
         c.bus.start(self.workers)
+        self._trimmer = memory.IdleTrimmer(c.bus.busy).start()
         added = operations.seed(c)
         if added:
             log.info("seeded %d training rows", added)
@@ -179,6 +183,8 @@ class EmbeddedSystem:
         for running in self._servers:
             running.thread.join(10)
         self._servers.clear()
+        if self._trimmer is not None:
+            self._trimmer.stop()
         self.container.bus.stop()
         server = self._redis_server
         if server is not None:

@@ -21,11 +21,13 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from svmflow import topology
 from svmflow.errors import BusyError
@@ -34,6 +36,25 @@ from svmflow.runtime.messages import DeadLetter, Delivery
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery], None]
+T = TypeVar("T")
+
+
+class _Pending:
+    """One write waiting for the next group commit."""
+
+    __slots__ = ("done", "error", "on_commit", "result", "work")
+
+    def __init__(
+        self,
+        work: Callable[[sqlite3.Connection], Any],
+        on_commit: Callable[[BaseException | None], None] | None = None,
+    ) -> None:
+        self.work = work
+        self.on_commit = on_commit
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -49,6 +70,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (subscription, message_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (not_before);
+CREATE INDEX IF NOT EXISTS deliveries_subscription_due ON deliveries (subscription, not_before);
 """
 
 DEAD_LETTER_SUFFIX = "-dead-letter"
@@ -86,16 +108,26 @@ class EmbeddedBus:
         self.poll_interval = poll_interval
         self.busy_backoff = busy_backoff
         self._local = threading.local()
+        self._writer_conn: sqlite3.Connection | None = None
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         # Writers of this process queue here rather than in SQLite's busy handler, which sleeps up to
         # 100 ms between tries: under load that sleeping, not the writes, set the API's tail latency.
         self._write_lock = threading.Lock()
+        self._queued: list[_Pending] = []
+        # Guards the queue of writes waiting for a group commit and who is committing one now.
+        self._group = threading.Condition()
+        self._leading = False
+        self._ready: deque[tuple[str, Delivery]] = deque()
+        self._ready_lock = threading.Lock()
         self._handlers: dict[str, Handler] = {}
         self._wakeup = threading.Condition()
         self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
         self._in_flight = 0
+        # Bumped (under ``_wakeup``) whenever work arrives, so a worker that found nothing due does not
+        # go to sleep on a message published between its look and its wait.
+        self._arrivals = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(_SCHEMA)
         self._create_topology()
@@ -105,22 +137,33 @@ class EmbeddedBus:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # With WAL, NORMAL syncs at checkpoints rather than at every commit: a commit survives a
-            # crash of the process (what a restart needs) but not of the machine; a sync per message
-            # capped the local system at a few hundred messages a second.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = self._connect()
             self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
+        return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        """The one connection every write of this process goes through (they hold ``_write_lock``).
+        A connection per writing thread kept a page cache per thread of the API's pool."""
+        if self._writer_conn is None:
+            self._writer_conn = self._connect()
+        return self._writer_conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL syncs at checkpoints rather than at every commit: a commit survives a
+        # crash of the process (what a restart needs) but not of the machine; a sync per message
+        # capped the local system at a few hundred messages a second.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        with self._connections_lock:
+            self._connections.append(conn)
         return conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
         with self._write_lock:
+            conn = self._writer()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -128,6 +171,69 @@ class EmbeddedBus:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def _grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a transaction, committed before this returns, shared with the writes other
+        threads queued meanwhile (group commit): whoever takes the write lock commits every write
+        queued by then, so under load one transaction carries many publishes, claims and acks instead
+        of each thread waiting its turn for a transaction of its own. Each write runs in a savepoint,
+        so one that fails is undone alone and raises in its own thread."""
+        pending = _Pending(work)
+        with self._group:
+            self._queued.append(pending)
+            while self._leading and not pending.done:
+                self._group.wait()
+            if not pending.done:
+                self._leading = True
+                group, self._queued = self._queued, []
+        if not pending.done:
+            try:
+                with self._write_lock:
+                    self._commit_group(group)
+            finally:
+                with self._group:
+                    self._leading = False
+                    self._group.notify_all()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[no-any-return]
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        conn = self._writer()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for pending in group:
+                    conn.execute("SAVEPOINT write")
+                    try:
+                        pending.result = pending.work(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO write")
+                        pending.error = exc
+                    conn.execute("RELEASE write")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            for pending in group:
+                pending.result, pending.error = None, pending.error or exc
+        finally:
+            for pending in group:
+                pending.done = True
+                if pending.on_commit is not None:
+                    pending.on_commit(pending.error)
+
+    def _queue_write(
+        self, work: Callable[[sqlite3.Connection], Any], on_commit: Callable[[BaseException | None], None]
+    ) -> None:
+        """Queue ``work`` for the next group commit without waiting for it; ``on_commit`` runs then."""
+        with self._group:
+            self._queued.append(_Pending(work, on_commit))
+
+    def _flush(self) -> None:
+        """Commit whatever is queued."""
+        self._grouped(lambda db: None)
 
     def _create_topology(self) -> None:
         with self._write() as db:
@@ -158,12 +264,12 @@ class EmbeddedBus:
             return future
         future.set_result(message_id)
         with self._wakeup:
+            self._arrivals += 1
             self._wakeup.notify_all()
         return future
 
     def _insert(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
-        with self._write() as db:
-            return self._enqueue(db, topic, data, attributes)
+        return self._grouped(lambda db: self._enqueue(db, topic, data, attributes))
 
     @staticmethod
     def _enqueue(db: sqlite3.Connection, topic: str, data: bytes, attributes: dict[str, str]) -> str:
@@ -207,25 +313,52 @@ class EmbeddedBus:
         for thread in self._workers:
             thread.join(timeout)
         self._workers.clear()
+        self._flush()  # acknowledgements still queued
+        self._release_ready()
         with self._connections_lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+        self._writer_conn = None
+
+    def _release_ready(self) -> None:
+        """Hand back deliveries leased by a claim but never started, as if never delivered."""
+        with self._ready_lock:
+            unstarted, self._ready = list(self._ready), deque()
+        if not unstarted:
+            return
+        with self._write() as db:
+            db.executemany(
+                "UPDATE deliveries SET attempts = attempts - 1, leased_until = 0 "
+                "WHERE subscription = ? AND message_id = ?",
+                [(subscription, delivery.message_id) for subscription, delivery in unstarted],
+            )
+        with self._wakeup:
+            self._in_flight -= len(unstarted)
 
     def _work(self) -> None:
         while not self._stopping.is_set():
+            with self._wakeup:
+                arrivals = self._arrivals
             try:
-                delivered = self.deliver_one()
+                delivered = self.deliver_one(defer_ack=True)
             except sqlite3.Error:
                 log.exception("embedded bus: database error; retrying")
                 delivered = False
             if not delivered:
                 with self._wakeup:
-                    self._wakeup.wait(self.poll_interval)
+                    if self._arrivals == arrivals:
+                        self._wakeup.wait(self.poll_interval)
 
-    def deliver_one(self) -> bool:
-        """Deliver one due message to its handler; False when nothing is due."""
+    def deliver_one(self, *, defer_ack: bool = False) -> bool:
+        """Deliver one due message to its handler; False when nothing is due.
+
+        With ``defer_ack`` (the workers), the acknowledgement is committed with the next write of any
+        thread, normally this worker's next claim, rather than in a transaction of its own. Until it
+        is committed the delivery still counts as in flight, so ``drain`` waits for it, and should
+        that commit fail the lease runs out and the message is delivered again, as after a crash.
+        """
         claimed = self._claim()
         if claimed is None:
             return False
@@ -233,51 +366,105 @@ class EmbeddedBus:
         try:
             self._handlers[subscription](delivery)
         except Exception as exc:
-            self._nack(subscription, delivery, exc)
-        else:
-            self._ack(subscription, delivery.message_id)
-        finally:
-            with self._wakeup:
-                self._in_flight -= 1
-                self._wakeup.notify_all()
+            try:
+                self._nack(subscription, delivery, exc)
+            finally:
+                self._settled()
+            return True
+        if not defer_ack:
+            try:
+                self._ack(subscription, delivery.message_id)
+            finally:
+                self._settled()
+            return True
+
+        def settled(error: BaseException | None) -> None:
+            if error is not None:
+                log.error(
+                    "embedded bus: acknowledgement not committed; the message will be delivered again",
+                    exc_info=error,
+                    extra={"subscription": subscription, "message_id": delivery.message_id},
+                )
+            self._settled()
+
+        self._queue_write(lambda db: self._remove(db, subscription, delivery.message_id), settled)
         return True
 
+    def _settled(self) -> None:
+        with self._wakeup:
+            self._in_flight -= 1
+            self._wakeup.notify_all()
+
     def _claim(self) -> tuple[str, Delivery] | None:
+        """The next due delivery, leased to this process. A claim leases up to one delivery per worker
+        in the same transaction; the ones this worker does not take wait in ``_ready`` for the others."""
+        with self._ready_lock:
+            if self._ready:
+                return self._ready.popleft()
         if not self._handlers:
             return None
         now = time.time()
         names = list(self._handlers)
-        marks = ",".join("?" * len(names))
-        with self._write() as db:
-            row = db.execute(
-                f"SELECT d.subscription, d.message_id, d.attempts, m.topic, m.data, m.attributes, "  # noqa: S608
-                f"m.published_at FROM deliveries d JOIN messages m USING (message_id) "
-                f"WHERE d.subscription IN ({marks}) AND d.not_before <= ? AND d.leased_until <= ? "
-                f"ORDER BY d.not_before LIMIT 1",
-                (*names, now, now),
+        limit = max(1, len(self._workers))
+        rows = self._grouped(lambda db: self._lease_due(db, names, now, limit))
+        if not rows:
+            return None
+        claimed = [
+            (
+                subscription,
+                Delivery(
+                    topic=topic,
+                    data=bytes(data),
+                    attributes=json.loads(attributes),
+                    message_id=message_id,
+                    delivery_attempt=attempts + 1,
+                    publish_time=datetime.fromtimestamp(published_at, UTC),
+                ),
+            )
+            for subscription, message_id, attempts, topic, data, attributes, published_at in rows
+        ]
+        with self._wakeup:
+            self._in_flight += len(claimed)
+            if len(claimed) > 1:
+                with self._ready_lock:
+                    self._ready.extend(claimed[1:])
+                self._arrivals += 1
+                self._wakeup.notify_all()
+        return claimed[0]
+
+    def _lease_due(
+        self, db: sqlite3.Connection, names: list[str], now: float, limit: int
+    ) -> list[tuple[Any, ...]]:
+        # One indexed probe per subscription, without the message bodies: a single query over every
+        # subscription sorted all of their deliveries, bodies joined in, on every claim, which made a
+        # backlog of n messages cost n^2.
+        probe = (
+            "SELECT * FROM (SELECT subscription, message_id, attempts, not_before FROM deliveries "
+            "WHERE subscription = ? AND not_before <= ? AND leased_until <= ? "
+            "ORDER BY not_before LIMIT ?)"
+        )
+        params: list[object] = []
+        for name in names:
+            params += [name, now, now, limit]
+        due = db.execute(
+            " UNION ALL ".join([probe] * len(names)) + " ORDER BY not_before LIMIT ?", [*params, limit]
+        ).fetchall()
+        leased = []
+        for subscription, message_id, attempts, _ in due:
+            topic, data, attributes, published_at = db.execute(
+                "SELECT topic, data, attributes, published_at FROM messages WHERE message_id = ?",
+                (message_id,),
             ).fetchone()
-            if row is None:
-                return None
-            subscription, message_id, attempts, topic, data, attributes, published_at = row
             db.execute(
                 "UPDATE deliveries SET attempts = ?, leased_until = ? "
                 "WHERE subscription = ? AND message_id = ?",
                 (attempts + 1, now + self.ack_deadline, subscription, message_id),
             )
-        with self._wakeup:
-            self._in_flight += 1
-        return subscription, Delivery(
-            topic=topic,
-            data=bytes(data),
-            attributes=json.loads(attributes),
-            message_id=message_id,
-            delivery_attempt=attempts + 1,
-            publish_time=datetime.fromtimestamp(published_at, UTC),
-        )
+            leased.append((subscription, message_id, attempts, topic, data, attributes, published_at))
+        return leased
 
     def _ack(self, subscription: str, message_id: str) -> None:
-        with self._write() as db:
-            self._remove(db, subscription, message_id)
+        self._grouped(lambda db: self._remove(db, subscription, message_id))
 
     def _nack(self, subscription: str, delivery: Delivery, error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"[:1000]
@@ -379,6 +566,10 @@ class EmbeddedBus:
         )
         return int(row[0])
 
+    def busy(self) -> bool:
+        """Whether this process is handling, or owes, a delivery."""
+        return bool(self._in_flight or self.pending())
+
     def drain(self, timeout: float = 30.0) -> None:
         """Block until every message owed to a local handler is acknowledged or dead-lettered."""
         deadline = time.monotonic() + timeout
@@ -436,5 +627,6 @@ class EmbeddedBus:
             replayed.append(letter)
         if replayed:
             with self._wakeup:
+                self._arrivals += 1
                 self._wakeup.notify_all()
         return replayed
