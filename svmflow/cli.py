@@ -56,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--wait", type=float, default=120.0, help="seconds to wait at each step (default: 120)")
     demo.set_defaults(command=cmd_demo)
 
+    bulk = commands.add_parser(
+        "predict-file", help="predict every row of a CSV or JSON-lines file in the bucket, with progress"
+    )
+    bulk.add_argument(
+        "file",
+        metavar="PATH_OR_URI",
+        help="gs://BUCKET/bulk/NAME, bulk/NAME, or (embedded mode) a local file, copied into the bucket",
+    )
+    bulk.add_argument("--ingest-url", help="default: http://127.0.0.1:8080 (from SVMFLOW_INGEST_PORT)")
+    bulk.add_argument("--predict-url", help="default: http://127.0.0.1:8081 (from SVMFLOW_PREDICT_PORT)")
+    bulk.add_argument("--api-key", help="default: the local key (SVMFLOW_SECRET_API_KEYS or dev-local-key)")
+    bulk.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default: 3600)")
+    bulk.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    bulk.set_defaults(command=cmd_predict_file)
+
     seed = commands.add_parser("seed", help="load the seed data set into the training table")
     seed.add_argument("--data", type=Path, help="CSV file (default: the bundled banknote data set)")
     seed.set_defaults(command=cmd_seed)
@@ -179,17 +194,24 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     key = args.api_key or Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
     client = demo.Client(
-        ingest_url=args.ingest_url or f"http://127.0.0.1:{settings.ingest_port}",
-        predict_url=args.predict_url or f"http://127.0.0.1:{settings.predict_port}",
-        api_key=key,
+        args.ingest_url or f"http://127.0.0.1:{settings.ingest_port}",
+        args.predict_url or f"http://127.0.0.1:{settings.predict_port}",
+        key,
     )
     try:
-        demo.run(client, settings.data_path, rows=args.rows, wait_seconds=args.wait)
+        with client:
+            demo.run(client, settings.data_path, rows=args.rows, wait_seconds=args.wait)
     except demo.DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     print("\ndemo finished")
     return 0
+
+
+def cmd_predict_file(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow import bulk_command
+
+    return bulk_command.run(settings, args)
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:

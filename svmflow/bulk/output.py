@@ -74,7 +74,6 @@ def finish_if_complete(job_id: str, bucket: BlobStore, progress: BulkProgressSto
         "job_id": job_id,
         "input": raw.get("uri"),
         "model_version": raw.get("model_version"),
-        "rows_total": int(raw.get("rows_total", 0)),
         "rows_predicted": int(raw.get("rows_done", 0)),
         "rows_failed": int(raw.get("rows_failed", 0)),
         "results": prefix + results_path(output),

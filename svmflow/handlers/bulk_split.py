@@ -150,7 +150,7 @@ def handle(
         status="running",
         rows_read=chunker.rows_read,
         rows_failed=chunker.rows_failed,
-        rows_total=chunker.rows_read + chunker.rows_failed,
+        rows_total=chunker.rows_read,  # rows to predict; bad lines are counted apart
         bytes_read=counted.position,
         chunks_total=chunker.chunks,
         error_parts=chunker.error_parts,
