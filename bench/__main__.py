@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    bulk_file,
     cold_start,
     emulator_push,
     end_to_end,
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     "end_to_end": (end_to_end.main, end_to_end.table),
     "emulator_push": (emulator_push.main, emulator_push.table),
     "mlserver": (mlserver.main, mlserver.table),
+    "bulk_file": (bulk_file.main, bulk_file.table),
 }
 # Figures that need a plot of their own; the others are drawn in ``_plot``.
 PLOTS: dict[str, Callable[[dict[str, Any], Path], Path]] = {
