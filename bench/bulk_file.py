@@ -121,7 +121,8 @@ def bulk_run(
         "model_version": done.model_version,
     }
     print(
-        f"   bulk {rows:>9,} rows: {seconds:6.1f} s, {rows / seconds:,.0f} rows/s, peak RSS {figures['rss_peak_mb']} MB"
+        f"   bulk {rows:>9,} rows: {seconds:6.1f} s, {rows / seconds:,.0f} rows/s, "
+        f"peak RSS {figures['rss_peak_mb']} MB"
     )
     return figures, (path, done)
 
