@@ -178,3 +178,45 @@ def test_progress_of_an_unknown_job(system: System) -> None:
     queued = system.predict.get(f"/v1/jobs/bulk/{issued}", headers=AUTH)
     assert queued.status_code == 202
     assert queued.json() == {"job_id": issued, "status": "queued"}
+
+
+def test_a_chunk_is_predicted_by_its_pinned_version_not_production(system: System) -> None:
+    """Production may move while a file streams: each chunk names the version pinned at the split."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from svmflow.contracts import BulkChunk, PredictionRequest
+    from svmflow.handlers.prediction import predict_chunk
+    from svmflow.model_registry import sha256_hex
+
+    registry = system.container.registry
+    pointer, _ = registry.pointer()
+    assert pointer is not None
+    production = registry.load(pointer.version)
+    # A different model: the same boundary with the sides swapped, so every label flips.
+    flipped = dataclasses.replace(production, coef=-production.coef, intercept=-production.intercept)
+    artifact = flipped.to_bytes()
+    version = f"pinned-{uuid.uuid4().hex[:8]}"
+    metadata = msgspec.structs.replace(
+        registry.metadata(pointer.version), version=version, sha256=sha256_hex(artifact)
+    )
+    registry.save(flipped, metadata)
+
+    request = PredictionRequest(
+        batch_id="job.0",
+        subjects=["2", "3"],
+        features=[GENUINE, FORGED],
+        submitted_at=datetime.now(UTC),
+        bulk=BulkChunk(
+            job_id="job",
+            chunk=0,
+            output="bulk/x.out/job/",
+            model_version=version,
+            model_sha256=metadata.sha256,
+        ),
+    )
+    answer = predict_chunk(request, request.bulk, system.container.model_server)  # type: ignore[arg-type]
+    assert answer.model_version == version != pointer.version
+    assert answer.labels == [1, 0]  # production says [0, 1]
+    assert answer.lines == [2, 3]
+    assert system.container.model_server.current().version == pointer.version
