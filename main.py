@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functions.bulk_results import bulk_results
+from functions.bulk_split import bulk_split
 from functions.feedback_to_db import feedback_to_db
 from functions.feedback_to_training import feedback_to_training
 from functions.prediction import prediction
@@ -12,6 +14,8 @@ from functions.training_to_cache import training_to_cache
 from functions.training_to_db import training_to_db
 
 __all__ = [
+    "bulk_results",
+    "bulk_split",
     "feedback_to_db",
     "feedback_to_training",
     "prediction",

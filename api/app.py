@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import ingest, predict
+from api import bulk, ingest, predict
 from api.errors import EXCEPTION_HANDLERS, PROBLEM_JSON, UnavailableError
 from api.models import Health
 from api.openapi import ingest_document, predict_document
@@ -95,7 +95,10 @@ def create_ingest_app(
     max_body_bytes: int = ingest.MAX_BODY_BYTES,
 ) -> Starlette:
     service = Service(container, _predict_url(container, predict_url), max_body_bytes)
-    routes = [Route("/v1/batches", protected(ingest.submit_batch), methods=["POST"])]
+    routes = [
+        Route("/v1/batches", protected(ingest.submit_batch), methods=["POST"]),
+        Route("/v1/jobs/bulk", protected(bulk.submit_bulk), methods=["POST"]),
+    ]
     return _app(service, routes, ingest_document(max_body_bytes))
 
 
@@ -108,5 +111,6 @@ def create_predict_app(container: Container, *, predict_url: str | None = None) 
         Route("/v1/models/current", protected(predict.current_model), methods=["GET"]),
         Route("/v1/models", protected(predict.list_models), methods=["GET"]),
         Route("/v1/jobs", protected(predict.list_jobs), methods=["GET"]),
+        Route("/v1/jobs/bulk/{job_id}", protected(bulk.bulk_progress), methods=["GET"]),
     ]
     return _app(service, routes, predict_document())

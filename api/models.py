@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
 from svmflow.read_model import BatchView
 
@@ -80,6 +81,30 @@ class CurrentModel(msgspec.Struct, kw_only=True):
     job_id: str
     evaluation: dict[str, Any] | None = None
     n_features: int | None = None
+
+
+class BulkSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A CSV or JSON-lines file in the bucket: ``gs://<bucket>/bulk/<name>`` or ``bulk/<name>``."""
+
+    uri: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+
+
+class BulkAccepted(msgspec.Struct, kw_only=True):
+    job_id: str
+    uri: str
+    status: str
+    submitted_at: datetime
+    location: str
+
+
+class BulkPending(msgspec.Struct, kw_only=True):
+    job_id: str
+    status: str
+
+
+# The predict API serves the progress the bulk functions keep in Redis.
+class BulkJob(BulkView, kw_only=True):
+    """A bulk job's progress: rows done of the total, rate, ETA, and the output files when done."""
 
 
 class Health(msgspec.Struct, kw_only=True):

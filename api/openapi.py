@@ -14,6 +14,10 @@ from api.models import (
     BatchPage,
     BatchPending,
     BatchSubmission,
+    BulkAccepted,
+    BulkJob,
+    BulkPending,
+    BulkSubmission,
     CurrentModel,
     FeedbackAccepted,
     FeedbackSubmission,
@@ -34,6 +38,10 @@ _TYPES = (
     CurrentModel,
     Health,
     Problem,
+    BulkSubmission,
+    BulkAccepted,
+    BulkPending,
+    BulkJob,
 )
 _PROBLEMS = {
     400: "Malformed request: not HTTP/1.1 (a bad request line, Content-Length or chunk size), "
@@ -100,6 +108,20 @@ _BATCH_ID = {
     "schema": {"type": "string", "pattern": f"^[0-9a-f]{{{batch_ids.NONCE_BYTES * 2}}}-[0-9a-f]+$"},
 }
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "An id returned by POST /v1/jobs/bulk",
+    "schema": {"type": "string", "pattern": f"^[0-9a-f]{{{batch_ids.NONCE_BYTES * 2}}}-[0-9a-f]+$"},
+}
+
 
 def _health_paths() -> dict[str, Any]:
     return {
@@ -152,20 +174,31 @@ def ingest_document(max_body_bytes: int) -> dict[str, Any]:
             f"model expects) and {max_body_bytes} bytes of JSON (after inflating a gzip body). "
             "With an Idempotency-Key, a retried request answers the same batch id."
         ),
-        parameters=[
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-            }
-        ],
+        parameters=[_IDEMPOTENCY_KEY],
         requestBody=_body("BatchSubmission"),
+    )
+    bulk = _operation(
+        "Predict every row of a CSV or JSON-lines file in the bucket",
+        {
+            "202": _json(
+                "BulkAccepted",
+                "Accepted by Pub/Sub; follow the Location (the predict API) for progress",
+                headers={"Location": {"schema": {"type": "string"}, "description": "The job's URL"}},
+            ),
+            **_problems(400, 401, 404, 413, 415, 422, 503),
+        },
+        description=(
+            "The file must be under bulk/ in the bucket. Its head is checked now: a missing file is a "
+            "404, an unreadable one or one in another format a 422 naming `uri`. Bad rows found later "
+            "are listed with their line numbers in the job's error file."
+        ),
+        parameters=[_IDEMPOTENCY_KEY],
+        requestBody=_body("BulkSubmission"),
     )
     return _document(
         "svmflow ingest API",
-        "Accepts batches of records and publishes them for prediction.",
-        {"/v1/batches": {"post": submit}},
+        "Accepts batches of records and bulk files and publishes them for prediction.",
+        {"/v1/batches": {"post": submit}, "/v1/jobs/bulk": {"post": bulk}},
     )
 
 
@@ -225,6 +258,17 @@ def predict_document() -> dict[str, Any]:
                     {"200": _json("Listing", "Training jobs"), **_problems(401, 503)},
                     parameters=[_LIMIT],
                 )
+            },
+            "/v1/jobs/bulk/{job_id}": {
+                "parameters": [_JOB_ID],
+                "get": _operation(
+                    "A bulk job's progress: rows done of the total, rate, ETA, output files",
+                    {
+                        "200": _json("BulkJob", "Progress, and the output files once done"),
+                        "202": _json("BulkPending", "Accepted, not started yet", headers={"Retry-After": {}}),
+                        **_problems(401, 404),
+                    },
+                ),
             },
         },
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import (
     bus_ceiling,
+    bulk_file,
     cold_start,
     emulator_push,
     end_to_end,
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     "bus_ceiling": (bus_ceiling.main, bus_ceiling.table),
     "memory_burst": (memory_burst.main, memory_burst.table),
     "profile_stages": (profile_stages.main_after, profile_stages.summary_table),
+    "bulk_file": (bulk_file.main, bulk_file.table),
 }
 # Figures that need a plot of their own; the others are drawn in ``_plot``.
 PLOTS: dict[str, Callable[[dict[str, Any], Path], Path]] = {

@@ -3,7 +3,7 @@
 # tests/unit/infra checks them against svmflow/topology.py and main.py.
 
 locals {
-  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models"]
+  topics = ["bulk-requests", "bulk-predictions", "prediction-requests", "predictions", "feedback", "training-requests", "models"]
 
   # Key: the entry point exported by main.py.
   #   topic / publishes: must equal svmflow.topology.FUNCTIONS.
@@ -19,7 +19,7 @@ locals {
   functions = {
     prediction = {
       topic         = "prediction-requests"
-      publishes     = ["predictions"]
+      publishes     = ["predictions", "bulk-predictions"]
       memory        = "1Gi"
       cpu           = "1"
       timeout       = 120
@@ -129,12 +129,38 @@ locals {
       bucket        = ""
       secrets       = ["db-password"]
     }
+    bulk_split = {
+      topic         = "bulk-requests"
+      publishes     = ["prediction-requests"]
+      memory        = "512Mi"
+      cpu           = "1"
+      timeout       = 540 # streams the whole file; must stay under the push acknowledgement deadline
+      min_instances = 0
+      max_instances = 3
+      db            = false
+      redis         = true
+      bucket        = "read"
+      secrets       = []
+    }
+    bulk_results = {
+      topic         = "bulk-predictions"
+      publishes     = []
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 300 # the last chunk assembles the output files
+      min_instances = 0
+      max_instances = 5
+      db            = false
+      redis         = true
+      bucket        = "write"
+      secrets       = []
+    }
   }
 
   # Key: the argument of `python -m api`. publishes must equal svmflow.topology.APIS.
   apis = {
     ingest = {
-      publishes = ["prediction-requests"]
+      publishes = ["prediction-requests", "bulk-requests"]
       secrets   = ["api-keys", "id-signing-key"]
     }
     predict = {

@@ -21,6 +21,7 @@ from svmflow.ports import BlobStore, Publisher, Secrets
 from svmflow.runtime.processor import Processor
 
 if TYPE_CHECKING:
+    from svmflow.bulk.progress import BulkProgressStore
     from svmflow.db.database import Database
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
@@ -115,6 +116,15 @@ class Container:
                 index_size=s.cache_index_size,
                 jobs_size=s.cache_jobs_size,
             ),
+        )
+
+    @property
+    def bulk_progress(self) -> BulkProgressStore:
+        from svmflow.bulk.progress import BulkProgressStore
+
+        s = self.settings
+        return self._get(
+            "bulk_progress", lambda: BulkProgressStore(self.redis, s.cache_prefix, s.cache_ttl_seconds)
         )
 
     @property
@@ -226,6 +236,16 @@ class Container:
                 "publisher": self.publisher,
                 "options": self.training_options,
             }
+        if name == "bulk_split":
+            return {
+                "bucket": self.bucket,
+                "registry": self.registry,
+                "publisher": self.publisher,
+                "progress": self.bulk_progress,
+                "chunk_rows": s.bulk_chunk_rows,
+            }
+        if name == "bulk_results":
+            return {"bucket": self.bucket, "progress": self.bulk_progress}
         raise KeyError(name)
 
     def _bind(self, name: str) -> Callable[..., Any]:

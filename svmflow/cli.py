@@ -79,6 +79,21 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     )
     walk.set_defaults(command=cmd_demo)
 
+    bulk = commands.add_parser(
+        "predict-file", help="predict every row of a CSV or JSON-lines file in the bucket, with progress"
+    )
+    bulk.add_argument(
+        "file",
+        metavar="PATH_OR_URI",
+        help="gs://BUCKET/bulk/NAME, bulk/NAME, or (embedded mode) a local file, copied into the bucket",
+    )
+    bulk.add_argument("--ingest-url", default=ingest_url, help=f"default: {ingest_url}")
+    bulk.add_argument("--predict-url", default=predict_url, help=f"default: {predict_url}")
+    bulk.add_argument("--api-key", help=f"default: {_default_key_shown(settings)}")
+    bulk.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default: 3600)")
+    bulk.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    bulk.set_defaults(command=cmd_predict_file)
+
     seed = commands.add_parser("seed", help="load the seed data set into the training table")
     seed.add_argument("--data", type=Path, help="CSV file (default: the bundled banknote data set)")
     seed.set_defaults(command=cmd_seed)
@@ -246,9 +261,10 @@ def _default_key_shown(settings: Settings) -> str:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     key = args.api_key or Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
-    client = demo.Client(ingest_url=args.ingest_url, predict_url=args.predict_url, api_key=key)
+    client = demo.Client(args.ingest_url, args.predict_url, key)
     try:
-        demo.run(client, settings.data_path, rows=args.rows, wait_seconds=args.wait)
+        with client:
+            demo.run(client, settings.data_path, rows=args.rows, wait_seconds=args.wait)
     except demo.DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
@@ -273,6 +289,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     granted = f"; role {args.app_role} granted" if args.app_role else ""
     print(f"database schema at revision {revision}{granted}")
     return 0
+
+
+def cmd_predict_file(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow import bulk_command
+
+    return bulk_command.run(settings, args)
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:

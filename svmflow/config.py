@@ -52,6 +52,8 @@ class Settings:
     # training frees the claim within this time.
     training_lease_seconds: int = 30
     max_delivery_attempts: int = 5
+    # Rows per chunk of a bulk file (at most 10,000, the batch limit).
+    bulk_chunk_rows: int = 10_000
     embedded_redis_port: int = 6390
     # The HTTP APIs: where `svmflow run` serves them, and the predict API's public address, which the
     # ingest API puts in each answer's Location header (set it to the Cloud Run URL in production).
@@ -90,6 +92,8 @@ class Settings:
             raise ConfigError("SVMFLOW_HOLDOUT_PERCENT must be between 1 and 99")
         if not 0.0 <= self.gate_accuracy_floor <= 1.0:
             raise ConfigError("SVMFLOW_GATE_ACCURACY_FLOOR must be between 0 and 1")
+        if not 1 <= self.bulk_chunk_rows <= 10_000:
+            raise ConfigError("SVMFLOW_BULK_CHUNK_ROWS must be between 1 and 10000")
         if self.mode != "embedded" and not self.database_url:
             raise ConfigError(f"SVMFLOW_DATABASE_URL is required in {self.mode} mode")
         if self.mode != "embedded" and not self.redis_url:

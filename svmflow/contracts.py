@@ -1,4 +1,4 @@
-"""Message contracts for the five topics.
+"""Message contracts for the topics.
 
 Compact arrays (one list per column) rather than an object per record keep messages small and fast to
 decode. Every message carries ``schema_version``; a consumer refuses a version it does not know. The
@@ -52,13 +52,27 @@ def _check_columns(owner: str, subjects: list[str], **columns: list[Any]) -> Non
         raise ValueError(f"{owner}: subjects must be unique within a batch")
 
 
+class BulkChunk(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Marks a prediction request as one chunk of a bulk file: its answer goes to bulk-predictions,
+    predicted by the model version pinned for the whole file. Its subjects are the rows' line numbers."""
+
+    job_id: BatchId
+    chunk: Annotated[int, msgspec.Meta(ge=0)]
+    output: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    model_version: str
+    model_sha256: str
+    # The file's own subject column, when it has one (it need not be unique, so it is not the subject).
+    ids: Annotated[list[str], msgspec.Meta(max_length=MAX_ROWS)] | None = None
+
+
 class PredictionRequest(Contract, kw_only=True):
-    """Published by the ingest API: one batch of records to classify."""
+    """Published by the ingest API: one batch of records to classify (or by bulk-split: one chunk)."""
 
     batch_id: BatchId
     subjects: Annotated[list[Subject], msgspec.Meta(max_length=MAX_ROWS)]
     features: Annotated[list[FeatureRow], msgspec.Meta(max_length=MAX_ROWS)]
     submitted_at: datetime
+    bulk: BulkChunk | None = None
 
     def __post_init__(self) -> None:
         _check_columns("prediction request", self.subjects, features=self.features)
@@ -102,6 +116,37 @@ class Feedback(Contract, kw_only=True):
 
     def __post_init__(self) -> None:
         _check_columns("feedback", self.subjects, ratings=self.ratings)
+
+
+class BulkRequest(Contract, kw_only=True):
+    """Published by the ingest API: predict every row of a file in the bucket."""
+
+    job_id: BatchId
+    uri: str  # as the caller named it
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]  # the object in the bucket
+    format: Literal["csv", "jsonl"]
+    output: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]  # results go under this prefix
+    submitted_at: datetime
+
+
+class BulkPredictions(Contract, kw_only=True):
+    """Published by the prediction function for a bulk chunk: a label and score per line."""
+
+    job_id: BatchId
+    chunk: Annotated[int, msgspec.Meta(ge=0)]
+    output: str
+    model_version: str
+    lines: list[int]
+    ids: list[str] | None = None
+    labels: list[int]
+    scores: list[float]
+    predicted_at: datetime
+
+    def __post_init__(self) -> None:
+        if not len(self.lines) == len(self.labels) == len(self.scores):
+            raise ValueError("bulk predictions: lines, labels and scores must line up")
+        if self.ids is not None and len(self.ids) != len(self.lines):
+            raise ValueError("bulk predictions: ids must line up with lines")
 
 
 class TrainingRequest(Contract, kw_only=True):
@@ -159,6 +204,8 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.FEEDBACK: Feedback,
     topology.TRAINING_REQUESTS: TrainingRequest,
     topology.MODELS: ModelEvent,
+    topology.BULK_REQUESTS: BulkRequest,
+    topology.BULK_PREDICTIONS: BulkPredictions,
 }
 
 C = TypeVar("C", bound=Contract)

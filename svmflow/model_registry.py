@@ -35,6 +35,7 @@ POINTER_PATH = "models/production.json"
 
 
 HISTORY_LENGTH = 50
+PINNED_VERSIONS = 4  # versions other than production a prediction instance keeps loaded
 
 
 class Pointer(msgspec.Struct, kw_only=True):
@@ -233,6 +234,7 @@ class ModelServer:
         self._generation = -1
         self._checked_at = float("-inf")
         self.loads = 0
+        self._pinned: dict[str, ServedModel] = {}
 
     def current(self) -> ServedModel:
         now = self._clock()
@@ -246,6 +248,22 @@ class ModelServer:
             if self._served is None:
                 raise TransientError("no production model is available yet")
             return self._served
+
+    def pinned(self, version: str, sha256: str) -> ServedModel:
+        """A given version, verified against ``sha256`` (a bulk file is predicted by one version from
+        its first chunk to its last, even if production moves on meanwhile). Kept for reuse."""
+        served = self._served
+        if served is not None and served.version == version:
+            return served
+        with self._lock:
+            found = self._pinned.get(version)
+            if found is None:
+                model = self.registry.load(version, expected_sha256=sha256)
+                if len(self._pinned) >= PINNED_VERSIONS:
+                    self._pinned.pop(next(iter(self._pinned)))
+                found = self._pinned[version] = ServedModel(version, model)
+                self.loads += 1
+            return found
 
     def _refresh(self) -> None:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class PublishFuture(Protocol):
@@ -41,6 +41,19 @@ class BlobStore(Protocol):
         ...
 
     def list(self, prefix: str) -> list[str]: ...
+
+    def size(self, path: str) -> int | None:
+        """The object's size in bytes; None if absent."""
+        ...
+
+    def open(self, path: str) -> BinaryIO | None:
+        """The object as a stream read in chunks (a file of any size in bounded memory); None if absent."""
+        ...
+
+    def compose(self, sources: list[str], target: str, header: bytes = b"") -> int:
+        """Write ``header`` then each source, in order, as ``target``; returns its generation. Streams:
+        no source is held in memory whole."""
+        ...
 
     def delete(self, path: str) -> None: ...
 

@@ -10,12 +10,23 @@ PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 TRAINING_REQUESTS = "training-requests"
 MODELS = "models"
+BULK_REQUESTS = "bulk-requests"
+BULK_PREDICTIONS = "bulk-predictions"
 
-TOPICS = (PREDICTION_REQUESTS, PREDICTIONS, FEEDBACK, TRAINING_REQUESTS, MODELS)
+TOPICS = (
+    PREDICTION_REQUESTS,
+    PREDICTIONS,
+    FEEDBACK,
+    TRAINING_REQUESTS,
+    MODELS,
+    BULK_REQUESTS,
+    BULK_PREDICTIONS,
+)
 
 # entry point -> (trigger topic, topics it publishes to)
 FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "prediction": (PREDICTION_REQUESTS, (PREDICTIONS,)),
+    # A bulk file's chunks are answered on bulk-predictions, so they stay out of the batch read model.
+    "prediction": (PREDICTION_REQUESTS, (PREDICTIONS, BULK_PREDICTIONS)),
     "prediction_to_cache": (PREDICTIONS, ()),
     "prediction_to_db": (PREDICTIONS, ()),
     "feedback_to_db": (FEEDBACK, ()),
@@ -23,10 +34,15 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "training": (TRAINING_REQUESTS, (MODELS,)),
     "training_to_cache": (MODELS, ()),
     "training_to_db": (MODELS, ()),
+    "bulk_split": (BULK_REQUESTS, (PREDICTION_REQUESTS,)),
+    "bulk_results": (BULK_PREDICTIONS, ()),
 }
 
 # API -> topics it publishes to
-APIS: dict[str, tuple[str, ...]] = {"ingest": (PREDICTION_REQUESTS,), "predict": (FEEDBACK,)}
+APIS: dict[str, tuple[str, ...]] = {
+    "ingest": (PREDICTION_REQUESTS, BULK_REQUESTS),
+    "predict": (FEEDBACK,),
+}
 
 
 def dead_letter_topic(topic: str) -> str:

@@ -29,9 +29,9 @@ import pytest
 
 from svmflow import topology
 from svmflow.bootstrap import Container
-from svmflow.demo import Client
 from svmflow.emulated.processes import free_port, running_children
 from svmflow.emulated.pubsub_emulator import DeliveryPolicy
+from svmflow.emulated.raw_http import RawHttp as Client
 from svmflow.emulated.servers import PrivatePostgres, PrivateRedis
 from svmflow.emulated.stack import EmulatedStack, StackConfig
 from tests.builders import _ROWS, DATA

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from svmflow.errors import PreconditionFailedError
 from svmflow.ports import Blob
@@ -87,6 +89,37 @@ class LocalBucket:
             if file.is_file() and not relative.startswith(_META) and relative.startswith(prefix):
                 found.append(relative)
         return sorted(found)
+
+    def size(self, path: str) -> int | None:
+        target = self._object(path)
+        return target.stat().st_size if target.is_file() else None
+
+    def open(self, path: str) -> BinaryIO | None:
+        target = self._object(path)
+        if not target.is_file():
+            return None
+        # A file put in the folder by hand (as a user drops a bulk input) has no generation: still an
+        # object, as an upload to a real bucket would be.
+        return target.open("rb")
+
+    def compose(self, sources: list[str], target: str, header: bytes = b"") -> int:
+        destination = self._object(target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(header)
+                for source in sources:
+                    with self._object(source).open("rb") as part:
+                        shutil.copyfileobj(part, out, 1024 * 1024)
+            with self._locked(fcntl.LOCK_EX):
+                generation = max(time.time_ns(), (self._current_generation(target) or 0) + 1)
+                os.replace(tmp, destination)
+                _atomic_write(self._meta(target), str(generation).encode())
+                return generation
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def delete(self, path: str) -> None:
         target = self._object(path)

@@ -84,6 +84,8 @@ def batch(rows: int = 2, prefix: str | None = None) -> dict[str, Any]:
 
 
 def make_settings(state_dir: Path, **changes: Any) -> Settings:
+    # Small bulk chunks, so a small test file spans several of them.
+    changes.setdefault("bulk_chunk_rows", 50)
     return Settings(state_dir=state_dir, model_refresh_seconds=0.0, **changes)
 
 

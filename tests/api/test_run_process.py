@@ -139,6 +139,24 @@ def test_run_serves_both_apis_and_stops_cleanly_on_ctrl_c(tmp_path: Path, comman
         assert "-> 202" in demo.stdout
         assert "job job-labels-" in demo.stdout  # 60 ratings passed the retrain threshold
 
+        # A local file is copied into the bucket and predicted in bulk, with a line for progress.
+        notes = tmp_path / "notes.csv"
+        notes.write_text("variance,skewness,curtosis,entropy\n" + "1,2,3,4\n" * 120 + "1,x,3,4\n")
+        bulk = subprocess.run(
+            [*command[:-1], "predict-file", str(notes), "--ingest-url", ingest, "--predict-url", predict],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert bulk.returncode == 0, bulk.stdout + bulk.stderr
+        assert "120 rows predicted, 1 bad lines" in bulk.stdout
+        assert "120/120 rows" in bulk.stderr  # the progress line: rows done of the total
+        results = sorted((tmp_path / "state").rglob("bulk/notes.csv.out/*/results.csv"))
+        assert len(results) == 1
+        assert len(results[0].read_text().splitlines()) == 121  # the header and one line per row
+
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     finally:

@@ -101,7 +101,7 @@ def test_a_primitive_role_fails(tmp_path: Path) -> None:
 def test_components_publish_only_where_the_topology_says(tf: model.Terraform) -> None:
     apis = tf.locals["apis"]
     assert {name: tuple(a["publishes"]) for name, a in apis.items()} == topology.APIS
-    assert apis["ingest"]["publishes"] == ["prediction-requests"]
+    assert apis["ingest"]["publishes"] == ["prediction-requests", "bulk-requests"]
     # Publishing rights come only from these per-topic grants, built from the tables above.
     api_grants = tf.resource("google_pubsub_topic_iam_member", "api_publisher")
     assert api_grants["for_each"] == "${local.api_publish_grants}"
