@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
-    bus_ceiling,
     bulk_file,
+    bus_ceiling,
     cold_start,
     emulator_push,
     end_to_end,
