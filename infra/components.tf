@@ -135,7 +135,8 @@ locals {
       memory        = "512Mi"
       cpu           = "1"
       timeout       = 540 # streams the whole file; must stay under the push acknowledgement deadline
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 3
       db            = false
       redis         = true
@@ -148,7 +149,8 @@ locals {
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 300 # the last chunk assembles the output files
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 5
       db            = false
       redis         = true
