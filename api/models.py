@@ -85,3 +85,10 @@ class CurrentModel(msgspec.Struct, kw_only=True):
 class Health(msgspec.Struct, kw_only=True):
     status: str
     checks: dict[str, str] = {}
+
+
+class Me(msgspec.Struct, kw_only=True):
+    """The caller's role: ``operator`` keys may also roll back the model and replay dead letters."""
+
+    role: str
+    operator: bool

@@ -19,6 +19,7 @@ from api.models import (
     FeedbackSubmission,
     Health,
     Listing,
+    Me,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 
@@ -33,11 +34,13 @@ _TYPES = (
     Listing,
     CurrentModel,
     Health,
+    Me,
     Problem,
 )
 _PROBLEMS = {
     400: "Malformed request: not JSON, a bad header, query parameter or cursor",
     401: "Missing or wrong API key",
+    403: "The API key lacks the role the action needs (operator)",
     404: "No such batch (an id this system never issued) or resource",
     409: "ConflictError with the current state (see detail)",
     413: "Body over the size limit",
@@ -208,6 +211,12 @@ def predict_document() -> dict[str, Any]:
                     "Model versions with metrics and promotion decisions, newest first",
                     {"200": _json("Listing", "Model versions"), **_problems(400, 401)},
                     parameters=[_LIMIT],
+                )
+            },
+            "/v1/me": {
+                "get": _operation(
+                    "The caller's role (operator keys may roll back and replay dead letters)",
+                    {"200": _json("Me", "The role of the key presented"), **_problems(401)},
                 )
             },
             "/v1/jobs": {
