@@ -80,6 +80,7 @@ class CurrentModel(msgspec.Struct, kw_only=True):
     job_id: str
     evaluation: dict[str, Any] | None = None
     n_features: int | None = None
+    feature_names: list[str] | None = None
 
 
 class Health(msgspec.Struct, kw_only=True):

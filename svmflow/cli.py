@@ -119,7 +119,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     shown_host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
-    ingest_url = f"http://{shown_host}:{settings.ingest_port}"
+    ingest_url = settings.ingest_url or f"http://{shown_host}:{settings.ingest_port}"
     predict_url = settings.predict_url or f"http://{shown_host}:{settings.predict_port}"
     system = EmbeddedSystem(settings)
     try:
@@ -136,7 +136,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 ),
                 HttpService(
                     "predict",
-                    create_predict_app(container, predict_url=predict_url),
+                    create_predict_app(container, predict_url=predict_url, ingest_url=ingest_url),
                     settings.api_host,
                     settings.predict_port,
                 ),
@@ -165,6 +165,7 @@ svmflow is running.
   ingest API   {ingest_url}    POST /v1/batches
   predict API  {predict_url}    GET /v1/batches/{{id}}, PATCH /v1/batches/{{id}}, /v1/models, /v1/jobs
   API key      {key}    (header X-API-Key, or Authorization: Bearer)
+  console      {predict_url}/console/    (API reference: {predict_url}/docs)
   OpenAPI      {ingest_url}/openapi.json  {predict_url}/openapi.json
   model        {model} in production
 
@@ -177,7 +178,10 @@ Ctrl-C stops everything.""",
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from svmflow import demo
 
-    key = args.api_key or Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
+    first = Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
+    # An entry may name its role (`operator:KEY`); the key is what follows.
+    role, sep, rest = first.partition(":")
+    key = args.api_key or (rest if sep and role in ("user", "operator") and rest else first)
     client = demo.Client(
         ingest_url=args.ingest_url or f"http://127.0.0.1:{settings.ingest_port}",
         predict_url=args.predict_url or f"http://127.0.0.1:{settings.predict_port}",

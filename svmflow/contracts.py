@@ -129,6 +129,8 @@ class ModelEvent(Contract, kw_only=True):
     artifact_uri: str | None = None
     # Features per row the candidate expects; the ingest API refuses other widths up front.
     n_features: int | None = None
+    # Their names, in order (the model's data set spec), so clients can label and check columns.
+    feature_names: list[str] | None = None
     finished_at: datetime
 
 
