@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run run-emulated test test-unit lint format schema demo clean bench bench-latency
+.PHONY: install run run-emulated test test-unit lint format schema demo clean bench bench-latency browser
 
 install:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user "uv==$(UV_VERSION)" \
@@ -22,7 +22,7 @@ demo: install
 run-emulated: install
 	$(UV) run python -m svmflow.emulated
 
-test: install lint
+test: install lint browser
 	$(UV) run pytest
 
 test-unit: install
@@ -48,3 +48,7 @@ bench-latency: install
 
 clean:
 	rm -rf .svmflow .pytest_cache .ruff_cache
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

@@ -1,5 +1,5 @@
 // The svmflow console: one page, one view per URL fragment (#/submit, #/batches, #/batches/<id>,
-// #/models, #/jobs, #/dead-letters). Views poll the predict API while they are shown.
+// #/models, #/jobs). Views poll the predict API while they are shown.
 import { ApiError, ingest, predict, session } from "./api.js";
 import { parseBatch } from "./csv.js";
 import { h, percent, replace, when } from "./dom.js";

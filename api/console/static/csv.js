@@ -27,7 +27,9 @@ export function parseBatch(text, featureNames, makeSubject) {
   let columns = null; // feature i is read from cells[columns[i]]
   let subjectColumn = null;
   const first = splitLine(lines[0].text);
-  if (!first.every(isNumber)) {
+  const known = new Set([...featureNames.map((n) => n.toLowerCase()), "subject", "id"]);
+  // A header names at least one column, or has no number at all; "a,1,2,3,4" is a row with a subject.
+  if (first.some((c) => known.has(c.toLowerCase())) || !first.some(isNumber)) {
     const names = first.map((c) => c.toLowerCase());
     const missing = featureNames.filter((n) => !names.includes(n.toLowerCase()));
     if (missing.length) {
