@@ -4,8 +4,7 @@ The accepted keys come from the ``api-keys`` secret (Secret Manager in productio
 ``SVMFLOW_SECRET_API_KEYS``, default ``dev-local-key``). It may hold several keys separated by commas or
 newlines, so a key can be rotated without downtime: add the new one, move clients, remove the old one.
 
-An entry may carry a role as ``operator:KEY``: such a key may also roll the model back and replay dead
-letters. Any other entry (``KEY``, or ``user:KEY``) is a plain key, so existing secrets keep working.
+An entry may carry a role as ``operator:KEY``, for the actions reserved to operators. Any other entry (``KEY``, or ``user:KEY``) is a plain key, so existing secrets keep working.
 """
 
 from __future__ import annotations

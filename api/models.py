@@ -89,7 +89,7 @@ class Health(msgspec.Struct, kw_only=True):
 
 
 class Me(msgspec.Struct, kw_only=True):
-    """The caller's role: ``operator`` keys may also roll back the model and replay dead letters."""
+    """The caller's role: ``user`` or ``operator`` (for actions reserved to operators)."""
 
     role: str
     operator: bool

@@ -215,7 +215,7 @@ def predict_document() -> dict[str, Any]:
             },
             "/v1/me": {
                 "get": _operation(
-                    "The caller's role (operator keys may roll back and replay dead letters)",
+                    "The caller's role (user or operator), to tell whether a key is valid and what it may do",
                     {"200": _json("Me", "The role of the key presented"), **_problems(401)},
                 )
             },

@@ -1,8 +1,8 @@
 """The web console (``/console``) and the API reference (``/docs``), served by the predict API.
 
 The console reads through the predict API (same origin) and writes batches through the ingest API, which
-allows the console's origin by CORS. Every asset is served from this package or from the
-``swagger-ui-bundle`` package: the pages make no third-party request, and a strict Content-Security-Policy
+allows the console's origin by CORS. Every asset is served from this package (Swagger UI's
+vendored from the npm registry, see ``api.console.assets``): the pages make no third-party request, and a strict Content-Security-Policy
 holds them to the two API origins.
 """
 
@@ -17,11 +17,13 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from swagger_ui_bundle import swagger_ui_path
+
+from api.console.assets import SERVED as SWAGGER_UI
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The paths whose answers are pages or page assets: they get the Content-Security-Policy.
 PAGE_PREFIXES = ("/console", "/docs")
+SWAGGER_LOGO_STYLE = "sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w="
 
 
 def origin(url: str) -> str:
@@ -38,7 +40,8 @@ def content_security_policy(connect_origins: list[str]) -> str:
         [
             "default-src 'none'",
             "script-src 'self'",
-            "style-src 'self'",
+            # Swagger UI's logo is an SVG with one fixed <style> block: allowed by its hash, nothing else.
+            f"style-src 'self' '{SWAGGER_LOGO_STYLE}'",
             "img-src 'self' data:",
             "font-src 'self'",
             f"connect-src {connect}",
@@ -106,5 +109,5 @@ def routes(ingest_url: str) -> list[BaseRoute]:
         Route("/console/config.json", _config(ingest_url), methods=["GET"]),
         Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
         Route("/docs", _page("docs.html"), methods=["GET"]),
-        Mount("/docs/swagger-ui", StaticFiles(directory=Path(str(swagger_ui_path))), name="swagger-ui"),
+        Mount("/docs/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui"),
     ]

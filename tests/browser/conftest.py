@@ -19,7 +19,7 @@ from typing import Any
 import fakeredis
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api.app import create_ingest_app, create_predict_app
 from svmflow import operations
@@ -34,6 +34,8 @@ OPERATOR_KEY = "console-operator-key"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 # Corrections needed to start a retraining here (50 by default): a handful, so a test can watch one.
 RETRAIN_AFTER = 4
+# Two shared cores render a 2 MB Swagger UI bundle slowly.
+expect.set_options(timeout=20_000)
 
 
 def free_port() -> int:
