@@ -143,6 +143,7 @@ def create_predict_app(
         Route("/v1/models", protected(predict.list_models), methods=["GET"]),
         Route("/v1/jobs", protected(predict.list_jobs), methods=["GET"]),
         Route("/v1/me", protected(operator.me), methods=["GET"]),
+        Route("/v1/models/rollback", protected(operator.rollback), methods=["POST"]),
         *console.routes(ingest_at),
     ]
     policy = console.content_security_policy([console.origin(ingest_at)])

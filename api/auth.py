@@ -4,7 +4,8 @@ The accepted keys come from the ``api-keys`` secret (Secret Manager in productio
 ``SVMFLOW_SECRET_API_KEYS``, default ``dev-local-key``). It may hold several keys separated by commas or
 newlines, so a key can be rotated without downtime: add the new one, move clients, remove the old one.
 
-An entry may carry a role as ``operator:KEY``, for the actions reserved to operators. Any other entry (``KEY``, or ``user:KEY``) is a plain key, so existing secrets keep working.
+An entry may carry a role as ``operator:KEY``, for the actions reserved to operators (a rollback). Any
+other entry (``KEY``, or ``user:KEY``) is a plain key, so existing secrets keep working.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import hashlib
 import hmac
 import re
 import threading
-
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,9 +41,7 @@ class Caller:
 
     def require_operator(self, action: str) -> None:
         if self.role != "operator":
-            raise ForbiddenError(
-                f"{action} needs an API key with the operator role", field="X-API-Key"
-            )
+            raise ForbiddenError(f"{action} needs an API key with the operator role", field="X-API-Key")
 
 
 def parse_entry(entry: str) -> tuple[bytes, Role]:
@@ -52,6 +50,8 @@ def parse_entry(entry: str) -> tuple[bytes, Role]:
     if sep and rest and prefix in ROLES:
         return rest.encode(), prefix  # type: ignore[return-value]
     return entry.encode(), "user"
+
+
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="svmflow", ApiKey header="X-API-Key"'}
 
 

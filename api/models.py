@@ -93,3 +93,17 @@ class Me(msgspec.Struct, kw_only=True):
 
     role: str
     operator: bool
+
+
+class RollbackSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The version to serve again; without one, the newest promoted version before the current one."""
+
+    to_version: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+
+
+class RollbackAccepted(msgspec.Struct, kw_only=True):
+    """Published; the job (``job_id``) shows in /v1/jobs once the rollback function has acted."""
+
+    job_id: str
+    to_version: str
+    status: str

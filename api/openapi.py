@@ -20,6 +20,8 @@ from api.models import (
     Health,
     Listing,
     Me,
+    RollbackAccepted,
+    RollbackSubmission,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 
@@ -36,6 +38,8 @@ _TYPES = (
     Health,
     Me,
     Problem,
+    RollbackAccepted,
+    RollbackSubmission,
 )
 _PROBLEMS = {
     400: "Malformed request: not JSON, a bad header, query parameter or cursor",
@@ -211,6 +215,22 @@ def predict_document() -> dict[str, Any]:
                     "Model versions with metrics and promotion decisions, newest first",
                     {"200": _json("Listing", "Model versions"), **_problems(400, 401)},
                     parameters=[_LIMIT],
+                )
+            },
+            "/v1/models/rollback": {
+                "post": _operation(
+                    "Serve an earlier model version again (operator keys only)",
+                    {
+                        "202": _json(
+                            "RollbackAccepted", "Published to rollback-requests; see /v1/jobs for the outcome"
+                        ),
+                        **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503),
+                    },
+                    description=(
+                        "A command: the rollback function re-points production and records the job. "
+                        "With `{}`, the newest promoted version before the current one."
+                    ),
+                    requestBody=_body("RollbackSubmission"),
                 )
             },
             "/v1/me": {

@@ -3,7 +3,7 @@
 # tests/unit/infra checks them against svmflow/topology.py and main.py.
 
 locals {
-  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models"]
+  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "rollback-requests"]
 
   # Key: the entry point exported by main.py.
   #   topic / publishes: must equal svmflow.topology.FUNCTIONS.
@@ -116,6 +116,19 @@ locals {
       bucket        = ""
       secrets       = ["db-password"]
     }
+    rollback = {
+      topic         = "rollback-requests"
+      publishes     = ["models"]
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 60
+      min_instances = 0
+      max_instances = 1 # rollbacks are rare and re-point one object
+      db            = false
+      redis         = false
+      bucket        = "write"
+      secrets       = []
+    }
   }
 
   # Key: the argument of `python -m api`. publishes must equal svmflow.topology.APIS.
@@ -125,7 +138,7 @@ locals {
       secrets   = ["api-keys", "id-signing-key"]
     }
     predict = {
-      publishes = ["feedback"]
+      publishes = ["feedback", "rollback-requests"]
       secrets   = ["api-keys", "id-signing-key"]
     }
   }

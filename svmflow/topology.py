@@ -10,8 +10,9 @@ PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 TRAINING_REQUESTS = "training-requests"
 MODELS = "models"
+ROLLBACK_REQUESTS = "rollback-requests"
 
-TOPICS = (PREDICTION_REQUESTS, PREDICTIONS, FEEDBACK, TRAINING_REQUESTS, MODELS)
+TOPICS = (PREDICTION_REQUESTS, PREDICTIONS, FEEDBACK, TRAINING_REQUESTS, MODELS, ROLLBACK_REQUESTS)
 
 # entry point -> (trigger topic, topics it publishes to)
 FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -23,10 +24,14 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "training": (TRAINING_REQUESTS, (MODELS,)),
     "training_to_cache": (MODELS, ()),
     "training_to_db": (MODELS, ()),
+    "rollback": (ROLLBACK_REQUESTS, (MODELS,)),
 }
 
 # API -> topics it publishes to
-APIS: dict[str, tuple[str, ...]] = {"ingest": (PREDICTION_REQUESTS,), "predict": (FEEDBACK,)}
+APIS: dict[str, tuple[str, ...]] = {
+    "ingest": (PREDICTION_REQUESTS,),
+    "predict": (FEEDBACK, ROLLBACK_REQUESTS),
+}
 
 
 def dead_letter_topic(topic: str) -> str:

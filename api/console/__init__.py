@@ -1,9 +1,9 @@
 """The web console (``/console``) and the API reference (``/docs``), served by the predict API.
 
 The console reads through the predict API (same origin) and writes batches through the ingest API, which
-allows the console's origin by CORS. Every asset is served from this package (Swagger UI's
-vendored from the npm registry, see ``api.console.assets``): the pages make no third-party request, and a strict Content-Security-Policy
-holds them to the two API origins.
+allows the console's origin by CORS. Every asset is served from this package (Swagger UI's vendored from
+the npm registry, see ``api.console.assets``): the pages make no third-party request, and a strict
+Content-Security-Policy holds them to the two API origins.
 """
 
 from __future__ import annotations

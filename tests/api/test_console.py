@@ -73,7 +73,8 @@ def test_the_console_page_is_served_with_a_strict_content_security_policy(system
     assert "unsafe-inline" not in policy
     assert "connect-src 'self' http://127.0.0.1:8080;" in policy
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert "<script" in page.text and "inline" not in page.text
+    assert "<script" in page.text
+    assert "inline" not in page.text
     assert system.predict.get("/console", follow_redirects=False).headers["location"] == "/console/"
 
 
@@ -88,7 +89,8 @@ def test_every_asset_the_pages_name_is_served_by_the_project(system: System) -> 
             if asset == "/docs":
                 continue
             assert system.predict.get(asset).status_code == 200, asset
-        assert "http://" not in html and "https://" not in html
+        assert "http://" not in html
+        assert "https://" not in html
 
 
 def test_the_console_is_told_where_the_ingest_api_is(system: System) -> None:
@@ -131,6 +133,7 @@ def test_more_console_origins_can_be_allowed() -> None:
 def test_the_predict_app_names_a_configured_ingest_url_in_its_policy() -> None:
     container = Container(Settings(ingest_url="https://ingest.example.test"), secrets=EnvSecrets({}))
     client = TestClient(create_predict_app(container, predict_url=PREDICT_URL))
-    assert "connect-src 'self' https://ingest.example.test;" in client.get("/docs").headers[
-        "content-security-policy"
-    ]
+    assert (
+        "connect-src 'self' https://ingest.example.test;"
+        in client.get("/docs").headers["content-security-policy"]
+    )

@@ -54,7 +54,8 @@ class Server:
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, f"port {port} did not listen"
+            assert self.thread.is_alive(), f"the server for port {port} stopped"
+            assert time.monotonic() < deadline, f"port {port} did not listen"
             time.sleep(0.02)
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import OPERATOR_KEY, RETRAIN_AFTER, USER_KEY, Stack, Watched, shot, sign_in
+from tests.browser.conftest import RETRAIN_AFTER, USER_KEY, Stack, Watched, shot, sign_in
 
 GENUINE = [3.6216, 8.6661, -2.8073, -0.44699]
 FORGED = [-1.3971, 3.3191, -1.3927, -1.9948]
@@ -20,7 +20,9 @@ CSV = "\n".join(
 
 def only_our_origins(watched: Watched, stack: Stack) -> None:
     allowed = {urlsplit(stack.ingest_url).netloc, urlsplit(stack.predict_url).netloc}
-    elsewhere = [u for u in watched.requests if urlsplit(u).scheme != "data" and urlsplit(u).netloc not in allowed]
+    elsewhere = [
+        u for u in watched.requests if urlsplit(u).scheme != "data" and urlsplit(u).netloc not in allowed
+    ]
     assert elsewhere == []
     assert [e for e in watched.errors if "Content Security Policy" in e] == []
 
