@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import RETRAIN_AFTER, USER_KEY, Stack, Watched, shot, sign_in
+from svmflow import operations
+from tests.browser.conftest import OPERATOR_KEY, RETRAIN_AFTER, USER_KEY, Stack, Watched, shot, sign_in
 
 GENUINE = [3.6216, 8.6661, -2.8073, -0.44699]
 FORGED = [-1.3971, 3.3191, -1.3927, -1.9948]
@@ -133,3 +134,49 @@ def test_corrections_start_a_retraining_that_shows_in_jobs_and_models(watched: W
     expect(page.locator("#timeline > li")).to_have_count(2)
     expect(page.locator("#current")).to_contain_text("In production")
     shot(page, "models")
+
+
+def test_an_operator_rolls_back_and_the_history_shows_it(watched: Watched, stack: Stack) -> None:
+    # A second stored version to serve instead of the current one (the gate promotes or rejects it).
+    operations.train(stack.container)
+    stack.bus.drain(timeout=60)
+    current = stack.container.read_model.current_model()
+    assert current is not None
+    others = [v["version"] for v in stack.container.read_model.model_versions(50)]
+    target = next(v for v in others if v != current["version"])
+
+    page = watched.page
+    sign_in(page, stack, OPERATOR_KEY)
+    expect(page.locator(".who .role")).to_have_text("operator")
+    page.get_by_role("link", name="Models", exact=True).click()
+    expect(page.locator("#current")).to_contain_text(current["version"])
+    entry = page.locator("#timeline > li", has_text=target)
+    entry.get_by_role("button", name="Roll back to this version").click()
+    entry.get_by_role("button", name=f"Confirm: serve {target} again").click()
+    expect(page.locator("#rollback-outcome")).to_contain_text(f"Rollback to {target} requested")
+    expect(page.locator("#current")).to_contain_text(target, timeout=60_000)
+    expect(page.locator("#current")).to_contain_text("rolled_back")
+    shot(page, "models-operator")
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    expect(page.locator("#jobs tbody tr").first).to_contain_text("rolled_back")
+    assert stack.container.registry.pointer()[0].version == target
+
+
+def test_operator_only_actions_are_refused_with_a_plain_key(watched: Watched, stack: Stack) -> None:
+    page = watched.page
+    sign_in(page, stack, USER_KEY)
+    page.get_by_role("link", name="Models", exact=True).click()
+    expect(page.locator("#timeline > li").first).to_be_visible()
+    expect(page.get_by_role("button", name="Roll back to this version")).to_have_count(0)
+    expect(page.get_by_text("Rolling back needs an API key with the operator role.")).to_be_visible()
+    # The API refuses it too, whatever a page shows.
+    status, detail = page.evaluate(
+        """async (key) => {
+            const r = await fetch('/v1/models/rollback', {method: 'POST',
+              headers: {'X-API-Key': key, 'Content-Type': 'application/json'}, body: '{}'});
+            return [r.status, (await r.json()).detail];
+        }""",
+        USER_KEY,
+    )
+    assert status == 403
+    assert "operator role" in detail

@@ -216,6 +216,7 @@ function batchesView() {
   const newer = h("button", { type: "button", class: "secondary", disabled: true }, "← Newer");
   const where = h("span", { class: "help", "aria-live": "polite" });
   let rows = [];
+  let drawn = null;
 
   const draw = () => {
     const needle = filter.value.trim().toLowerCase();
@@ -246,6 +247,9 @@ function batchesView() {
       sessionStorage.setItem("svmflow.pending", JSON.stringify(pending));
     }
     for (const item of data.items) next.push(row(item.batch_id, item.submitted_at, await batchDetail(item.batch_id)));
+    const signature = next.map((r) => r.signature).join("|");
+    if (signature === drawn) return; // unchanged: keep focus where it is
+    drawn = signature;
     rows = next;
     draw();
   };
@@ -261,13 +265,14 @@ function batchesView() {
       h("td", { class: "num" }, d.results ? `${positives} / ${labels.length - positives}` : "—"),
       h("td", { class: "mono" }, d.model_version ?? "—"));
     const text = [id, d.model_version || "", d.status, ...(d.results || []).map((r) => r.subject)].join(" ").toLowerCase();
-    return { el, text };
+    return { el, text, signature: `${id}:${d.status}` };
   };
 
   filter.addEventListener("input", draw);
   let stop = every(2000, refresh);
   const go = (delta) => {
     page += delta;
+    drawn = null;
     stop();
     stop = every(2000, refresh);
   };
@@ -392,21 +397,46 @@ function evaluationList(label, e) {
 function modelsView() {
   const current = h("div", { class: "card", id: "current" });
   const timeline = h("ol", { class: "timeline", id: "timeline" });
-  replace(main, title("Models"), current, h("h2", {}, "Version history"), timeline);
-  return every(3000, async () => {
-    const [now, versions] = await Promise.all([
-      predict("/v1/models/current").catch((e) => (e.status === 404 ? { data: null } : Promise.reject(e))),
-      predict("/v1/models?limit=50"),
-    ]);
-    const c = now.data;
+  const outcome = h("div", { id: "rollback-outcome", role: "status", "aria-live": "polite" });
+  let confirming = null; // the version an operator is about to roll back to
+  let latest = null;
+
+  const rollBack = async (version) => {
+    confirming = null;
+    draw();
+    try {
+      const { data } = await predict("/v1/models/rollback", { method: "POST", body: { to_version: version } });
+      replace(outcome, h("p", { class: "msg ok" },
+        `Rollback to ${data.to_version} requested (job ${data.job_id}); production changes once the rollback function has acted.`));
+    } catch (e) {
+      replace(outcome, h("p", { class: "msg error" }, `Rollback refused: ${e.message}`));
+    }
+  };
+
+  const rollbackControl = (v, c) => {
+    // Any stored version can serve again, a rejected challenger included: the operator decides.
+    if (!session.isOperator() || !c || v.version === c.version) return null;
+    if (confirming === v.version) {
+      return h("div", { class: "actions" },
+        h("button", { type: "button", class: "danger", onclick: () => rollBack(v.version) }, `Confirm: serve ${v.version} again`),
+        h("button", { type: "button", class: "secondary", onclick: () => { confirming = null; draw(); } }, "Cancel"));
+    }
+    return h("div", { class: "actions" }, h("button", { type: "button", class: "secondary",
+      onclick: () => { confirming = v.version; draw(); } }, "Roll back to this version"));
+  };
+
+  const draw = () => {
+    if (!latest) return;
+    const [c, items] = latest;
     replace(current, c
       ? [h("h2", {}, "In production"), h("dl", { class: "facts" },
         h("dt", {}, "Version"), h("dd", { class: "mono" }, c.version),
         h("dt", {}, "Since"), h("dd", {}, when(c.since)),
         h("dt", {}, "Decision"), h("dd", {}, statusBadge(c.decision), " ", c.reason),
-        h("dt", {}, "Seed hold-out accuracy"), h("dd", {}, percent(c.evaluation?.seed_holdout_accuracy)))]
+        h("dt", {}, "Seed hold-out accuracy"), h("dd", {}, percent(c.evaluation?.seed_holdout_accuracy))),
+        session.isOperator() ? null : h("p", { class: "help" }, "Rolling back needs an API key with the operator role.")]
       : h("p", {}, "No model is in production yet."));
-    replace(timeline, versions.data.items.length ? versions.data.items.map((v) => h("li", { class: v.decision },
+    replace(timeline, items.length ? items.map((v) => h("li", { class: v.decision },
       h("div", { class: "when" }, when(v.created_at)),
       h("div", { class: "what" },
         h("h3", {}, h("span", { class: "mono" }, v.version), " ", statusBadge(v.decision),
@@ -416,7 +446,20 @@ function modelsView() {
           evaluationList("Champion at the time", v.champion_evaluation),
           h("div", { class: "eval" }, h("h4", {}, "Data"), h("dl", {},
             h("dt", {}, "training rows"), h("dd", {}, v.train_size ?? "—"),
-            h("dt", {}, "features"), h("dd", {}, v.n_features ?? "—"))))))) : h("li", {}, "No versions yet."));
+            h("dt", {}, "features"), h("dd", {}, v.n_features ?? "—")))),
+        rollbackControl(v, c)))) : h("li", {}, "No versions yet."));
+  };
+
+  replace(main, title("Models"), outcome, current, h("h2", {}, "Version history"), timeline);
+  return every(3000, async () => {
+    const [now, versions] = await Promise.all([
+      predict("/v1/models/current").catch((e) => (e.status === 404 ? { data: null } : Promise.reject(e))),
+      predict("/v1/models?limit=50"),
+    ]);
+    const next = [now.data, versions.data.items];
+    if (JSON.stringify(next) === JSON.stringify(latest)) return; // keeps focus where it is
+    latest = next;
+    draw();
   });
 }
 
@@ -426,8 +469,12 @@ function jobsView() {
     h("caption", { class: "sr-only" }, "Training jobs and rollbacks, newest first; updates live"),
     h("thead", {}, h("tr", {}, ["Finished", "Job", "Outcome", "Reason", "New labels", "Training rows"]
       .map((c) => h("th", { scope: "col" }, c)))), body)));
+  let drawn = null;
   return every(2000, async () => {
     const { data } = await predict("/v1/jobs?limit=50");
+    const signature = JSON.stringify(data.items);
+    if (signature === drawn) return; // unchanged: keep focus where it is
+    drawn = signature;
     replace(body, data.items.length ? data.items.map((j) => h("tr", {},
       h("td", {}, when(j.finished_at)),
       h("td", { class: "mono" }, j.job_id),
