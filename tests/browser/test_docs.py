@@ -23,7 +23,9 @@ def test_docs_render_both_apis_and_a_signed_in_user_can_try_a_call(watched: Watc
     with page.expect_response(re.compile(r"/v1/me$")) as answer:
         operation.get_by_role("button", name="Execute").click()
     assert answer.value.status == 200
-    expect(operation.locator(".live-responses-table .response-col_status").first).to_contain_text("200")
+    live = operation.locator(".live-responses-table")
+    expect(live).to_contain_text('"role": "user"')
+    expect(live.locator("tbody .response-col_status").first).to_contain_text("200")
     shot(page, "docs")
 
     page.locator("select#select").select_option(label="ingest API")
