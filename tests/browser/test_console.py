@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from svmflow import operations
 from tests.browser.conftest import OPERATOR_KEY, RETRAIN_AFTER, USER_KEY, Stack, Watched, shot, sign_in
@@ -180,3 +180,23 @@ def test_operator_only_actions_are_refused_with_a_plain_key(watched: Watched, st
     )
     assert status == 403
     assert "operator role" in detail
+
+
+def test_on_a_phone_the_pages_fit_the_screen_and_work_by_keyboard(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(stack.console_url)
+        # Keyboard only: the key field has focus, Enter signs in.
+        page.keyboard.type(USER_KEY)
+        page.keyboard.press("Enter")
+        page.get_by_role("button", name="Sign out").wait_for()
+        for view, name in (("#/batches", "batches-phone"), ("#/models", "models-phone")):
+            page.goto(f"{stack.console_url}{view}")
+            page.locator("main h1").wait_for()
+            page.wait_for_load_state("networkidle")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{view} is wider than the phone's screen by {overflow}px"
+            shot(page, name)
+    finally:
+        context.close()
