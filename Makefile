@@ -50,5 +50,6 @@ clean:
 	rm -rf .svmflow .pytest_cache .ruff_cache
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 browser:
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x /usr/bin/chromium || { $(APT) update -qq && $(APT) install -y -qq chromium; }

@@ -258,7 +258,7 @@ function batchesView() {
     const labels = d.results ? d.results.map((r) => r.label) : [];
     const positives = labels.filter((l) => l === 1).length;
     const el = h("tr", {},
-      h("td", {}, h("a", { href: `#/batches/${id}`, class: "mono" }, id.slice(0, 12) + "…")),
+      h("td", {}, h("a", { href: `#/batches/${id}`, class: "mono", "aria-label": `Batch ${id}`, title: id }, id.slice(0, 12) + "…")),
       h("td", {}, statusBadge(d.status)),
       h("td", {}, when(at)),
       h("td", { class: "num" }, d.record_count ?? "—"),
