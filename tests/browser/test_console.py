@@ -191,10 +191,13 @@ def test_on_a_phone_the_pages_fit_the_screen_and_work_by_keyboard(browser: Brows
         page.keyboard.type(USER_KEY)
         page.keyboard.press("Enter")
         page.get_by_role("button", name="Sign out").wait_for()
-        for view, name in (("#/batches", "batches-phone"), ("#/models", "models-phone")):
+        views = (
+            ("#/batches", "#batches tbody tr", "batches-phone"),
+            ("#/models", "#timeline > li", "models-phone"),
+        )
+        for view, content, name in views:
             page.goto(f"{stack.console_url}{view}")
-            page.locator("main h1").wait_for()
-            page.wait_for_load_state("networkidle")
+            page.locator(content).first.wait_for()
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{view} is wider than the phone's screen by {overflow}px"
             shot(page, name)

@@ -395,7 +395,7 @@ function evaluationList(label, e) {
 }
 
 function modelsView() {
-  const current = h("div", { class: "card", id: "current" });
+  const current = h("div", { class: "card", id: "current" }, h("p", {}, "Loading…"));
   const timeline = h("ol", { class: "timeline", id: "timeline" });
   const outcome = h("div", { id: "rollback-outcome", role: "status", "aria-live": "polite" });
   let confirming = null; // the version an operator is about to roll back to
