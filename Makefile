@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export UV
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run run-emulated test test-unit lint format schema demo clean bench bench-latency
+.PHONY: install run run-emulated test test-unit lint format schema demo clean bench bench-latency browser
 
 install:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user "uv==$(UV_VERSION)" \
@@ -25,7 +25,7 @@ demo: install
 run-emulated: install
 	$(UV) run python -m svmflow.emulated
 
-test: install lint
+test: install lint browser
 	$(UV) run pytest
 
 test-unit: install
@@ -51,3 +51,8 @@ bench-latency: install
 
 clean:
 	rm -rf .svmflow .pytest_cache .ruff_cache
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	@test -x /usr/bin/chromium || { $(APT) update -qq && $(APT) install -y -qq chromium; }

@@ -9,6 +9,7 @@ from functions.feedback_to_training import feedback_to_training
 from functions.prediction import prediction
 from functions.prediction_to_cache import prediction_to_cache
 from functions.prediction_to_db import prediction_to_db
+from functions.rollback import rollback
 from functions.training import training
 from functions.training_to_cache import training_to_cache
 from functions.training_to_db import training_to_db
@@ -21,6 +22,7 @@ __all__ = [
     "prediction",
     "prediction_to_cache",
     "prediction_to_db",
+    "rollback",
     "training",
     "training_to_cache",
     "training_to_db",

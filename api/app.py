@@ -10,12 +10,13 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from api import bulk, ingest, predict
+from api import bulk, console, ingest, operator, predict
 from api.errors import EXCEPTION_HANDLERS, PROBLEM_JSON, UnavailableError
 from api.models import Health
 from api.openapi import ingest_document, predict_document
@@ -34,7 +35,9 @@ def protected(endpoint: Endpoint) -> Endpoint:
     @functools.wraps(endpoint)
     async def guarded(request: Request) -> Response:
         service: Service = request.app.state.service
-        request.state.identity = await run_in_threadpool(service.api_keys.authenticate, request)
+        caller = await run_in_threadpool(service.api_keys.caller, request)
+        request.state.identity = caller.identity
+        request.state.caller = caller
         return await endpoint(request)
 
     return guarded
@@ -66,15 +69,20 @@ def _openapi(document: dict[str, object]) -> Endpoint:
     return serve
 
 
-def _app(service: Service, routes: list[Route], document: dict[str, object]) -> Starlette:
-    common = [
+def _app(
+    service: Service,
+    routes: list[BaseRoute],
+    document: dict[str, object],
+    outer: list[Middleware] | None = None,
+) -> Starlette:
+    common: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", _openapi(document), methods=["GET"]),
     ]
     app = Starlette(
         routes=common + routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)],
+        middleware=[*(outer or []), Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.service = service
@@ -88,6 +96,20 @@ def _predict_url(container: Container, predict_url: str | None) -> str:
     return settings.predict_url or f"http://{settings.api_host}:{settings.predict_port}"
 
 
+def _ingest_url(container: Container, ingest_url: str | None) -> str:
+    if ingest_url:
+        return ingest_url
+    settings = container.settings
+    return settings.ingest_url or f"http://{settings.api_host}:{settings.ingest_port}"
+
+
+def console_origins(container: Container, predict_url: str) -> list[str]:
+    """The browser origins allowed to call the ingest API: the console's (the predict API's) and any
+    configured in ``SVMFLOW_CONSOLE_ORIGINS``."""
+    extra = [o.strip() for o in container.settings.console_origins.split(",") if o.strip()]
+    return sorted({console.origin(predict_url), *(console.origin(o) for o in extra)})
+
+
 def create_ingest_app(
     container: Container,
     *,
@@ -95,16 +117,28 @@ def create_ingest_app(
     max_body_bytes: int = ingest.MAX_BODY_BYTES,
 ) -> Starlette:
     service = Service(container, _predict_url(container, predict_url), max_body_bytes)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/batches", protected(ingest.submit_batch), methods=["POST"]),
         Route("/v1/jobs/bulk", protected(bulk.submit_bulk), methods=["POST"]),
     ]
-    return _app(service, routes, ingest_document(max_body_bytes))
+    # The console, served by the predict API, submits batches here from the browser.
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=console_origins(container, service.predict_url),
+        allow_methods=["GET", "POST"],
+        allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["Location"],
+        max_age=600,
+    )
+    return _app(service, routes, ingest_document(max_body_bytes), outer=[cors])
 
 
-def create_predict_app(container: Container, *, predict_url: str | None = None) -> Starlette:
+def create_predict_app(
+    container: Container, *, predict_url: str | None = None, ingest_url: str | None = None
+) -> Starlette:
     service = Service(container, _predict_url(container, predict_url), predict.MAX_FEEDBACK_BYTES)
-    routes = [
+    ingest_at = _ingest_url(container, ingest_url)
+    routes: list[BaseRoute] = [
         Route("/v1/batches", protected(predict.list_batches), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.get_batch), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.rate_batch), methods=["PATCH"]),
@@ -112,5 +146,10 @@ def create_predict_app(container: Container, *, predict_url: str | None = None) 
         Route("/v1/models", protected(predict.list_models), methods=["GET"]),
         Route("/v1/jobs", protected(predict.list_jobs), methods=["GET"]),
         Route("/v1/jobs/bulk/{job_id}", protected(bulk.bulk_progress), methods=["GET"]),
+        Route("/v1/me", protected(operator.me), methods=["GET"]),
+        Route("/v1/models/rollback", protected(operator.rollback), methods=["POST"]),
+        *console.routes(ingest_at),
     ]
-    return _app(service, routes, predict_document())
+    policy = console.content_security_policy([console.origin(ingest_at)])
+    headers = Middleware(console.PageHeaders, policy=policy)
+    return _app(service, routes, predict_document(), outer=[headers])

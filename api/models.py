@@ -81,6 +81,7 @@ class CurrentModel(msgspec.Struct, kw_only=True):
     job_id: str
     evaluation: dict[str, Any] | None = None
     n_features: int | None = None
+    feature_names: list[str] | None = None
 
 
 class BulkSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -110,3 +111,24 @@ class BulkJob(BulkView, kw_only=True):
 class Health(msgspec.Struct, kw_only=True):
     status: str
     checks: dict[str, str] = {}
+
+
+class Me(msgspec.Struct, kw_only=True):
+    """The caller's role: ``user`` or ``operator`` (for actions reserved to operators)."""
+
+    role: str
+    operator: bool
+
+
+class RollbackSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The version to serve again; without one, the newest promoted version before the current one."""
+
+    to_version: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+
+
+class RollbackAccepted(msgspec.Struct, kw_only=True):
+    """Published; the job (``job_id``) shows in /v1/jobs once the rollback function has acted."""
+
+    job_id: str
+    to_version: str
+    status: str

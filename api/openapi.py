@@ -23,6 +23,9 @@ from api.models import (
     FeedbackSubmission,
     Health,
     Listing,
+    Me,
+    RollbackAccepted,
+    RollbackSubmission,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 
@@ -37,16 +40,20 @@ _TYPES = (
     Listing,
     CurrentModel,
     Health,
+    Me,
     Problem,
     BulkSubmission,
     BulkAccepted,
     BulkPending,
     BulkJob,
+    RollbackAccepted,
+    RollbackSubmission,
 )
 _PROBLEMS = {
     400: "Malformed request: not HTTP/1.1 (a bad request line, Content-Length or chunk size), "
     "a body that is not UTF-8 JSON or repeats a key, a bad header, query parameter or cursor",
     401: "Missing or wrong API key",
+    403: "The API key lacks the role the action needs (operator)",
     404: "No such batch (an id this system never issued) or resource",
     408: "The request did not arrive whole within the server's deadline (30 s)",
     409: "Conflict with the current state (see detail)",
@@ -250,6 +257,28 @@ def predict_document() -> dict[str, Any]:
                     "Model versions with metrics and promotion decisions, newest first",
                     {"200": _json("Listing", "Model versions"), **_problems(401, 503)},
                     parameters=[_LIMIT],
+                )
+            },
+            "/v1/models/rollback": {
+                "post": _operation(
+                    "Serve an earlier model version again (operator keys only)",
+                    {
+                        "202": _json(
+                            "RollbackAccepted", "Published to rollback-requests; see /v1/jobs for the outcome"
+                        ),
+                        **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503),
+                    },
+                    description=(
+                        "A command: the rollback function re-points production and records the job. "
+                        "With `{}`, the newest promoted version before the current one."
+                    ),
+                    requestBody=_body("RollbackSubmission"),
+                )
+            },
+            "/v1/me": {
+                "get": _operation(
+                    "The caller's role (user or operator), to tell whether a key is valid and what it may do",
+                    {"200": _json("Me", "The role of the key presented"), **_problems(401)},
                 )
             },
             "/v1/jobs": {

@@ -3,7 +3,7 @@
 # tests/unit/infra checks them against svmflow/topology.py and main.py.
 
 locals {
-  topics = ["bulk-requests", "bulk-predictions", "prediction-requests", "predictions", "feedback", "training-requests", "models"]
+  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests"]
 
   # Key: the entry point exported by main.py.
   #   topic / publishes: must equal svmflow.topology.FUNCTIONS.
@@ -157,6 +157,20 @@ locals {
       bucket        = "write"
       secrets       = []
     }
+    rollback = {
+      topic         = "rollback-requests"
+      publishes     = ["models"]
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 60
+      concurrency   = 1
+      warm          = false
+      max_instances = 1 # rollbacks are rare and re-point one object
+      db            = false
+      redis         = false
+      bucket        = "write"
+      secrets       = []
+    }
   }
 
   # Key: the argument of `python -m api`. publishes must equal svmflow.topology.APIS.
@@ -166,7 +180,7 @@ locals {
       secrets   = ["api-keys", "id-signing-key"]
     }
     predict = {
-      publishes = ["feedback"]
+      publishes = ["feedback", "rollback-requests"]
       secrets   = ["api-keys", "id-signing-key"]
     }
   }

@@ -229,6 +229,8 @@ class Container:
                 "min_new_labels": s.retrain_min_new_labels,
                 "holdout_percent": s.holdout_percent,
             }
+        if name == "rollback":
+            return {"registry": self.registry, "publisher": self.publisher}
         if name == "training":
             return {
                 "db": self.db,

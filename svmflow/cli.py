@@ -191,7 +191,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 ),
                 HttpService(
                     "predict",
-                    create_predict_app(container, predict_url=predict_url),
+                    create_predict_app(container, predict_url=predict_url, ingest_url=ingest_url),
                     settings.api_host,
                     settings.predict_port,
                     uvicorn_options(),
@@ -214,7 +214,7 @@ def local_urls(settings: Settings) -> tuple[str, str]:
     if ":" in host:
         host = f"[{host}]"
     return (
-        f"http://{host}:{settings.ingest_port}",
+        settings.ingest_url or f"http://{host}:{settings.ingest_port}",
         settings.predict_url or f"http://{host}:{settings.predict_port}",
     )
 
@@ -238,6 +238,7 @@ svmflow is running.
   ingest API   {ingest_url}    POST /v1/batches
   predict API  {predict_url}    GET /v1/batches/{{id}}, PATCH /v1/batches/{{id}}, /v1/models, /v1/jobs
   API key      {key}    (header X-API-Key, or Authorization: Bearer)
+  console      {predict_url}/console/    (API reference: {predict_url}/docs)
   OpenAPI      {ingest_url}/openapi.json  {predict_url}/openapi.json
   model        {model} in production
 
@@ -260,7 +261,10 @@ def _default_key_shown(settings: Settings) -> str:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    key = args.api_key or Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
+    first = Container(settings).secrets.get("api-keys").replace(",", " ").split()[0]
+    # An entry may name its role (`operator:KEY`); the key is what follows.
+    role, sep, rest = first.partition(":")
+    key = args.api_key or (rest if sep and role in ("user", "operator") and rest else first)
     client = demo.Client(args.ingest_url, args.predict_url, key)
     try:
         with client:

@@ -61,6 +61,10 @@ class Settings:
     ingest_port: int = 8080
     predict_port: int = 8081
     predict_url: str = ""
+    # The ingest API's public address, which the console (served by the predict API) sends batches to.
+    ingest_url: str = ""
+    # Origins besides the predict API's own that may call the ingest API from a browser (comma separated).
+    console_origins: str = ""
     log_level: str = "INFO"
     data_path: Path = field(
         default_factory=lambda: Path(__file__).resolve().parent.parent / "data" / "banknote.csv"

@@ -158,6 +158,17 @@ class TrainingRequest(Contract, kw_only=True):
     new_labels: int = 0
 
 
+class RollbackRequest(Contract, kw_only=True):
+    """Published by the predict API for an operator: serve ``to_version`` again. The API names the
+    version, so a redelivered request re-points to the same one instead of walking further back."""
+
+    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    to_version: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    # A digest of the operator's API key, never the key: who asked, for the job record.
+    requested_by: str
+    requested_at: datetime
+
+
 class Evaluation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Accuracy of one model on the shared hold-out, the trusted seed part and the feedback part apart."""
 
@@ -185,6 +196,8 @@ class ModelEvent(Contract, kw_only=True):
     artifact_uri: str | None = None
     # Features per row the candidate expects; the ingest API refuses other widths up front.
     n_features: int | None = None
+    # Their names, in order (the model's data set spec), so clients can label and check columns.
+    feature_names: list[str] | None = None
     finished_at: datetime
 
 
@@ -206,6 +219,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.MODELS: ModelEvent,
     topology.BULK_REQUESTS: BulkRequest,
     topology.BULK_PREDICTIONS: BulkPredictions,
+    topology.ROLLBACK_REQUESTS: RollbackRequest,
 }
 
 C = TypeVar("C", bound=Contract)

@@ -167,7 +167,7 @@ class ModelRegistry:
         )
         return pointer
 
-    def rollback(self, to_version: str | None = None) -> tuple[Pointer, Pointer]:
+    def rollback(self, to_version: str | None = None, note: str = "") -> tuple[Pointer, Pointer]:
         """Re-point production at ``to_version`` (default: the version that served before this one).
 
         Rolling back walks the history backwards: a second rollback goes one version further back,
@@ -185,7 +185,12 @@ class ModelRegistry:
             history = current.history[: len(current.history) - 1 - current.history[::-1].index(target)]
         else:  # rolling "back" to a version that never served: remember where we came from
             history = [*current.history, current.version]
-        new = self.promote(target, generation, reason=f"rollback from {current.version}", history=history)
+        new = self.promote(
+            target,
+            generation,
+            reason=f"rollback from {current.version}" + (f" ({note})" if note else ""),
+            history=history,
+        )
         return current, new
 
     # -- job outcomes ------------------------------------------------------------------------

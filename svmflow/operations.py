@@ -145,5 +145,6 @@ def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEven
         data_fingerprint=version.data_fingerprint if version else None,
         artifact_uri=version.artifact_uri if version else None,
         n_features=(job.metrics or {}).get("n_features"),
+        feature_names=(job.metrics or {}).get("feature_names"),
         finished_at=as_utc(job.finished_at),
     )

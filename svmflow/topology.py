@@ -12,6 +12,7 @@ TRAINING_REQUESTS = "training-requests"
 MODELS = "models"
 BULK_REQUESTS = "bulk-requests"
 BULK_PREDICTIONS = "bulk-predictions"
+ROLLBACK_REQUESTS = "rollback-requests"
 
 TOPICS = (
     PREDICTION_REQUESTS,
@@ -21,6 +22,7 @@ TOPICS = (
     MODELS,
     BULK_REQUESTS,
     BULK_PREDICTIONS,
+    ROLLBACK_REQUESTS,
 )
 
 # entry point -> (trigger topic, topics it publishes to)
@@ -36,12 +38,13 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "training_to_db": (MODELS, ()),
     "bulk_split": (BULK_REQUESTS, (PREDICTION_REQUESTS,)),
     "bulk_results": (BULK_PREDICTIONS, ()),
+    "rollback": (ROLLBACK_REQUESTS, (MODELS,)),
 }
 
 # API -> topics it publishes to
 APIS: dict[str, tuple[str, ...]] = {
     "ingest": (PREDICTION_REQUESTS, BULK_REQUESTS),
-    "predict": (FEEDBACK,),
+    "predict": (FEEDBACK, ROLLBACK_REQUESTS),
 }
 
 

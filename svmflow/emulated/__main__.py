@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 svmflow is running on the emulated stack.
   ingest API        {stack.ingest_url}    POST /v1/batches
   predict API       {stack.predict_url}    GET|PATCH /v1/batches/{{id}}, /v1/models/current
+  console           {stack.predict_url}/console/    (API reference: {stack.predict_url}/docs)
   API key           {"dev-local-key (SVMFLOW_SECRET_API_KEYS to change)"}
   Pub/Sub emulator  {stack.emulator_host}    (PUBSUB_EMULATOR_HOST)
   fake-gcs-server   {stack.storage_endpoint}    bucket {config.model_bucket}

@@ -119,6 +119,7 @@ class EmulatedStack:
                 "SVMFLOW_STORAGE_ENDPOINT": self.storage_endpoint,
                 "SVMFLOW_MAX_DELIVERY_ATTEMPTS": str(c.policy.max_delivery_attempts),
                 "SVMFLOW_PREDICT_URL": self.predict_url,
+                "SVMFLOW_INGEST_URL": self.ingest_url,
                 "SVMFLOW_INGEST_PORT": str(self.ingest_port),
                 "SVMFLOW_PREDICT_PORT": str(self.predict_port),
                 "SVMFLOW_STATE_DIR": str(c.run_dir / "state"),

@@ -208,6 +208,7 @@ def promoted_earlier(job_id: str, request: TrainingRequest, registry: ModelRegis
         data_fingerprint=metadata.data_fingerprint,
         artifact_uri=registry.uri(pointer.version),
         n_features=metrics.get("n_features"),
+        feature_names=metrics.get("feature_names"),
         finished_at=pointer.promoted_at,
     )
 
@@ -297,6 +298,7 @@ def train_and_decide(
                 "champion_version": current,
                 "new_labels": new_labels,
                 "n_features": challenger.n_features,
+                "feature_names": list(challenger.feature_names),
             },
             library_versions=library_versions(),
         ),
@@ -334,4 +336,5 @@ def train_and_decide(
         data_fingerprint=fingerprint,
         artifact_uri=registry.uri(version),
         n_features=challenger.n_features,
+        feature_names=list(challenger.feature_names),
     )

@@ -28,6 +28,7 @@ def version_entry(event: ModelEvent) -> dict[str, Any]:
         "data_fingerprint": event.data_fingerprint,
         "train_size": event.train_size,
         "n_features": event.n_features,
+        "feature_names": event.feature_names,
         "evaluation": msgspec.to_builtins(event.challenger),
         "champion_evaluation": msgspec.to_builtins(event.champion),
     }
@@ -37,9 +38,11 @@ def current_entry(event: ModelEvent, known: dict[str, Any] | None) -> dict[str, 
     promoted = event.decision == "promoted"
     evaluation = msgspec.to_builtins(event.challenger) if promoted else None
     n_features = event.n_features if promoted else None
+    feature_names = event.feature_names if promoted else None
     if known is not None:
         evaluation = evaluation if evaluation is not None else known.get("evaluation")
         n_features = n_features if n_features is not None else known.get("n_features")
+        feature_names = feature_names if feature_names is not None else known.get("feature_names")
     return {
         "version": event.current_version,
         "since": event.finished_at.isoformat(),
@@ -48,6 +51,7 @@ def current_entry(event: ModelEvent, known: dict[str, Any] | None) -> dict[str, 
         "job_id": event.job_id,
         "evaluation": evaluation,
         "n_features": n_features,
+        "feature_names": feature_names,
     }
 
 

@@ -19,6 +19,7 @@ def handle(event: ModelEvent, context: EventContext, *, db: Database) -> None:
         "challenger": msgspec.to_builtins(event.challenger),
         "champion": msgspec.to_builtins(event.champion),
         "n_features": event.n_features,
+        "feature_names": event.feature_names,
     }
     with db.transaction() as session:
         if not db.claim_event(session, CONSUMER, context.event_id):

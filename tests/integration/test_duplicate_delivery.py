@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from svmflow import contracts, topology
-from svmflow.contracts import ModelEvent, Predictions, TrainingRequest
+from svmflow.contracts import ModelEvent, Predictions, RollbackRequest, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.tables import PredictionBatch
 from tests.builders import db_snapshot, feedback, prediction_request, redis_snapshot
@@ -113,6 +113,14 @@ MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
     ),
     "training_to_cache": _model_event,
     "training_to_db": _model_event,
+    # A version that cannot serve: the outcome (failed, with the reason) is recorded once, and
+    # production stays as it is for the tests that follow.
+    "rollback": lambda run: RollbackRequest(
+        request_id=f"dup-{secrets.token_hex(4)}",
+        to_version="never-trained",
+        requested_by="duplicate-delivery test",
+        requested_at=datetime.now(UTC),
+    ),
 }
 
 

@@ -56,7 +56,7 @@ def test_every_topic_the_code_publishes_to_exists(tf: model.Terraform) -> None:
 
 
 def test_a_missing_topic_fails(tmp_path: Path) -> None:
-    broken = mutated(tmp_path, "components.tf", '"training-requests", "models"]', '"models"]')
+    broken = mutated(tmp_path, "components.tf", '"training-requests", "models"', '"models"')
     problems = model.check_topics(broken, topology.TOPICS, PUBLISHED_TOPICS)
     assert "topic training-requests is missing from Terraform" in problems
     assert "the code publishes to training-requests, which Terraform does not create" in problems

@@ -1,0 +1,73 @@
+"""rollback: serve an earlier model version again, for an operator, and tell the read models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from svmflow import contracts
+from svmflow.contracts import ModelEvent, RollbackRequest
+from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PreconditionFailedError, TransientError
+from svmflow.handlers.training import _republish
+from svmflow.model_registry import ModelRegistry
+from svmflow.ports import Publisher
+from svmflow.runtime.processor import EventContext
+
+
+def handle(
+    request: RollbackRequest, context: EventContext, *, registry: ModelRegistry, publisher: Publisher
+) -> ModelEvent:
+    """Keyed by request id, like a training job: the outcome is recorded in the bucket and a redelivery
+    republishes it. A rollback that cannot happen (no such version, already serving, an altered
+    artifact) is recorded as failed with the reason, so the operator sees why in the job list."""
+    job_id = f"rollback-{request.request_id}"
+    if (recorded := registry.job_outcome(job_id)) is not None:
+        return _republish(publisher, recorded, context)
+    event = _roll_back(job_id, request, registry)
+    outcome = registry.record_job_outcome(job_id, contracts.encode(event))
+    return _republish(publisher, outcome, context)
+
+
+def _roll_back(job_id: str, request: RollbackRequest, registry: ModelRegistry) -> ModelEvent:
+    current, _ = registry.pointer()
+    if (
+        current is not None
+        and current.version == request.to_version
+        and current.reason.endswith(f"({job_id})")
+    ):
+        # This request moved the pointer, then failed before recording its outcome.
+        previous = current.history[-1] if current.history else None
+        return _event(
+            job_id, request, "rolled_back", _reason(previous, current.version), current.version, previous
+        )
+    try:
+        old, new = registry.rollback(request.to_version, note=job_id)
+    except PreconditionFailedError as exc:
+        raise TransientError("the production pointer changed meanwhile; retrying the rollback") from exc
+    except (ModelNotFoundError, ArtifactIntegrityError, ValueError) as exc:
+        serving = current.version if current else None
+        return _event(job_id, request, "failed", f"rollback refused: {exc}", serving, serving)
+    return _event(job_id, request, "rolled_back", _reason(old.version, new.version), new.version, old.version)
+
+
+def _reason(old: str | None, new: str) -> str:
+    return f"operator rolled back from {old} to {new}"
+
+
+def _event(
+    job_id: str,
+    request: RollbackRequest,
+    decision: contracts.Decision,
+    reason: str,
+    current: str | None,
+    previous: str | None,
+) -> ModelEvent:
+    return ModelEvent(
+        job_id=job_id,
+        request_id=request.request_id,
+        decision=decision,
+        reason=reason,
+        candidate_version=request.to_version,
+        current_version=current,
+        previous_version=previous,
+        finished_at=datetime.now(UTC),
+    )

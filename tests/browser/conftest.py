@@ -1,0 +1,153 @@
+"""The console in a real headless Chromium (Debian's `chromium`, driven by Playwright) against both APIs
+served by uvicorn on free loopback ports over the embedded runtime: an EmbeddedBus with every function
+subscribed, fakeredis, SQLite and a local bucket in tmp, and a promoted model.
+
+`make browser` installs Chromium when /usr/bin/chromium is missing; Playwright's own browser download is
+not used.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from api.app import create_ingest_app, create_predict_app
+from svmflow import operations
+from svmflow.adapters.secrets import EnvSecrets
+from svmflow.bootstrap import Container
+from svmflow.config import Settings
+from svmflow.runtime.embedded_bus import EmbeddedBus
+
+CHROMIUM = Path("/usr/bin/chromium")
+USER_KEY = "console-user-key"
+OPERATOR_KEY = "console-operator-key"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# Corrections needed to start a retraining here (50 by default): a handful, so a test can watch one.
+RETRAIN_AFTER = 4
+# Two shared cores render a 2 MB Swagger UI bundle slowly.
+expect.set_options(timeout=20_000)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """One ASGI app served by uvicorn in a thread, on a loopback port."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            assert self.thread.is_alive(), f"the server for port {port} stopped"
+            assert time.monotonic() < deadline, f"port {port} did not listen"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@dataclass
+class Stack:
+    container: Container
+    bus: EmbeddedBus
+    ingest_url: str
+    predict_url: str
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.predict_url}/console/"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    ingest_port, predict_port = free_port(), free_port()
+    ingest_url, predict_url = f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{predict_port}"
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("console-system"),
+        model_refresh_seconds=0.0,
+        retrain_min_new_labels=RETRAIN_AFTER,
+        ingest_url=ingest_url,
+        predict_url=predict_url,
+    )
+    bus = EmbeddedBus(settings.bus_path, max_attempts=2, min_backoff=0.05)
+    container = Container(
+        settings,
+        bus=bus,
+        redis=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
+        secrets=EnvSecrets({"SVMFLOW_SECRET_API_KEYS": f"{USER_KEY},operator:{OPERATOR_KEY}"}),
+    )
+    container.subscribe_all(bus)
+    bus.start(2)
+    operations.seed(container)
+    assert operations.train(container).decision == "promoted"
+    bus.drain(timeout=60)
+    servers = [
+        Server(create_ingest_app(container), ingest_port),
+        Server(create_predict_app(container), predict_port),
+    ]
+    yield Stack(container, bus, ingest_url, predict_url)
+    for server in servers:
+        server.stop()
+    bus.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Chromium is missing: `make browser` installs Debian's chromium package"
+    with sync_playwright() as playwright:
+        # Root in a container has no user namespace for Chromium's sandbox.
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Watched:
+    """A page and what it did: every request's URL and every console error (a CSP violation included)."""
+
+    page: Page
+    requests: list[str]
+    errors: list[str]
+
+
+@pytest.fixture
+def watched(browser: Browser, stack: Stack) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield Watched(page, requests, errors)
+    context.close()
+
+
+def sign_in(page: Page, stack: Stack, key: str) -> None:
+    page.goto(stack.console_url)
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign out").wait_for()
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
