@@ -69,7 +69,6 @@ class FaultyProxy:
     def __init__(self, upstream: str, plan: FaultPlan) -> None:
         self.upstream = upstream.rstrip("/")
         self.plan = plan
-        self._client: httpx2.AsyncClient | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
@@ -83,12 +82,12 @@ class FaultyProxy:
         if action == "refuse":
             await _answer(send, 503, b'{"status":503}', self.plan.retry_after)
             return
-        if self._client is None:
-            self._client = httpx2.AsyncClient(timeout=60)
         query = scope.get("query_string", b"").decode()
         url = self.upstream + scope["path"] + (f"?{query}" if query else "")
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.lower() != b"host"]
-        response = await self._client.request(scope["method"], url, content=body, headers=headers)
+        # A client per request: nothing outlives the server's event loop.
+        async with httpx2.AsyncClient(timeout=60) as client:
+            response = await client.request(scope["method"], url, content=body, headers=headers)
         if action == "lose":
             self.plan.lost_answers.append(msgspec.json.decode(response.content))
             await _answer(send, 503, b'{"status":503}', self.plan.retry_after)

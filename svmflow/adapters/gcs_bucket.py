@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from typing import Any, BinaryIO
 
 from svmflow.errors import PreconditionFailedError
@@ -56,15 +57,21 @@ class GcsBucket:
         return blob.open("rb", chunk_size=8 * 1024 * 1024)  # type: ignore[no-any-return]
 
     def compose(self, sources: list[str], target: str, header: bytes = b"") -> int:
-        """Cloud Storage composes at most 32 objects per call: fold them in, 31 at a time."""
-        head = self._bucket.blob(target)
-        head.upload_from_string(header, content_type="text/plain")
-        pending = list(sources)
-        while pending:
-            group, pending = pending[:31], pending[31:]
-            head.compose([head, *(self._bucket.blob(name) for name in group)])
-        head.reload()
-        return int(head.generation)
+        """Cloud Storage composes at most 32 objects per call: fold them in, 31 at a time, into a
+        scratch object, then copy that to ``target`` in one step, so ``target`` is never half-built."""
+        scratch = self._bucket.blob(f"{target}.compose-{uuid.uuid4().hex}")
+        scratch.upload_from_string(header, content_type="text/plain")
+        try:
+            pending = list(sources)
+            while pending:
+                group, pending = pending[:31], pending[31:]
+                scratch.compose([scratch, *(self._bucket.blob(name) for name in group)])
+            final = self._bucket.blob(target)
+            final.compose([scratch])
+        finally:
+            scratch.delete()
+        final.reload()
+        return int(final.generation)
 
     def delete(self, path: str) -> None:
         from google.api_core.exceptions import NotFound

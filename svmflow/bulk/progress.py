@@ -24,6 +24,16 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 1
 """
 
+# The last word on a job is "done" or "failed": a late writer (a duplicate split finishing after the
+# first one, say) must not turn it back into "running".
+_UPDATE_UNFINISHED = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'done' or status == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 _INT_FIELDS = (
     "bytes_total",
     "bytes_read",
@@ -70,6 +80,7 @@ class BulkProgressStore:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self._chunk_done = client.register_script(_CHUNK_DONE)
+        self._update_unfinished = client.register_script(_UPDATE_UNFINISHED)
 
     def _key(self, job_id: str) -> str:
         return f"{self.prefix}bulk:{job_id}"
@@ -86,6 +97,13 @@ class BulkProgressStore:
         pipe.expire(self._key(job_id), self.ttl_seconds)
         pipe.execute()
 
+    def update_unfinished(self, job_id: str, **fields: Any) -> bool:
+        """``update``, unless the job is already done or failed. True if written."""
+        values = {k: str(v) for k, v in fields.items() if v is not None}
+        values["updated_at"] = repr(time.time())
+        flat = [item for pair in values.items() for item in pair]
+        return bool(self._update_unfinished(keys=[self._key(job_id)], args=[self.ttl_seconds, *flat]))
+
     def start(
         self, job_id: str, *, uri: str, model_version: str, model_sha256: str, bytes_total: int
     ) -> tuple[str, str]:
@@ -96,7 +114,8 @@ class BulkProgressStore:
         pipe.hsetnx(key, "model_version", model_version)
         pipe.hsetnx(key, "model_sha256", model_sha256)
         pipe.hsetnx(key, "started_at", repr(time.time()))
-        pipe.hset(key, mapping={"uri": uri, "status": "splitting", "bytes_total": bytes_total})
+        pipe.hset(key, mapping={"uri": uri, "bytes_total": bytes_total})
+        pipe.hsetnx(key, "status", "splitting")
         pipe.expire(key, self.ttl_seconds)
         pipe.hget(key, "model_version")
         pipe.hget(key, "model_sha256")

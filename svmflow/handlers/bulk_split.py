@@ -134,18 +134,18 @@ def handle(
         with stream:
             for item in read_rows(io.BufferedReader(counted, 1024 * 1024), request.format, model.n_features):
                 if chunker.add(item):
-                    progress.update(
+                    progress.update_unfinished(
                         request.job_id,
                         rows_read=chunker.rows_read,
                         rows_failed=chunker.rows_failed,
                         bytes_read=counted.position,
                     )
     except BulkFileError as exc:
-        progress.update(request.job_id, status="failed", error=str(exc))
+        progress.update_unfinished(request.job_id, status="failed", error=str(exc))
         return
     chunker.flush()
     chunker.flush_errors()
-    progress.update(
+    progress.update_unfinished(
         request.job_id,
         status="running",
         rows_read=chunker.rows_read,

@@ -209,7 +209,7 @@ class TestOpenApi:
     def test_each_api_documents_its_own_paths(self, system: System) -> None:
         ingest = system.ingest.get("/openapi.json").json()["paths"]
         predict = system.predict.get("/openapi.json").json()["paths"]
-        assert set(ingest) == {"/v1/batches", "/healthz", "/readyz"}
+        assert set(ingest) == {"/v1/batches", "/v1/jobs/bulk", "/healthz", "/readyz"}
         assert list(ingest["/v1/batches"]) == ["post"]
         assert {
             "/v1/batches",
@@ -217,6 +217,7 @@ class TestOpenApi:
             "/v1/models/current",
             "/v1/models",
             "/v1/jobs",
+            "/v1/jobs/bulk/{job_id}",
         } <= set(predict)
         assert list(predict["/v1/batches"]) == ["get"]
 

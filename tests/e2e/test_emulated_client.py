@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from svmflow.client import Client, RetryPolicy
 from tests.builders import _ROWS
-from tests.emulated_harness import EmulatedRun
+from tests.emulated_harness import EmulatedRun, wait_until
 from tests.http_servers import FaultPlan, FaultyProxy, serving
 
 pytestmark = pytest.mark.e2e
@@ -43,12 +43,19 @@ def test_client_retries_503s_without_duplicates_and_reads_everything(emulated: E
     assert [p.subject for p in predictions] == subjects
     assert answer.accepted == 1
     assert current.version in {v.version for v in versions}
-    with emulated.container.db.engine.connect() as conn:
-        stored = conn.execute(
-            text("SELECT count(*), count(DISTINCT batch_id) FROM predictions WHERE subject LIKE :t"),
-            {"t": f"{tag}-%"},
-        ).one()
-    assert tuple(stored) == (len(chosen), 3)
+
+    def stored() -> tuple[int, int]:
+        """(rows, distinct batches) prediction-to-db has stored for these subjects; it runs beside the
+        cache, so it may finish a little after the results became pollable."""
+        with emulated.container.db.engine.connect() as conn:
+            count, batches = conn.execute(
+                text("SELECT count(*), count(DISTINCT batch_id) FROM predictions WHERE subject LIKE :t"),
+                {"t": f"{tag}-%"},
+            ).one()
+        return int(count), int(batches)
+
+    wait_until(lambda: stored()[0] >= len(chosen), timeout=60, what="the predictions in Postgres")
+    assert stored() == (len(chosen), 3)
 
 
 def test_bulk_file_in_the_emulated_bucket(emulated: EmulatedRun) -> None:

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from svmflow import contracts, topology
-from svmflow.contracts import ModelEvent, Predictions, RollbackRequest, TrainingRequest
+from svmflow.contracts import (
+    BulkPredictions,
+    BulkRequest,
+    ModelEvent,
+    Predictions,
+    RollbackRequest,
+    TrainingRequest,
+)
 from svmflow.db import job_queue
 from svmflow.db.tables import PredictionBatch
 from tests.builders import db_snapshot, feedback, prediction_request, redis_snapshot
@@ -102,6 +109,34 @@ def _model_event(run: EmulatedRun) -> contracts.Contract:
     )
 
 
+def _bulk_request(run: EmulatedRun) -> contracts.Contract:
+    job_id = f"dup-{secrets.token_hex(4)}"
+    path = f"bulk/{job_id}/notes.csv"
+    run.container.bucket.write(path, b"variance,skewness,curtosis,entropy\n1,2,3,4\n-3,-8,12,-1\n1,x,3,4\n")
+    return BulkRequest(
+        job_id=job_id,
+        uri=path,
+        path=path,
+        format="csv",
+        output=f"{path}.out/{job_id}/",
+        submitted_at=datetime.now(UTC),
+    )
+
+
+def _bulk_predictions(run: EmulatedRun) -> contracts.Contract:
+    job_id = f"dup-{secrets.token_hex(4)}"
+    return BulkPredictions(
+        job_id=job_id,
+        chunk=0,
+        output=f"bulk/{job_id}/notes.csv.out/{job_id}/",
+        model_version=run.current_model()["version"],
+        lines=[2, 3],
+        labels=[0, 1],
+        scores=[-1.0, 1.0],
+        predicted_at=datetime.now(UTC),
+    )
+
+
 MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
     "prediction": lambda run: prediction_request(f"dup-{secrets.token_hex(4)}", rows=6, offset=1020),
     "prediction_to_cache": _predictions,
@@ -121,6 +156,8 @@ MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
         requested_by="duplicate-delivery test",
         requested_at=datetime.now(UTC),
     ),
+    "bulk_split": _bulk_request,
+    "bulk_results": _bulk_predictions,
 }
 
 
