@@ -178,10 +178,13 @@ locals {
     ingest = {
       publishes = ["prediction-requests", "bulk-requests"]
       secrets   = ["api-keys", "id-signing-key"]
+      # POST /v1/jobs/bulk reads a bulk file's head to refuse a missing or malformed one at once.
+      reads_bulk_files = true
     }
     predict = {
-      publishes = ["feedback", "rollback-requests"]
-      secrets   = ["api-keys", "id-signing-key"]
+      publishes        = ["feedback", "rollback-requests"]
+      secrets          = ["api-keys", "id-signing-key"]
+      reads_bulk_files = false
     }
   }
 

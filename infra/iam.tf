@@ -115,6 +115,21 @@ resource "google_storage_bucket_iam_member" "function_models" {
   member = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 
+# The one bucket read by an API: the head of a file under bulk/, checked when a bulk job is submitted.
+resource "google_storage_bucket_iam_member" "api_bulk_files" {
+  for_each = { for name, a in local.apis : name => a if a.reads_bulk_files }
+
+  bucket = google_storage_bucket.models.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.api[each.key].email}"
+
+  condition {
+    title       = "bulk-files-only"
+    description = "Objects under bulk/ in the model bucket"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/bulk/\")"
+  }
+}
+
 # Pub/Sub mints the push account's OIDC tokens.
 resource "google_service_account_iam_member" "push_token_creator" {
   service_account_id = google_service_account.push.name

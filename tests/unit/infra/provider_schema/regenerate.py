@@ -8,7 +8,7 @@ imported or installed) and keeps the resource and data source types infra/ uses.
     python3 -m pip download --no-deps -d /tmp/cdktf \\
         cdktf-cdktf-provider-google==14.36.0 cdktf-cdktf-provider-google-beta==14.36.0 \\
         cdktf-cdktf-provider-random==12.0.1 cdktf-cdktf-provider-time==11.0.1
-    uv run python tests/unit/infra/provider_schema/regenerate.py /tmp/cdktf/*.whl
+    .venv/bin/python tests/unit/infra/provider_schema/regenerate.py /tmp/cdktf/*.whl
 
 Those packages (about 50 MB each) are not project dependencies: only their output is kept.
 Add a resource type to infra/ and the schema check fails until this is run again.
