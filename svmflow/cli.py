@@ -162,10 +162,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # package; nothing else in the core does.
     from api.app import create_ingest_app, create_predict_app
     from api.server import uvicorn_options
-    from svmflow.runtime.embedded import EmbeddedSystem, HttpService
+    from svmflow.runtime.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
     from svmflow.runtime.listen import PortUnavailableError, check_free
 
     try:
+        ensure_state_dir_free(settings.state_dir)
         check_free(settings)
     except PortUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)

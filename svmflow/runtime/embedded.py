@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from svmflow import operations, topology
@@ -19,6 +20,36 @@ from svmflow.errors import SvmflowError, TransientError
 from svmflow.runtime import memory
 
 log = logging.getLogger(__name__)
+
+
+RUN_LOCK = "run.lock"
+
+
+class StateDirInUseError(SvmflowError):
+    def __init__(self, state_dir: Path, holder: str) -> None:
+        super().__init__(
+            f"svmflow is already running on the state directory {state_dir} ({holder}); "
+            "stop it first, or give this one another SVMFLOW_STATE_DIR"
+        )
+
+
+def _holder(lock_file: IO[str]) -> str:
+    lock_file.seek(0)
+    return lock_file.read().strip() or "another process"
+
+
+def ensure_state_dir_free(state_dir: Path) -> None:
+    """Raise at once if a system runs on ``state_dir``, before anything (a port check) could fail for
+    the same reason with a less helpful message. The system itself still takes the lock."""
+    path = state_dir / RUN_LOCK
+    if not path.exists():
+        return
+    with path.open("a+") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateDirInUseError(state_dir, _holder(lock_file)) from None
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -65,18 +96,13 @@ class EmbeddedSystem:
     def _lock_state_dir(self) -> None:
         """One system per state directory: a second one would consume the same bus, and batches
         would be answered by whichever instance claimed them."""
-        path = self.settings.state_dir / "run.lock"
-        lock_file = path.open("a+")
+        lock_file = (self.settings.state_dir / RUN_LOCK).open("a+")
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            lock_file.seek(0)
-            holder = lock_file.read().strip() or "another process"
+            holder = _holder(lock_file)
             lock_file.close()
-            raise SvmflowError(
-                f"svmflow is already running on the state directory {self.settings.state_dir} "
-                f"({holder}); stop it first, or give this one another SVMFLOW_STATE_DIR"
-            ) from None
+            raise StateDirInUseError(self.settings.state_dir, holder) from None
         lock_file.seek(0)
         lock_file.truncate()
         lock_file.write(f"process {os.getpid()}\n")

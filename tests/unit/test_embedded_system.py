@@ -52,3 +52,28 @@ def test_a_second_system_on_one_state_directory_refuses_at_once(settings: Settin
         first.stop()
     # Stopped: the directory is free again.
     EmbeddedSystem(settings.with_(embedded_redis_port=free_port()), workers=1).stop()
+
+
+def test_a_second_run_names_the_state_directory_not_the_ports_it_shares(
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second `svmflow run` on a state directory usually asks for the same ports too; the lock is
+    what it must report, since that is what the user has to change."""
+    from svmflow import cli
+
+    held = settings.with_(embedded_redis_port=free_port())
+    first = EmbeddedSystem(held, workers=1)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        monkeypatch.setenv("SVMFLOW_STATE_DIR", str(held.state_dir))
+        monkeypatch.setenv("SVMFLOW_INGEST_PORT", str(busy.getsockname()[1]))
+        code = cli.main(["run"])
+    finally:
+        busy.close()
+        first.stop()
+    assert code != 0
+    error = capsys.readouterr().err
+    assert "already running on the state directory" in error
+    assert "in use" not in error
