@@ -126,7 +126,15 @@ def run(client: Client, data_path: Path, rows: int = 60, wait_seconds: float = 1
     job = None
     while job is None and time.monotonic() < deadline:
         _, jobs, _ = client.expect("GET", f"{predict}/v1/jobs?limit=100", (200,))
-        job = next((j for j in jobs["items"] if j["job_id"] not in known_jobs), None)
+        # A job is listed from the moment it is requested; wait for one that has an outcome.
+        job = next(
+            (
+                j
+                for j in jobs["items"]
+                if j["job_id"] not in known_jobs and j["decision"] not in ("queued", "running")
+            ),
+            None,
+        )
         if job is None:
             time.sleep(1)
     if job is None:
