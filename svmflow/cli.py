@@ -360,10 +360,8 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     records = job_queue.records(Container(settings).db, args.limit)
     print(f"{'received (UTC)':20}{'job':36}{'status':10}{'labels':>8}  detail")
     for r in records:
-        covered = f" -> {r.covered_by}" if r.covered_by and r.status == "covered" else ""
         print(
-            f"{r.received_at:%Y-%m-%d %H:%M:%S}  {r.job_id:34}{r.status:10}{r.labels_wanted:>8}  "
-            f"{r.detail}{covered if r.covered_by not in r.detail else ''}"
+            f"{r.received_at:%Y-%m-%d %H:%M:%S}  {r.job_id:34}{r.status:10}{r.labels_wanted:>8}  {r.detail}"
         )
     print(f"{len(records)} training request(s)")
     return 0

@@ -98,7 +98,15 @@ def _run(client: Client, data_path: Path, rows: int, wait_seconds: float) -> Non
     deadline = time.monotonic() + wait_seconds
     job = None
     while job is None and time.monotonic() < deadline:
-        job = next((j for j in client.jobs(limit=100) if j.job_id not in known_jobs), None)
+        # A job is listed from the moment it is requested; wait for one that has an outcome.
+        job = next(
+            (
+                j
+                for j in client.jobs(limit=100)
+                if j.job_id not in known_jobs and j.decision not in ("queued", "running")
+            ),
+            None,
+        )
         if job is None:
             time.sleep(1)
     if job is None:

@@ -73,6 +73,8 @@ def handle(
             raise BusyError(
                 f"the database cannot record training request {request.request_id} now: {exc}"
             ) from exc
+        if admission.verdict == "in_progress":
+            admission = _await_other_delivery(db, request, holder, options)
         if admission.verdict == "run":
             event = _run(job_id, request, holder, context, **deps)  # type: ignore[arg-type]
         else:
@@ -91,6 +93,21 @@ def handle(
         )
         _run(queued.job_id, follow_up, holder, context, **deps)  # type: ignore[arg-type]
     return event
+
+
+def _await_other_delivery(
+    db: Database, request: TrainingRequest, holder: str, options: TrainingOptions
+) -> job_queue.Admission:
+    """Another delivery of this request is training it. Acknowledging now would leave nobody to retry
+    if that delivery then fails, so wait until it ends, or until its claim runs out and this delivery
+    takes the job over; past twice the lease, give up as busy (redelivered, no attempt used)."""
+    deadline = time.monotonic() + 2 * options.lease_seconds + 5
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, options.lease_seconds / 4))
+        admission = _retrying(lambda: job_queue.admit(db, request, holder, options.lease_seconds), options)
+        if admission.verdict != "in_progress":
+            return admission
+    raise BusyError(f"training request {request.request_id} is still being trained by another delivery")
 
 
 def status_event(record: TrainingRequestRecord, request: TrainingRequest) -> ModelEvent:

@@ -161,3 +161,16 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+def test_jobs_lists_every_training_request_with_its_state(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 training request(s)"
+    assert main(["train"]) == 0
+    capsys.readouterr()
+    assert main(["jobs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "1 training request(s)"
+    [job] = [line for line in lines if "job-manual-" in line]
+    assert " promoted " in job
+    assert "no champion yet" in job

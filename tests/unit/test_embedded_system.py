@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import subprocess
 import socket
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -18,7 +18,7 @@ from svmflow.runtime.embedded import EmbeddedSystem
 
 def dead_holder() -> str:
     """The holder string of a process on this host that has exited, as a run killed with -9 leaves."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return f"{socket.gethostname()}:{child.pid}:0badc0de"
 

@@ -19,8 +19,7 @@ from svmflow.contracts import ModelEvent, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.tables import TrainingJob, TrainingRequestRecord, TrainingRow
 from svmflow.domain.training import FEEDBACK
-from svmflow.handlers import training
-from svmflow.handlers import training_to_cache, training_to_db
+from svmflow.handlers import training, training_to_cache, training_to_db
 from svmflow.runtime.processor import EventContext
 from tests.builders import encoded
 from tests.conftest import new_delivery
@@ -167,7 +166,7 @@ def events(publisher: RecordingPublisher) -> list[ModelEvent]:
 
 
 def dead_holder() -> str:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return f"{socket.gethostname()}:{child.pid}:0badc0de"
 
