@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 import numpy as np
@@ -33,32 +31,6 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 _decoder = msgspec.json.Decoder(BatchSubmission)
-
-# How long the ingest API trusts its copy of the current model's description (for the width check).
-# Reading it from Redis on every request cost a round trip and a thread hop per batch; a batch checked
-# against a model swapped out a moment ago is still checked again by the prediction function.
-CURRENT_MODEL_SECONDS = 1.0
-
-
-class _CurrentModel:
-    def __init__(self) -> None:
-        self.value: dict[str, Any] | None = None
-        self.fetched_at = -float("inf")
-
-    async def get(self, service: Service) -> dict[str, Any] | None:
-        now = time.monotonic()
-        if self.value is None or now - self.fetched_at > CURRENT_MODEL_SECONDS:
-            self.value = await run_in_threadpool(service.read_model.current_model)
-            self.fetched_at = now
-        return self.value
-
-
-def _current_model_cache(request: Request) -> _CurrentModel:
-    cache: _CurrentModel | None = getattr(request.app.state, "current_model_cache", None)
-    if cache is None:
-        cache = _CurrentModel()
-        request.app.state.current_model_cache = cache
-    return cache
 
 
 def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
@@ -133,7 +105,7 @@ async def submit_batch(request: Request) -> Response:
     idempotency_key = _idempotency_key(request)
     body = await read_body(request, service.max_body_bytes)
     batch = decode_json(body, _decoder)
-    current = await _current_model_cache(request).get(service)
+    current = await run_in_threadpool(service.read_model.current_model)
     if current is None:
         raise UnavailableError(
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}

@@ -138,7 +138,11 @@ def profile(mode: str, label: str) -> dict[str, Any]:
         elapsed = time.monotonic() - started
         lines = []
         for recorder, index in recorders:
-            _, err = recorder.communicate(timeout=seconds + 60)
+            try:
+                _, err = recorder.communicate(timeout=seconds + 300)
+            except subprocess.TimeoutExpired:
+                recorder.kill()  # py-spy can stall on a saturated machine; never leave it behind
+                raise
             if recorder.returncode:
                 raise RuntimeError(f"py-spy failed: {err.decode()[-500:]}")
             lines.append((Path(tmp) / f"{index}.txt").read_text())
@@ -163,13 +167,13 @@ def table(summary: dict[str, Any]) -> str:
     return head + markdown_table(["stage", "share of CPU samples", "CPU ms per batch"], rows)
 
 
-def main_after() -> dict[str, Any]:
+def main_after(modes: tuple[str, ...] = ("embedded", "emulated")) -> dict[str, Any]:
     """For ``python -m bench``: profile both modes now and set them beside the committed profiles
     taken before the throughput work (``bench/profiles/*-before.json``)."""
     from bench.common import write_json
 
     payload: dict[str, Any] = {"benchmark": "profile_stages", "rate_hz": RATE_HZ, "modes": {}}
-    for mode in ("embedded", "emulated"):
+    for mode in modes:
         before_path = PROFILES / f"{mode}-before.json"
         before = json.loads(before_path.read_text()) if before_path.exists() else None
         payload["modes"][mode] = {"before": before, "after": profile(mode, "after")}
