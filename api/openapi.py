@@ -15,6 +15,7 @@ from api.models import (
     BatchPending,
     BatchSubmission,
     CurrentModel,
+    ExplainedBatch,
     FeedbackAccepted,
     FeedbackSubmission,
     Health,
@@ -27,6 +28,7 @@ _TYPES = (
     BatchAccepted,
     BatchPending,
     Batch,
+    ExplainedBatch,
     BatchPage,
     FeedbackSubmission,
     FeedbackAccepted,
@@ -169,10 +171,27 @@ def predict_document() -> dict[str, Any]:
         "get": _operation(
             "A batch's results, or pending",
             {
-                "200": _json("Batch", "The results, one per subject"),
+                "200": {
+                    "description": (
+                        "The results, one per subject; with explain=true, each with every feature's "
+                        "exact contribution to the decision (an ExplainedBatch)"
+                    ),
+                    "content": {
+                        "application/json": {"schema": {"anyOf": [_ref("Batch"), _ref("ExplainedBatch")]}}
+                    },
+                },
                 "202": _json("BatchPending", "Accepted, results not in yet", headers={"Retry-After": {}}),
-                **_problems(401, 404),
+                **_problems(400, 401, 404, 409),
             },
+            parameters=[
+                {
+                    "name": "explain",
+                    "in": "query",
+                    "required": False,
+                    "description": "true: add each feature's contribution (weight x standardised value)",
+                    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+                }
+            ],
         ),
         "patch": _operation(
             "Rate a batch's predictions (1: right, 0: wrong)",

@@ -2,8 +2,9 @@
 
 Keys (all under the configured prefix):
 
-* ``batch:<id>``: hash with ``body`` (the batch view as JSON) and ``rank`` (when it was predicted);
-  expires after the configured TTL.
+* ``batch:<id>``: hash with ``body`` (the batch view as JSON), ``rank`` (when it was predicted) and,
+  for explanations on demand, ``features`` (the rows as JSON) and ``explainer`` (the model's scaler
+  and weights); expires after the configured TTL.
 * ``batches``: sorted set of batch ids by submission time, trimmed to the newest N, for listing.
 * ``model:current``: hash, the production model (newest event wins).
 * ``jobs`` / ``jobs:data``: sorted set and hash of recent training jobs, trimmed.
@@ -31,6 +32,10 @@ local better = (not current)
     or (ARGV[3] == 'higher' and incoming > tonumber(current))
 if better then
     redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'body', ARGV[2])
+    -- Further fields (name, value pairs) travel with the body: the winner's, never a mix.
+    for i = 5, #ARGV, 2 do
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
 end
 if tonumber(ARGV[4]) > 0 then
     redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -54,6 +59,13 @@ class BatchView(msgspec.Struct, kw_only=True):
     submitted_at: datetime
     predicted_at: datetime
     results: list[BatchResult]
+
+
+class ExplanationInputs(msgspec.Struct, kw_only=True):
+    """A batch's feature rows and its model's explainer, both as JSON."""
+
+    features: bytes
+    explainer: bytes
 
 
 class BatchSummary(msgspec.Struct, kw_only=True):
@@ -90,12 +102,18 @@ class ReadModel:
 
     # -- batches -----------------------------------------------------------------------------
 
-    def put_batch(self, view: BatchView) -> bool:
-        """Store a batch's results; the earliest prediction of a batch wins. True if stored."""
+    def put_batch(self, view: BatchView, explanation: ExplanationInputs | None = None) -> bool:
+        """Store a batch's results; the earliest prediction of a batch wins. True if stored.
+
+        ``explanation`` (the features as JSON and the model's explainer) is kept beside the body, not
+        in it, so a plain poll reads and serves exactly what it did before."""
         body = msgspec.json.encode(view)
+        extra: list[bytes | str] = []
+        if explanation is not None:
+            extra = ["features", explanation.features, "explainer", explanation.explainer]
         stored = self._set_if_better(
             keys=[self._key("batch", view.batch_id)],
-            args=[epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds],
+            args=[epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds, *extra],
         )
         pipe = self.client.pipeline(transaction=True)
         # NX: the first submission time stays, even if a later redelivery carries another.
@@ -112,6 +130,15 @@ class ReadModel:
         """The batch view as stored: JSON ready to serve, with no decode and re-encode per poll."""
         body: bytes | None = self.client.hget(self._key("batch", batch_id), "body")
         return body
+
+    def get_batch_for_explanation(self, batch_id: str) -> tuple[bytes | None, ExplanationInputs | None]:
+        """The stored body and, when they were stored with it, the inputs an explanation needs."""
+        body, features, explainer = self.client.hmget(
+            self._key("batch", batch_id), ["body", "features", "explainer"]
+        )
+        if body is None or features is None or explainer is None:
+            return body, None
+        return body, ExplanationInputs(features=features, explainer=explainer)
 
     def list_batches(self, limit: int, before: float | None = None) -> list[BatchSummary]:
         """Newest first; ``before`` is the submission time of the last item of the previous page."""

@@ -37,6 +37,7 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
         model_version=served.version,
         submitted_at=request.submitted_at,
         predicted_at=datetime.now(UTC),
+        explainer=served.model.explainer,
     )
 
 
