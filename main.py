@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functions.feedback_to_db import feedback_to_db
+from functions.feedback_to_performance import feedback_to_performance
 from functions.feedback_to_training import feedback_to_training
 from functions.prediction import prediction
 from functions.prediction_to_cache import prediction_to_cache
@@ -13,6 +14,7 @@ from functions.training_to_db import training_to_db
 
 __all__ = [
     "feedback_to_db",
+    "feedback_to_performance",
     "feedback_to_training",
     "prediction",
     "prediction_to_cache",

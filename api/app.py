@@ -107,6 +107,7 @@ def create_predict_app(container: Container, *, predict_url: str | None = None) 
         Route("/v1/batches/{batch_id}", protected(predict.rate_batch), methods=["PATCH"]),
         Route("/v1/models/current", protected(predict.current_model), methods=["GET"]),
         Route("/v1/models", protected(predict.list_models), methods=["GET"]),
+        Route("/v1/models/{version}/performance", protected(predict.model_performance), methods=["GET"]),
         Route("/v1/jobs", protected(predict.list_jobs), methods=["GET"]),
     ]
     return _app(service, routes, predict_document())

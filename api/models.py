@@ -13,6 +13,7 @@ import msgspec
 
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
 from svmflow.domain.explanations import ExplanationKey
+from svmflow.domain.performance import VersionPerformance
 from svmflow.read_model import BatchResult, BatchView
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
@@ -60,6 +61,11 @@ class ExplainedBatch(msgspec.Struct, kw_only=True):
     predicted_at: datetime
     explanation: ExplanationKey
     results: list[ExplainedResult]
+
+
+class ModelPerformance(VersionPerformance, kw_only=True):
+    """A model version's live accuracy, balanced accuracy and per-class recall from rated predictions,
+    overall and per UTC day of prediction; each figure with its 95% Wilson interval and its count."""
 
 
 class BatchListItem(msgspec.Struct, kw_only=True):

@@ -20,6 +20,7 @@ from api.models import (
     FeedbackSubmission,
     Health,
     Listing,
+    ModelPerformance,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 
@@ -34,6 +35,7 @@ _TYPES = (
     FeedbackAccepted,
     Listing,
     CurrentModel,
+    ModelPerformance,
     Health,
     Problem,
 )
@@ -227,6 +229,22 @@ def predict_document() -> dict[str, Any]:
                     "Model versions with metrics and promotion decisions, newest first",
                     {"200": _json("Listing", "Model versions"), **_problems(400, 401)},
                     parameters=[_LIMIT],
+                )
+            },
+            "/v1/models/{version}/performance": {
+                "get": _operation(
+                    "Live performance of a model version from rated predictions",
+                    {
+                        "200": _json(
+                            "ModelPerformance",
+                            "Accuracy, balanced accuracy and per-class recall, overall and per day, "
+                            "each with its 95% Wilson interval and the number of labels behind it",
+                        ),
+                        **_problems(401, 404),
+                    },
+                    parameters=[
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
                 )
             },
             "/v1/jobs": {

@@ -30,6 +30,7 @@ from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
+from svmflow.domain.performance import version_performance
 from svmflow.read_model import BatchView, ExplanationInputs
 from svmflow.runtime.processor import publish
 
@@ -229,3 +230,17 @@ async def list_models(request: Request) -> Response:
 async def list_jobs(request: Request) -> Response:
     items = await run_in_threadpool(_service(request).read_model.jobs, _limit(request))
     return json_response(Listing(items=items))
+
+
+async def model_performance(request: Request) -> Response:
+    """Live performance of one model version, as feedback-to-performance last projected it."""
+    service = _service(request)
+    version: str = request.path_params["version"]
+    body = await run_in_threadpool(service.read_model.performance_json, version)
+    if body is not None:
+        return Response(body, media_type="application/json")
+    known = await run_in_threadpool(service.read_model.model_version, version)
+    if known is None:
+        raise NotFoundError(f"no model version {version!r}", field="version")
+    # A known version none of whose predictions was rated yet: no figures, zero labels behind them.
+    return json_response(version_performance(version, 0, []))

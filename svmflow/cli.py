@@ -9,6 +9,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from svmflow import logs, operations
 from svmflow.bootstrap import Container
 from svmflow.config import ConfigError, Settings
@@ -72,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     rollback = models.add_parser("rollback", help="serve the previous (or a given) version again")
     rollback.add_argument("--to", dest="version", help="version to serve (default: the previous one)")
     rollback.set_defaults(command=cmd_models_rollback)
+    performance = models.add_parser(
+        "performance", help="live accuracy, balanced accuracy and recall from rated predictions"
+    )
+    performance.add_argument("version", nargs="?", help="model version (default: the one in production)")
+    performance.add_argument("--json", action="store_true", help="print the figures as JSON")
+    performance.set_defaults(command=cmd_models_performance)
 
     rebuild = commands.add_parser("rebuild-cache", help="refill the Redis read model from the database")
     rebuild.set_defaults(command=cmd_rebuild_cache)
@@ -238,6 +246,47 @@ def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_models_rollback(settings: Settings, args: argparse.Namespace) -> int:
     event = operations.rollback(Container(settings), args.version)
     print(f"production: {event.previous_version} -> {event.current_version}")
+    return 0
+
+
+def cmd_models_performance(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow.db import performance
+    from svmflow.domain.performance import Figure, Performance
+
+    container = Container(settings)
+    version = args.version
+    if version is None:
+        pointer, _ = container.registry.pointer()
+        if pointer is None:
+            print("no model in production; name a version", file=sys.stderr)
+            return 1
+        version = pointer.version
+    with container.db.transaction() as session:
+        figures = performance.load(session, version)
+    if figures is None:
+        print(f"no rated predictions of model version {version} yet")
+        return 0
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(figures), indent=2).decode())
+        return 0
+
+    def cell(value: Figure | None) -> str:
+        if value is None:
+            return "-"
+        return f"{value.value:.3f} [{value.low:.3f}, {value.high:.3f}] n={value.n}"
+
+    def line(name: str, p: Performance) -> str:
+        recalls = "  ".join(f"recall {label} {cell(f)}" for label, f in sorted(p.recall.items()))
+        return (
+            f"{name:<11}{p.labels:>7}  accuracy {cell(p.accuracy)}  "
+            f"balanced {cell(p.balanced_accuracy)}  {recalls}"
+        )
+
+    print(f"model version {version}: figures with 95% Wilson intervals and the labels behind each")
+    print(f"{'':<11}{'labels':>7}")
+    print(line("overall", figures.overall))
+    for day in figures.days:
+        print(line(day.day, day))
     return 0
 
 

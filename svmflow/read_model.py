@@ -9,6 +9,7 @@ Keys (all under the configured prefix):
 * ``model:current``: hash, the production model (newest event wins).
 * ``jobs`` / ``jobs:data``: sorted set and hash of recent training jobs, trimmed.
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
+* ``performance:<version>``: hash, a model version's live performance (the highest revision wins).
 
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
 events for the same key converge to the same winner whatever order they arrive in.
@@ -21,6 +22,8 @@ from typing import Any
 
 import msgspec
 import redis
+
+from svmflow.domain.performance import VersionPerformance
 
 # Keep the entry whose rank wins (lower for batches: the first prediction of a batch is the one kept;
 # higher for the current model: the newest decision is the one kept).
@@ -192,6 +195,18 @@ class ReadModel:
     def model_version(self, version: str) -> dict[str, Any] | None:
         body = self.client.hget(self._key("models", "data"), version)
         return None if body is None else msgspec.json.decode(body)
+
+    def put_performance(self, figures: VersionPerformance) -> bool:
+        return bool(
+            self._set_if_better(
+                keys=[self._key("performance", figures.model_version)],
+                args=[figures.revision, msgspec.json.encode(figures), "higher", 0],
+            )
+        )
+
+    def performance_json(self, version: str) -> bytes | None:
+        body: bytes | None = self.client.hget(self._key("performance", version), "body")
+        return body
 
     def _put_ranked(self, name: str, key: str, entry: dict[str, Any], score: float, keep: int) -> None:
         index, data = self._key(name), self._key(name, "data")

@@ -348,6 +348,38 @@ class TestModels:
         created = [entry["created_at"] for entry in models]
         assert created == sorted(created, reverse=True)
 
+    def test_live_performance_of_a_version_from_its_ratings(self, system: System) -> None:
+        result = system.done(system.submit(4)["batch_id"])
+        version = result["model_version"]
+        path = f"/v1/models/{version}/performance"
+        before = system.predict.get(path, headers=AUTH)
+        assert before.status_code == 200
+        labels_before = before.json()["overall"]["labels"]
+        subjects = [r["subject"] for r in result["results"]]
+        rated = system.predict.patch(
+            f"/v1/batches/{result['batch_id']}",
+            json={"subjects": subjects, "ratings": [1, 1, 1, 0]},
+            headers=AUTH,
+        )
+        assert rated.status_code == 202
+        system.drain()
+        figures = system.predict.get(path, headers=AUTH).json()
+        assert figures["model_version"] == version
+        overall = figures["overall"]
+        assert overall["labels"] == labels_before + 4
+        accuracy = overall["accuracy"]
+        assert accuracy["n"] == overall["labels"]
+        assert 0 <= accuracy["low"] <= accuracy["value"] <= accuracy["high"] <= 1
+        assert sum(f["n"] for f in overall["recall"].values()) == overall["labels"]
+        assert overall["balanced_accuracy"]["n"] == overall["labels"]
+        today = datetime.fromisoformat(result["predicted_at"]).date().isoformat()
+        assert today in [d["day"] for d in figures["days"]]
+
+    def test_performance_of_a_version_never_trained_is_404(self, system: System) -> None:
+        response = system.predict.get("/v1/models/no-such-version/performance", headers=AUTH)
+        assert response.status_code == 404
+        assert response.json()["field"] == "version"
+
     def test_jobs(self, system: System) -> None:
         response = system.predict.get("/v1/jobs", params={"limit": "5"}, headers=AUTH)
         assert response.status_code == 200
