@@ -122,7 +122,8 @@ async def _get_explained_batch(request: Request, batch_id: str) -> Response:
     if inputs is None:
         raise ConflictError(
             "this batch's results were stored without the inputs an explanation needs "
-            "(restored from the database); poll it without explain=true",
+            "(restored from the database when its model's artifact was unavailable); "
+            "poll it without explain=true",
             field="explain",
         )
     return json_response(await run_in_threadpool(explained, body, inputs))
