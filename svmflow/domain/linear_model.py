@@ -84,6 +84,11 @@ class LinearModel:
             intercept=self.intercept.tolist(),
         )
 
+    @cached_property
+    def explainer_json(self) -> msgspec.Raw:
+        """The explainer encoded once: a message embeds these bytes as they are."""
+        return msgspec.Raw(msgspec.json.encode(self.explainer))
+
     def to_bytes(self) -> bytes:
         artifact = _Artifact(
             format=ARTIFACT_FORMAT,
