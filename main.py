@@ -5,6 +5,7 @@ from __future__ import annotations
 from functions.bulk_results import bulk_results
 from functions.bulk_split import bulk_split
 from functions.feedback_to_db import feedback_to_db
+from functions.feedback_to_performance import feedback_to_performance
 from functions.feedback_to_training import feedback_to_training
 from functions.prediction import prediction
 from functions.prediction_to_cache import prediction_to_cache
@@ -18,6 +19,7 @@ __all__ = [
     "bulk_results",
     "bulk_split",
     "feedback_to_db",
+    "feedback_to_performance",
     "feedback_to_training",
     "prediction",
     "prediction_to_cache",

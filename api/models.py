@@ -13,7 +13,9 @@ import msgspec
 
 from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
-from svmflow.read_model import BatchView
+from svmflow.domain.explanations import ExplanationKey
+from svmflow.domain.performance import VersionPerformance
+from svmflow.read_model import BatchResult, BatchView
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
 
@@ -41,6 +43,30 @@ class BatchPending(msgspec.Struct, kw_only=True):
 # The predict API serves the read model's stored JSON as is, so its schema is the read model's view.
 class Batch(BatchView, kw_only=True):
     """A batch's results: status, model version, timestamps and one label and score per subject."""
+
+
+class ExplainedResult(BatchResult, kw_only=True):
+    """A result with each feature's exact contribution: one list per decision, one value per feature."""
+
+    contributions: list[list[float]]
+
+
+class ExplainedBatch(msgspec.Struct, kw_only=True):
+    """A batch's results with explanations (``?explain=true``)."""
+
+    batch_id: str
+    status: str
+    model_version: str
+    record_count: int
+    submitted_at: datetime
+    predicted_at: datetime
+    explanation: ExplanationKey
+    results: list[ExplainedResult]
+
+
+class ModelPerformance(VersionPerformance, kw_only=True):
+    """A model version's live accuracy, balanced accuracy and per-class recall from rated predictions,
+    overall and per UTC day of prediction; each figure with its 95% Wilson interval and its count."""
 
 
 class BatchListItem(msgspec.Struct, kw_only=True):

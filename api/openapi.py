@@ -19,11 +19,13 @@ from api.models import (
     BulkPending,
     BulkSubmission,
     CurrentModel,
+    ExplainedBatch,
     FeedbackAccepted,
     FeedbackSubmission,
     Health,
     Listing,
     Me,
+    ModelPerformance,
     RollbackAccepted,
     RollbackSubmission,
 )
@@ -34,11 +36,13 @@ _TYPES = (
     BatchAccepted,
     BatchPending,
     Batch,
+    ExplainedBatch,
     BatchPage,
     FeedbackSubmission,
     FeedbackAccepted,
     Listing,
     CurrentModel,
+    ModelPerformance,
     Health,
     Me,
     Problem,
@@ -215,10 +219,27 @@ def predict_document() -> dict[str, Any]:
         "get": _operation(
             "A batch's results, or pending",
             {
-                "200": _json("Batch", "The results, one per subject"),
+                "200": {
+                    "description": (
+                        "The results, one per subject; with explain=true, each with every feature's "
+                        "exact contribution to the decision (an ExplainedBatch)"
+                    ),
+                    "content": {
+                        "application/json": {"schema": {"anyOf": [_ref("Batch"), _ref("ExplainedBatch")]}}
+                    },
+                },
                 "202": _json("BatchPending", "Accepted, results not in yet", headers={"Retry-After": {}}),
-                **_problems(401, 404, 503),
+                **_problems(400, 401, 404, 409, 503),
             },
+            parameters=[
+                {
+                    "name": "explain",
+                    "in": "query",
+                    "required": False,
+                    "description": "true: add each feature's contribution (weight x standardised value)",
+                    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+                }
+            ],
         ),
         "patch": _operation(
             "Rate a batch's predictions (1: right, 0: wrong)",
@@ -257,6 +278,22 @@ def predict_document() -> dict[str, Any]:
                     "Model versions with metrics and promotion decisions, newest first",
                     {"200": _json("Listing", "Model versions"), **_problems(401, 503)},
                     parameters=[_LIMIT],
+                )
+            },
+            "/v1/models/{version}/performance": {
+                "get": _operation(
+                    "Live performance of a model version from rated predictions",
+                    {
+                        "200": _json(
+                            "ModelPerformance",
+                            "Accuracy, balanced accuracy and per-class recall, overall and per day, "
+                            "each with its 95% Wilson interval and the number of labels behind it",
+                        ),
+                        **_problems(401, 404),
+                    },
+                    parameters=[
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
                 )
             },
             "/v1/models/rollback": {

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +20,8 @@ from api.models import (
     BatchListItem,
     BatchPage,
     BatchPending,
+    ExplainedBatch,
+    ExplainedResult,
     FeedbackAccepted,
     FeedbackSubmission,
     Listing,
@@ -26,6 +29,9 @@ from api.models import (
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback
+from svmflow.domain.explanations import Explainer, explanation_key, per_record
+from svmflow.domain.performance import version_performance
+from svmflow.read_model import BatchView, ExplanationInputs
 from svmflow.runtime.processor import publish
 
 DEFAULT_LIMIT = 20
@@ -64,14 +70,63 @@ def _limit(request: Request) -> int:
 # -- batches ---------------------------------------------------------------------------------
 
 
+def _explain_requested(request: Request) -> bool:
+    raw = request.query_params.get("explain")
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise BadRequestError("explain must be true or false", field="explain")
+
+
+def explained(body: bytes, inputs: ExplanationInputs) -> ExplainedBatch:
+    """Each record's exact contributions, from the features and weights stored beside the results."""
+    view = msgspec.json.decode(body, type=BatchView)
+    explainer = msgspec.json.decode(inputs.explainer, type=Explainer)
+    features = np.asarray(msgspec.json.decode(inputs.features), dtype=np.float64)
+    values = per_record(explainer, features)
+    return ExplainedBatch(
+        batch_id=view.batch_id,
+        status=view.status,
+        model_version=view.model_version,
+        record_count=view.record_count,
+        submitted_at=view.submitted_at,
+        predicted_at=view.predicted_at,
+        explanation=explanation_key(explainer),
+        results=[
+            ExplainedResult(subject=r.subject, label=r.label, score=r.score, contributions=c)
+            for r, c in zip(view.results, values, strict=True)
+        ],
+    )
+
+
 async def get_batch(request: Request) -> Response:
     batch_id = _issued_batch_id(request)
-    body = await run_in_threadpool(_service(request).read_model.get_batch_json, batch_id)
+    read_model = _service(request).read_model
+    if _explain_requested(request):
+        return await _get_explained_batch(request, batch_id)
+    body = await run_in_threadpool(read_model.get_batch_json, batch_id)
     if body is None:
         return json_response(
             BatchPending(batch_id=batch_id, status="pending"), 202, headers={"Retry-After": "1"}
         )
     return Response(body, media_type="application/json")
+
+
+async def _get_explained_batch(request: Request, batch_id: str) -> Response:
+    body, inputs = await run_in_threadpool(_service(request).read_model.get_batch_for_explanation, batch_id)
+    if body is None:
+        return json_response(
+            BatchPending(batch_id=batch_id, status="pending"), 202, headers={"Retry-After": "1"}
+        )
+    if inputs is None:
+        raise ConflictError(
+            "this batch's results were stored without the inputs an explanation needs "
+            "(restored from the database when its model's artifact was unavailable); "
+            "poll it without explain=true",
+            field="explain",
+        )
+    return json_response(await run_in_threadpool(explained, body, inputs))
 
 
 def encode_cursor(service: Service, submitted_at: float, batch_id: str) -> str:
@@ -185,3 +240,17 @@ async def list_models(request: Request) -> Response:
 async def list_jobs(request: Request) -> Response:
     items = await run_in_threadpool(_service(request).read_model.jobs, _limit(request))
     return json_response(Listing(items=items))
+
+
+async def model_performance(request: Request) -> Response:
+    """Live performance of one model version, as feedback-to-performance last projected it."""
+    service = _service(request)
+    version: str = request.path_params["version"]
+    body = await run_in_threadpool(service.read_model.performance_json, version)
+    if body is not None:
+        return Response(body, media_type="application/json")
+    known = await run_in_threadpool(service.read_model.model_version, version)
+    if known is None:
+        raise NotFoundError(f"no model version {version!r}", field="version")
+    # A known version none of whose predictions was rated yet: no figures, zero labels behind them.
+    return json_response(version_performance(version, 0, []))

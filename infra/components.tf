@@ -73,6 +73,19 @@ locals {
       bucket        = ""
       secrets       = ["db-password"]
     }
+    feedback_to_performance = {
+      topic         = "feedback"
+      publishes     = []
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 60
+      min_instances = 0
+      max_instances = 2
+      db            = true
+      redis         = true
+      bucket        = ""
+      secrets       = ["db-password"]
+    }
     feedback_to_training = {
       topic         = "feedback"
       publishes     = ["training-requests"]

@@ -222,6 +222,8 @@ class Container:
             return {"read_model": self.read_model}
         if name in ("prediction_to_db", "feedback_to_db", "training_to_db"):
             return {"db": self.db}
+        if name == "feedback_to_performance":
+            return {"db": self.db, "read_model": self.read_model}
         if name == "feedback_to_training":
             return {
                 "db": self.db,

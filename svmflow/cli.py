@@ -10,6 +10,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from svmflow import demo, logs, operations
 from svmflow.bootstrap import Container
 from svmflow.config import ConfigError, Settings
@@ -110,6 +112,12 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     rollback = models.add_parser("rollback", help="serve the previous (or a given) version again")
     rollback.add_argument("--to", dest="version", help="version to serve (default: the previous one)")
     rollback.set_defaults(command=cmd_models_rollback)
+    performance = models.add_parser(
+        "performance", help="live accuracy, balanced accuracy and recall from rated predictions"
+    )
+    performance.add_argument("version", nargs="?", help="model version (default: the one in production)")
+    performance.add_argument("--json", action="store_true", help="print the figures as JSON")
+    performance.set_defaults(command=cmd_models_performance)
 
     jobs = commands.add_parser(
         "jobs", help="training requests and their jobs: queued, running, covered, promoted, rejected, failed"
@@ -364,6 +372,44 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             f"{r.received_at:%Y-%m-%d %H:%M:%S}  {r.job_id:34}{r.status:10}{r.labels_wanted:>8}  {r.detail}"
         )
     print(f"{len(records)} training request(s)")
+def cmd_models_performance(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow.db import performance
+    from svmflow.domain.performance import Figure, Performance
+
+    container = Container(settings)
+    version = args.version
+    if version is None:
+        pointer, _ = container.registry.pointer()
+        if pointer is None:
+            print("no model in production; name a version", file=sys.stderr)
+            return 1
+        version = pointer.version
+    with container.db.transaction() as session:
+        figures = performance.load(session, version)
+    if figures is None:
+        print(f"no rated predictions of model version {version} yet")
+        return 0
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(figures), indent=2).decode())
+        return 0
+
+    def cell(value: Figure | None) -> str:
+        if value is None:
+            return "-"
+        return f"{value.value:.3f} [{value.low:.3f}, {value.high:.3f}] n={value.n}"
+
+    def line(name: str, p: Performance) -> str:
+        recalls = "  ".join(f"recall {label} {cell(f)}" for label, f in sorted(p.recall.items()))
+        return (
+            f"{name:<11}{p.labels:>7}  accuracy {cell(p.accuracy)}  "
+            f"balanced {cell(p.balanced_accuracy)}  {recalls}"
+        )
+
+    print(f"model version {version}: figures with 95% Wilson intervals and the labels behind each")
+    print(f"{'':<11}{'labels':>7}")
+    print(line("overall", figures.overall))
+    for day in figures.days:
+        print(line(day.day, day))
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from svmflow import topology
+from svmflow.domain.explanations import Explainer
 
 SCHEMA_VERSION = 1
 MAX_SUBJECT_LENGTH = 128
@@ -92,6 +93,9 @@ class Predictions(Contract, kw_only=True):
     model_version: str
     submitted_at: datetime
     predicted_at: datetime
+    # The model's scaler and weights (a few dozen numbers), so the read model can explain any record
+    # of the batch exactly without reaching the model.
+    explainer: Explainer | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
@@ -230,6 +234,11 @@ _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 def encode(message: Contract) -> bytes:
     return _encoder.encode(message)
+
+
+def encode_value(value: Any) -> bytes:
+    """Any msgspec-encodable value (part of a message) as JSON."""
+    return _encoder.encode(value)
 
 
 def decode(data: bytes, kind: type[C]) -> C:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,11 +13,14 @@ from sqlalchemy import func, select
 from svmflow import topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
+from svmflow.db import performance
 from svmflow.db.database import as_utc
 from svmflow.db.tables import ModelVersion, Prediction, PredictionBatch, TrainingJob, TrainingRow
+from svmflow.domain.explanations import Explainer
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
+from svmflow.errors import SvmflowError
 from svmflow.handlers import training, training_to_cache
-from svmflow.read_model import BatchResult, BatchView
+from svmflow.read_model import BatchResult, BatchView, ExplanationInputs
 from svmflow.runtime.processor import EventContext, publish
 
 log = logging.getLogger(__name__)
@@ -83,14 +87,34 @@ def rollback(container: Container, to_version: str | None = None) -> ModelEvent:
     return event
 
 
+def _explainers(container: Container) -> Callable[[str], Explainer | None]:
+    """A model version's explainer from its artifact (loaded once per version; None if the artifact
+    is gone or fails its digest check, and the batch is then restored without explanations)."""
+    found: dict[str, Explainer | None] = {}
+
+    def explainer(version: str) -> Explainer | None:
+        if version not in found:
+            try:
+                found[version] = container.registry.load(version).explainer
+            except SvmflowError as exc:
+                log.warning("no explanations for model %s's batches: %s", version, exc)
+                found[version] = None
+        return found[version]
+
+    return explainer
+
+
 def rebuild_read_model(container: Container) -> dict[str, int]:
-    """Refill Redis from Postgres: recent batches, model history, jobs, the current model.
+    """Refill Redis from Postgres: recent batches (with what explanations need, from the model
+    artifacts), model history, jobs, the current model, live performance.
 
     An upsert, never a clear: every write is conditional (the earliest prediction of a batch, the
-    highest-ranked state of a job, the newest production change), so an entry Redis already has, such as
-    a batch done in Redis but not yet in Postgres, stays as it is, and the APIs keep answering."""
+    highest-ranked state of a job, the newest production change, the highest performance revision), so
+    an entry Redis already has, such as a batch done in Redis but not yet in Postgres, stays as it is,
+    and the APIs keep answering."""
     read_model, db, settings = container.read_model, container.db, container.settings
-    counts = {"batches": 0, "models": 0, "jobs": 0}
+    explainer_of = _explainers(container)
+    counts = {"batches": 0, "models": 0, "jobs": 0, "performance": 0}
     with db.transaction() as session:
         batches = session.scalars(
             select(PredictionBatch)
@@ -101,6 +125,15 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
             predictions = session.scalars(
                 select(Prediction).where(Prediction.batch_id == batch.batch_id).order_by(Prediction.position)
             ).all()
+            explainer = explainer_of(batch.model_version)
+            inputs = (
+                None
+                if explainer is None
+                else ExplanationInputs(
+                    features=msgspec.json.encode([p.features for p in predictions]),
+                    explainer=msgspec.json.encode(explainer),
+                )
+            )
             read_model.put_batch(
                 BatchView(
                     batch_id=batch.batch_id,
@@ -112,7 +145,8 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
                     results=[
                         BatchResult(subject=p.subject, label=p.label, score=p.score) for p in predictions
                     ],
-                )
+                ),
+                inputs,
             )
             counts["batches"] += 1
         versions = {v.version: v for v in session.scalars(select(ModelVersion)).all()}
@@ -122,6 +156,11 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
             training_to_cache.handle(event, EventContext(job.job_id, {}), read_model=read_model)
             counts["jobs"] += 1
         counts["models"] = len(versions)
+        for version in performance.rated_versions(session):
+            figures = performance.load(session, version)
+            if figures is not None:
+                read_model.put_performance(figures)
+                counts["performance"] += 1
     return counts
 
 

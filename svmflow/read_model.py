@@ -2,13 +2,15 @@
 
 Keys (all under the configured prefix):
 
-* ``batch:<id>``: hash with ``body`` (the batch view as JSON) and ``rank`` (when it was predicted);
-  expires after the configured TTL.
+* ``batch:<id>``: hash with ``body`` (the batch view as JSON), ``rank`` (when it was predicted) and,
+  for explanations on demand, ``features`` (the rows as JSON) and ``explainer`` (the model's scaler
+  and weights); expires after the configured TTL.
 * ``batches``: sorted set of batch ids by submission time, trimmed to the newest N, for listing.
 * ``model:current``: hash, the production model (newest event wins).
 * ``jobs`` / ``jobs:data`` / ``jobs:rank``: sorted set, hash and rank of recent training jobs (queued,
   running, covered, promoted, rejected, failed), trimmed; a job keeps its highest-ranked state.
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
+* ``performance:<version>``: hash, a model version's live performance (the highest revision wins).
 
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
 events for the same key converge to the same winner whatever order they arrive in.
@@ -22,6 +24,8 @@ from typing import Any
 import msgspec
 import redis
 
+from svmflow.domain.performance import VersionPerformance
+
 # Keep the entry whose rank wins (lower for batches: the first prediction of a batch is the one kept;
 # higher for the current model: the newest decision is the one kept).
 _SET_IF_BETTER = """
@@ -32,6 +36,10 @@ local better = (not current)
     or (ARGV[3] == 'higher' and incoming > tonumber(current))
 if better then
     redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'body', ARGV[2])
+    -- Further fields (name, value pairs) travel with the body: the winner's, never a mix.
+    for i = 5, #ARGV, 2 do
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
 end
 if tonumber(ARGV[4]) > 0 then
     redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -66,6 +74,13 @@ class BatchView(msgspec.Struct, kw_only=True):
     submitted_at: datetime
     predicted_at: datetime
     results: list[BatchResult]
+
+
+class ExplanationInputs(msgspec.Struct, kw_only=True):
+    """A batch's feature rows and its model's explainer, both as JSON."""
+
+    features: bytes
+    explainer: bytes
 
 
 class BatchSummary(msgspec.Struct, kw_only=True):
@@ -103,11 +118,17 @@ class ReadModel:
 
     # -- batches -----------------------------------------------------------------------------
 
-    def put_batch(self, view: BatchView) -> bool:
-        """Store a batch's results; the earliest prediction of a batch wins. True if stored."""
+    def put_batch(self, view: BatchView, explanation: ExplanationInputs | None = None) -> bool:
+        """Store a batch's results; the earliest prediction of a batch wins. True if stored.
+
+        ``explanation`` (the features as JSON and the model's explainer) is kept beside the body, not
+        in it, so a plain poll reads and serves exactly what it did before."""
         body = msgspec.json.encode(view)
         key = self._key("batch", view.batch_id)
-        args = [epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds]
+        extra: list[bytes | str] = []
+        if explanation is not None:
+            extra = ["features", explanation.features, "explainer", explanation.explainer]
+        args = [epoch_micros(view.predicted_at), body, "lower", self.ttl_seconds, *extra]
         try:
             return self._put_batch_pipelined(view, key, args)
         except redis.exceptions.NoScriptError:
@@ -135,6 +156,15 @@ class ReadModel:
         """The batch view as stored: JSON ready to serve, with no decode and re-encode per poll."""
         body: bytes | None = self.client.hget(self._key("batch", batch_id), "body")
         return body
+
+    def get_batch_for_explanation(self, batch_id: str) -> tuple[bytes | None, ExplanationInputs | None]:
+        """The stored body and, when they were stored with it, the inputs an explanation needs."""
+        body, features, explainer = self.client.hmget(
+            self._key("batch", batch_id), ["body", "features", "explainer"]
+        )
+        if body is None or features is None or explainer is None:
+            return body, None
+        return body, ExplanationInputs(features=features, explainer=explainer)
 
     def list_batches(self, limit: int, before: float | None = None) -> list[BatchSummary]:
         """Newest first; ``before`` is the submission time of the last item of the previous page."""
@@ -194,6 +224,18 @@ class ReadModel:
     def model_version(self, version: str) -> dict[str, Any] | None:
         body = self.client.hget(self._key("models", "data"), version)
         return None if body is None else msgspec.json.decode(body)
+
+    def put_performance(self, figures: VersionPerformance) -> bool:
+        return bool(
+            self._set_if_better(
+                keys=[self._key("performance", figures.model_version)],
+                args=[figures.revision, msgspec.json.encode(figures), "higher", 0],
+            )
+        )
+
+    def performance_json(self, version: str) -> bytes | None:
+        body: bytes | None = self.client.hget(self._key("performance", version), "body")
+        return body
 
     def _put_ranked(self, name: str, key: str, entry: dict[str, Any], score: float, keep: int) -> None:
         index, data = self._key(name), self._key(name, "data")

@@ -33,6 +33,7 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prediction_to_db": (PREDICTIONS, ()),
     "feedback_to_db": (FEEDBACK, ()),
     "feedback_to_training": (FEEDBACK, (TRAINING_REQUESTS,)),
+    "feedback_to_performance": (FEEDBACK, ()),
     "training": (TRAINING_REQUESTS, (MODELS,)),
     "training_to_cache": (MODELS, ()),
     "training_to_db": (MODELS, ()),

@@ -11,6 +11,8 @@ CREATE TABLE feedback_verdicts (
 	PRIMARY KEY (batch_id, subject)
 );
 
+CREATE INDEX ix_feedback_verdicts_model_version ON feedback_verdicts (model_version);
+
 CREATE TABLE model_versions (
 	version VARCHAR(64) NOT NULL,
 	job_id VARCHAR(160) NOT NULL,
@@ -20,6 +22,22 @@ CREATE TABLE model_versions (
 	metrics JSONB NOT NULL,
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	PRIMARY KEY (version)
+);
+
+CREATE TABLE performance_counts (
+	model_version VARCHAR(64) NOT NULL,
+	day VARCHAR(10) NOT NULL,
+	true_label SMALLINT NOT NULL,
+	predicted_label SMALLINT NOT NULL,
+	count INTEGER NOT NULL,
+	PRIMARY KEY (model_version, day, true_label, predicted_label)
+);
+
+CREATE TABLE performance_revisions (
+	model_version VARCHAR(64) NOT NULL,
+	revision INTEGER NOT NULL,
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	PRIMARY KEY (model_version)
 );
 
 CREATE TABLE prediction_batches (

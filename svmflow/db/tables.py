@@ -73,6 +73,7 @@ class FeedbackVerdict(Base):
     """What a person said about one prediction; a later rating of the same subject replaces it."""
 
     __tablename__ = "feedback_verdicts"
+    __table_args__ = (Index("ix_feedback_verdicts_model_version", "model_version"),)
 
     batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     subject: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -81,6 +82,31 @@ class FeedbackVerdict(Base):
     corrected_label: Mapped[int] = mapped_column(SmallInteger)
     model_version: Mapped[str] = mapped_column(String(64))
     rated_at: Mapped[datetime]
+
+
+class PerformanceCount(Base):
+    """Live performance aggregates: rated predictions of a model version per UTC day of prediction,
+    by (true label, predicted label). Recomputed from the verdicts, never incremented, so a replayed
+    or replaced rating cannot count twice."""
+
+    __tablename__ = "performance_counts"
+
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    true_label: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    predicted_label: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    count: Mapped[int]
+
+
+class PerformanceRevision(Base):
+    """One row per model version: locked while its counts are recomputed (so two recomputations
+    cannot interleave) and numbered, so the read model keeps the newest projection."""
+
+    __tablename__ = "performance_revisions"
+
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[int]
+    updated_at: Mapped[datetime]
 
 
 class ModelVersion(Base):

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
+
+from svmflow.domain.explanations import Explainer
 
 ARTIFACT_FORMAT = "svmflow.linear-svm/1"
 
@@ -68,6 +71,23 @@ class LinearModel:
         """Labels and signed distances to the margin (positive means ``classes[1]``)."""
         scores = self.decision_function(features)
         return self.classes.take(scores > 0), scores
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        """Built once per model: every prediction message carries it, so the read model can explain."""
+        return Explainer(
+            feature_names=list(self.feature_names),
+            classes=self.classes.tolist(),
+            mean=self.mean.tolist(),
+            scale=self.scale.tolist(),
+            coef=self.coef.tolist(),
+            intercept=self.intercept.tolist(),
+        )
+
+    @cached_property
+    def explainer_json(self) -> msgspec.Raw:
+        """The explainer encoded once: a message embeds these bytes as they are."""
+        return msgspec.Raw(msgspec.json.encode(self.explainer))
 
     def to_bytes(self) -> bytes:
         artifact = _Artifact(

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from svmflow.contracts import Feedback
 from svmflow.db.database import Database
-from svmflow.db.queries import predictions_for
-from svmflow.db.tables import FeedbackVerdict
+from svmflow.db.verdicts import corrected_label, record_verdicts
 from svmflow.runtime.processor import EventContext
 
 CONSUMER = "feedback_to_db"
 
-
-def corrected_label(predicted: int, rating: int) -> int:
-    """Binary labels: a prediction rated wrong has the other label."""
-    return predicted if rating == 1 else 1 - predicted
+__all__ = ["CONSUMER", "corrected_label", "handle"]
 
 
 def handle(message: Feedback, context: EventContext, *, db: Database) -> None:
@@ -21,29 +17,4 @@ def handle(message: Feedback, context: EventContext, *, db: Database) -> None:
     with db.transaction() as session:
         if not db.claim_event(session, CONSUMER, context.event_id):
             return
-        batch, predictions = predictions_for(session, message.batch_id, message.subjects)
-        rows = [
-            {
-                "batch_id": message.batch_id,
-                "subject": subject,
-                "rating": rating,
-                "predicted_label": predictions[subject].label,
-                "corrected_label": corrected_label(predictions[subject].label, rating),
-                "model_version": batch.model_version,
-                "rated_at": message.rated_at,
-            }
-            for subject, rating in zip(message.subjects, message.ratings, strict=True)
-        ]
-        statement = db.insert(FeedbackVerdict)
-        session.connection().execute(
-            statement.on_conflict_do_update(
-                index_elements=["batch_id", "subject"],
-                set_={
-                    "rating": statement.excluded.rating,
-                    "corrected_label": statement.excluded.corrected_label,
-                    "rated_at": statement.excluded.rated_at,
-                },
-                where=FeedbackVerdict.rated_at < statement.excluded.rated_at,
-            ),
-            rows,
-        )
+        record_verdicts(db, session, message)

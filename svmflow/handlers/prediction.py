@@ -42,6 +42,8 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
         model_version=served.version,
         submitted_at=request.submitted_at,
         predicted_at=datetime.now(UTC),
+        # Encoded once per model: embedding it costs a copy of a few hundred bytes per message.
+        explainer=served.model.explainer_json,  # type: ignore[arg-type]
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from svmflow import contracts
 from svmflow.contracts import Predictions
-from svmflow.read_model import BatchResult, BatchView, ReadModel
+from svmflow.read_model import BatchResult, BatchView, ExplanationInputs, ReadModel
 from svmflow.runtime.processor import EventContext
 
 
@@ -22,6 +23,14 @@ def batch_view(message: Predictions) -> BatchView:
     )
 
 
+def explanation_inputs(message: Predictions, data: bytes) -> ExplanationInputs | None:
+    """The features as they arrived (sliced out of the message, not re-encoded) and the explainer."""
+    if message.explainer is None:
+        return None
+    features = bytes(contracts.raw_features(data)) if data else contracts.encode_value(message.features)
+    return ExplanationInputs(features=features, explainer=contracts.encode_value(message.explainer))
+
+
 def handle(message: Predictions, context: EventContext, *, read_model: ReadModel) -> None:
     """Keyed by batch id; when two predictions of one batch exist, the earliest is kept."""
-    read_model.put_batch(batch_view(message))
+    read_model.put_batch(batch_view(message), explanation_inputs(message, context.data))

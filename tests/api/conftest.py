@@ -68,6 +68,11 @@ class System:
         assert response.status_code == 202, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def submit_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.ingest.post("/v1/batches", json=body, headers=AUTH)
+        assert response.status_code == 202, response.text
+        return response.json()  # type: ignore[no-any-return]
+
     def done(self, batch_id: str) -> dict[str, Any]:
         self.drain()
         response = self.predict.get(f"/v1/batches/{batch_id}", headers=AUTH)

@@ -67,6 +67,70 @@ class TestPolling:
         assert system.predict.get(f"/v1/batches/{batch_id}", headers=AUTH).status_code == 200
 
 
+class TestExplanations:
+    def test_explain_true_gives_each_features_exact_contribution(self, system: System) -> None:
+        body = batch(4)
+        batch_id = system.submit_body(body)["batch_id"]
+        plain = system.done(batch_id)
+        response = system.predict.get(f"/v1/batches/{batch_id}?explain=true", headers=AUTH)
+        assert response.status_code == 200, response.text
+        explained = response.json()
+        key = explained["explanation"]
+        assert key["feature_names"] == ["variance", "skewness", "curtosis", "entropy"]
+        assert key["decisions"] == [1]
+        for result, plain_result, row in zip(
+            explained["results"], plain["results"], body["features"], strict=True
+        ):
+            assert {k: result[k] for k in ("subject", "label", "score")} == plain_result
+            (values,) = result["contributions"]
+            assert len(values) == len(row)
+            # Exact: the contributions and the intercept add up to the score that was served.
+            assert sum(values) + key["intercept"][0] == pytest.approx(result["score"], abs=1e-9)
+        # The forged note is pushed towards class 1 overall, the genuine one away from it.
+        assert sum(explained["results"][1]["contributions"][0]) > sum(
+            explained["results"][0]["contributions"][0]
+        )
+
+    def test_a_plain_poll_is_unchanged(self, system: System) -> None:
+        batch_id = system.submit(2)["batch_id"]
+        plain = system.done(batch_id)
+        assert "explanation" not in plain
+        assert all("contributions" not in r for r in plain["results"])
+        again = system.predict.get(f"/v1/batches/{batch_id}?explain=false", headers=AUTH).json()
+        assert again == plain
+
+    def test_explain_on_a_pending_batch_is_pending(self, system: System) -> None:
+        batch_id = system.predict.app.state.service.batch_ids.issue()
+        response = system.predict.get(f"/v1/batches/{batch_id}?explain=true", headers=AUTH)
+        assert response.status_code == 202
+        assert response.json()["status"] == "pending"
+
+    @pytest.mark.parametrize("value", ["yes", "1", "TRUE", ""])
+    def test_an_explain_value_other_than_true_or_false_is_400(self, system: System, value: str) -> None:
+        batch_id = system.submit(1)["batch_id"]
+        response = system.predict.get(f"/v1/batches/{batch_id}", params={"explain": value}, headers=AUTH)
+        assert response.status_code == 400
+        assert response.json()["field"] == "explain"
+
+    def test_a_batch_stored_without_explanation_inputs_is_409(self, system: System) -> None:
+        batch_id = system.predict.app.state.service.batch_ids.issue()
+        moment = datetime.now(UTC)
+        view = BatchView(
+            batch_id=batch_id,
+            status="done",
+            model_version="v",
+            record_count=1,
+            submitted_at=moment,
+            predicted_at=moment,
+            results=[BatchResult(subject="s", label=0, score=-1.0)],
+        )
+        system.container.read_model.put_batch(view)  # as a rebuild from the database stores it
+        assert system.predict.get(f"/v1/batches/{batch_id}", headers=AUTH).status_code == 200
+        response = system.predict.get(f"/v1/batches/{batch_id}?explain=true", headers=AUTH)
+        assert response.status_code == 409
+        assert response.json()["field"] == "explain"
+
+
 class TestListing:
     def test_newest_first_with_cursor_pagination(self, system: System) -> None:
         ids = [system.submit(1)["batch_id"] for _ in range(5)]
@@ -283,6 +347,38 @@ class TestModels:
             assert "seed_holdout_accuracy" in entry["evaluation"]
         created = [entry["created_at"] for entry in models]
         assert created == sorted(created, reverse=True)
+
+    def test_live_performance_of_a_version_from_its_ratings(self, system: System) -> None:
+        result = system.done(system.submit(4)["batch_id"])
+        version = result["model_version"]
+        path = f"/v1/models/{version}/performance"
+        before = system.predict.get(path, headers=AUTH)
+        assert before.status_code == 200
+        labels_before = before.json()["overall"]["labels"]
+        subjects = [r["subject"] for r in result["results"]]
+        rated = system.predict.patch(
+            f"/v1/batches/{result['batch_id']}",
+            json={"subjects": subjects, "ratings": [1, 1, 1, 0]},
+            headers=AUTH,
+        )
+        assert rated.status_code == 202
+        system.drain()
+        figures = system.predict.get(path, headers=AUTH).json()
+        assert figures["model_version"] == version
+        overall = figures["overall"]
+        assert overall["labels"] == labels_before + 4
+        accuracy = overall["accuracy"]
+        assert accuracy["n"] == overall["labels"]
+        assert 0 <= accuracy["low"] <= accuracy["value"] <= accuracy["high"] <= 1
+        assert sum(f["n"] for f in overall["recall"].values()) == overall["labels"]
+        assert overall["balanced_accuracy"]["n"] == overall["labels"]
+        today = datetime.fromisoformat(result["predicted_at"]).date().isoformat()
+        assert today in [d["day"] for d in figures["days"]]
+
+    def test_performance_of_a_version_never_trained_is_404(self, system: System) -> None:
+        response = system.predict.get("/v1/models/no-such-version/performance", headers=AUTH)
+        assert response.status_code == 404
+        assert response.json()["field"] == "version"
 
     def test_jobs(self, system: System) -> None:
         response = system.predict.get("/v1/jobs", params={"limit": "5"}, headers=AUTH)

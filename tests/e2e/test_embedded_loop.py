@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import msgspec
 from sqlalchemy import func, select
 
 from svmflow import operations, topology
@@ -80,19 +83,32 @@ def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
     submit(system, "r-1", offset=0)
     submit(system, "r-2", offset=100)
     system.bus.drain(30)
-    live = (
-        [system.read_model.get_batch(b) for b in ("r-1", "r-2")],
-        system.read_model.current_model(),
-        [s.batch_id for s in system.read_model.list_batches(10)],
-    )
+    rated = system.read_model.get_batch("r-1")
+    assert rated is not None
+    subjects = [r.subject for r in rated.results[:8]]  # fewer than the retraining threshold
+    rating = Feedback(batch_id="r-1", subjects=subjects, ratings=[1] * 7 + [0], rated_at=datetime.now(UTC))
+    publish(system.publisher, topology.FEEDBACK, rating, batch_id="r-1")
+    system.bus.drain(30)
+
+    def snapshot() -> tuple[object, ...]:
+        explained = []
+        for batch_id in ("r-1", "r-2"):
+            _, inputs = system.read_model.get_batch_for_explanation(batch_id)
+            assert inputs is not None
+            explained.append((msgspec.json.decode(inputs.features), msgspec.json.decode(inputs.explainer)))
+        return (
+            [system.read_model.get_batch(b) for b in ("r-1", "r-2")],
+            system.read_model.current_model(),
+            [s.batch_id for s in system.read_model.list_batches(10)],
+            explained,
+            system.read_model.performance_json(rated.model_version),
+        )
+
+    live = snapshot()
+    assert live[-1] is not None
     counts = operations.rebuild_read_model(system)
-    rebuilt = (
-        [system.read_model.get_batch(b) for b in ("r-1", "r-2")],
-        system.read_model.current_model(),
-        [s.batch_id for s in system.read_model.list_batches(10)],
-    )
-    assert counts == {"batches": 2, "models": 1, "jobs": 1}
-    assert rebuilt == live
+    assert counts == {"batches": 2, "models": 1, "jobs": 1, "performance": 1}
+    assert snapshot() == live
 
 
 def test_poison_request_is_dead_lettered_and_replayable(embedded: Container) -> None:

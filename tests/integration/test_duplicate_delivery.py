@@ -143,6 +143,7 @@ MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
     "prediction_to_db": _predictions,
     "feedback_to_db": _feedback,
     "feedback_to_training": _feedback,
+    "feedback_to_performance": _feedback,
     "training": lambda run: TrainingRequest(
         request_id=f"dup-{secrets.token_hex(4)}", reason="manual", requested_at=datetime.now(UTC)
     ),

@@ -37,4 +37,5 @@ def test_experiment_notebook_runs_and_the_export_matches_scikit_learn() -> None:
     )
     assert "linear SVM (svmflow)         accuracy" in text
     assert "the loaded artifact predicts exactly what scikit-learn predicts on all 1372 rows" in text
-    assert images >= 3
+    assert "contributions plus the intercept equal the served score on all" in text
+    assert images >= 4

@@ -174,3 +174,55 @@ def test_jobs_lists_every_training_request_with_its_state(capsys: pytest.Capture
     [job] = [line for line in lines if "job-manual-" in line]
     assert " promoted " in job
     assert "no champion yet" in job
+
+
+def test_models_performance_prints_figures_with_intervals(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from svmflow.bootstrap import Container
+    from svmflow.config import Settings
+    from svmflow.contracts import Feedback, Predictions
+    from svmflow.handlers import feedback_to_performance, prediction_to_db
+    from svmflow.runtime.processor import EventContext
+
+    assert main(["models", "performance"]) == 1
+    assert "no model in production" in capsys.readouterr().err
+    main(["train"])
+    capsys.readouterr()
+    container = Container(Settings.from_env())
+    version = container.registry.pointer()[0].version  # type: ignore[union-attr]
+    assert main(["models", "performance"]) == 0
+    assert capsys.readouterr().out.strip() == f"no rated predictions of model version {version} yet"
+    moment = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    prediction_to_db.handle(
+        Predictions(
+            batch_id="b1",
+            subjects=["a", "b", "c", "d"],
+            features=[[0.0]] * 4,
+            labels=[0, 0, 1, 1],
+            scores=[-1.0, -1.0, 1.0, 1.0],
+            model_version=version,
+            submitted_at=moment,
+            predicted_at=moment,
+        ),
+        EventContext("e1", {}),
+        db=container.db,
+    )
+    feedback_to_performance.handle(
+        Feedback(batch_id="b1", subjects=["a", "b", "c", "d"], ratings=[1, 1, 1, 0], rated_at=moment),
+        EventContext("e2", {}),
+        db=container.db,
+        read_model=container.read_model,
+    )
+    assert main(["models", "performance", version]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"model version {version}")
+    overall = next(line for line in lines if line.startswith("overall"))
+    assert "accuracy 0.750 [" in overall
+    assert "n=4" in overall
+    assert any(line.startswith("2026-12-01") for line in lines)
+    assert main(["models", "performance", version, "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    recall = figures["overall"]["recall"]["0"]
+    assert (recall["value"], recall["n"]) == (pytest.approx(2 / 3), 3)
+    assert recall["low"] < 2 / 3 < recall["high"]

@@ -302,15 +302,15 @@ def test_feedback_before_the_prediction_is_stored_is_retried(trained, publisher)
     message = predictions_message(trained, publisher)
     batch = contracts.decode(message.data, Predictions)
     rating = new_delivery(topology.FEEDBACK, encoded(feedback("batch-1", batch.subjects[:1], [0])))
-    for name in ("feedback_to_db", "feedback_to_training"):
+    for name in ("feedback_to_db", "feedback_to_training", "feedback_to_performance"):
         with pytest.raises(TransientError, match="not stored yet"):
             run(trained, name, rating)
     run(trained, "prediction_to_db", delivery_of(message))
-    for name in ("feedback_to_db", "feedback_to_training"):
+    for name in ("feedback_to_db", "feedback_to_training", "feedback_to_performance"):
         assert run(trained, name, rating) == "done"
 
 
-@pytest.mark.parametrize("name", ["feedback_to_db", "feedback_to_training"])
+@pytest.mark.parametrize("name", ["feedback_to_db", "feedback_to_training", "feedback_to_performance"])
 def test_feedback_for_unknown_subjects_is_poison(trained, publisher, name) -> None:
     stored_batch(trained, publisher)
     rating = new_delivery(topology.FEEDBACK, encoded(feedback("batch-1", ["nobody"], [0])))
