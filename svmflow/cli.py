@@ -372,6 +372,9 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             f"{r.received_at:%Y-%m-%d %H:%M:%S}  {r.job_id:34}{r.status:10}{r.labels_wanted:>8}  {r.detail}"
         )
     print(f"{len(records)} training request(s)")
+    return 0
+
+
 def cmd_models_performance(settings: Settings, args: argparse.Namespace) -> int:
     from svmflow.db import performance
     from svmflow.domain.performance import Figure, Performance
