@@ -79,7 +79,8 @@ locals {
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
-      min_instances = 0
+      concurrency   = 1
+      warm          = false
       max_instances = 2
       db            = true
       redis         = true
