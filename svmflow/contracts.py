@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from svmflow import topology
+from svmflow.domain.records import DecisionRecord, TrainingSummary
 
 SCHEMA_VERSION = 1
 MAX_SUBJECT_LENGTH = 128
@@ -81,13 +82,24 @@ class Predictions(Contract, kw_only=True):
         )
 
 
+FeedbackKind = Literal["sample", "corrections"]
+
+
 class Feedback(Contract, kw_only=True):
-    """Published by the predict API: 1 means the prediction was right, 0 that it was wrong."""
+    """Published by the predict API: 1 means the prediction was right, 0 that it was wrong.
+
+    ``kind``: ``sample`` when the rated rows were chosen without regard to whether the model was right
+    (a batch rated in full, a random subset, an audit), so confirmations and corrections together are an
+    unbiased sample the gate may use as evidence; ``corrections`` when the client reports mistakes only,
+    which are training data but would flatter any challenger as evidence. ``labelled_by`` names who
+    rated (the API key's identity)."""
 
     batch_id: BatchId
     subjects: Annotated[list[Subject], msgspec.Meta(max_length=MAX_ROWS)]
     ratings: list[Rating]
     rated_at: datetime
+    kind: FeedbackKind = "sample"
+    labelled_by: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
     def __post_init__(self) -> None:
         _check_columns("feedback", self.subjects, ratings=self.ratings)
@@ -130,6 +142,11 @@ class ModelEvent(Contract, kw_only=True):
     # Features per row the candidate expects; the ingest API refuses other widths up front.
     n_features: int | None = None
     finished_at: datetime
+    # Distinct feature vectors with a feedback label when the candidate was trained.
+    feedback_rows: int = 0
+    # The gate's decision with every number it used, and how the candidate was fitted.
+    record: DecisionRecord | None = None
+    training: TrainingSummary | None = None
 
 
 class _FeaturesOnly(msgspec.Struct):
