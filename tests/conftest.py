@@ -21,8 +21,7 @@ def settings(tmp_path: Path) -> Settings:
         state_dir=tmp_path / "state",
         model_refresh_seconds=0.0,
         retrain_min_new_labels=10,
-        gate_min_new_labels=5,
-        gate_min_feedback_holdout=5,
+        gate_min_window=5,
     )
 
 

@@ -101,8 +101,25 @@ def apply_rule_statuses(session: Session, reasons: dict[int, str | None]) -> Non
         )
 
 
-def set_labels_needed(session: Session, needed: int) -> None:
-    session.execute(update(RetrainState).where(RetrainState.id == 1).values(labels_needed=needed))
+def initial_retrain_state(now: datetime) -> dict[str, Any]:
+    return {
+        "id": 1,
+        "labels_at_last_request": 0,
+        "last_request_id": None,
+        "updated_at": now,
+        "labels_total": 0,
+        "sample_rated": 0,
+        "sample_wrong": 0,
+    }
+
+
+def set_retrain_targets(session: Session, needed: int, reference_error: float) -> None:
+    """What the next trigger waits for: new labels, or ratings that show the serving model drifted."""
+    session.execute(
+        update(RetrainState)
+        .where(RetrainState.id == 1)
+        .values(labels_needed=needed, reference_error=reference_error)
+    )
 
 
 def count_test(session: Session, db_insert: Any, champion: str, now: datetime) -> int:

@@ -159,6 +159,11 @@ class RetrainState(Base):
     updated_at: Mapped[datetime]
     labels_total: Mapped[int] = mapped_column(Integer, default=0)
     labels_needed: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The drift signal: unbiased ratings since the last request, how many said "wrong", and the
+    # serving model's error rate at its training (set by the training function).
+    sample_rated: Mapped[int] = mapped_column(Integer, default=0)
+    sample_wrong: Mapped[int] = mapped_column(Integer, default=0)
+    reference_error: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class ChampionTests(Base):

@@ -16,8 +16,9 @@ from sqlalchemy import select, update
 from svmflow import topology
 from svmflow.contracts import Feedback, TrainingRequest
 from svmflow.db.database import Database, as_utc
-from svmflow.db.queries import predictions_for
+from svmflow.db.queries import initial_retrain_state, predictions_for
 from svmflow.db.tables import RetrainState, TrainingRow
+from svmflow.domain.drift_signal import drifted
 from svmflow.domain.training import FEEDBACK, SAMPLE, is_holdout, row_hash
 from svmflow.handlers.feedback_to_db import corrected_label
 from svmflow.ports import Publisher
@@ -68,7 +69,11 @@ def handle(
                 "status": "active",
             }
         new_labels = _store(db, session, incoming)
-        request = _claim_trigger(db, session, new_labels, min_new_labels, max_wait_seconds, now)
+        rated = len(message.ratings) if message.kind == SAMPLE else 0
+        wrong = sum(1 for r in message.ratings if r == 0) if rated else 0
+        request = _claim_trigger(
+            db, session, new_labels, (rated, wrong), min_new_labels, max_wait_seconds, now
+        )
         if request is not None:
             # Published before the commit: if the commit then fails, the redelivery asks again with
             # the same request id, and the training function runs it once.
@@ -115,26 +120,28 @@ def _store(db: Database, session: Any, incoming: dict[str, dict[str, Any]]) -> i
 
 
 def _claim_trigger(  # type: ignore[no-untyped-def]
-    db: Database, session, new_labels: int, min_new_labels: int, max_wait_seconds: float, now: datetime
+    db: Database,
+    session,
+    new_labels: int,
+    ratings: tuple[int, int],
+    min_new_labels: int,
+    max_wait_seconds: float,
+    now: datetime,
 ) -> TrainingRequest | None:
-    db.insert_ignore(
-        session,
-        RetrainState,
-        [
-            {
-                "id": 1,
-                "labels_at_last_request": 0,
-                "last_request_id": None,
-                "updated_at": now,
-                "labels_total": 0,
-            }
-        ],
-    )
-    if new_labels:
+    """Ask for a training when enough new labels arrived for the next test (``labels_needed``), when
+    the unbiased ratings since the last request show drift, or when any new label has waited
+    ``max_wait_seconds``."""
+    db.insert_ignore(session, RetrainState, [initial_retrain_state(now)])
+    rated, wrong = ratings
+    if new_labels or rated:
         session.execute(
             update(RetrainState)
             .where(RetrainState.id == 1)
-            .values(labels_total=RetrainState.labels_total + new_labels)
+            .values(
+                labels_total=RetrainState.labels_total + new_labels,
+                sample_rated=RetrainState.sample_rated + rated,
+                sample_wrong=RetrainState.sample_wrong + wrong,
+            )
         )
     state = session.get(RetrainState, 1)
     session.refresh(state)
@@ -144,7 +151,8 @@ def _claim_trigger(  # type: ignore[no-untyped-def]
     needed = state.labels_needed or min_new_labels
     waited = now - as_utc(state.updated_at)
     overdue = max_wait_seconds > 0 and waited >= timedelta(seconds=max_wait_seconds)
-    if pending <= 0 or (pending < needed and not overdue):
+    drift = drifted(state.sample_wrong, state.sample_rated, state.reference_error)
+    if pending <= 0 or (pending < needed and not overdue and not drift):
         return None
     request_id = f"labels-{total}"
     claimed = (
@@ -155,7 +163,13 @@ def _claim_trigger(  # type: ignore[no-untyped-def]
                 RetrainState.id == 1,
                 RetrainState.labels_at_last_request == state.labels_at_last_request,
             )
-            .values(labels_at_last_request=total, last_request_id=request_id, updated_at=now)
+            .values(
+                labels_at_last_request=total,
+                last_request_id=request_id,
+                updated_at=now,
+                sample_rated=0,
+                sample_wrong=0,
+            )
         )
         .rowcount
     )

@@ -14,6 +14,7 @@ from svmflow import contracts, topology
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import leases, queries
 from svmflow.db.database import Database
+from svmflow.db.tables import RetrainState
 from svmflow.domain import metrics, stats
 from svmflow.domain.gate import GateInputs, GatePolicy, WindowEvidence, decide
 from svmflow.domain.linear_model import LinearModel, sha256_hex
@@ -55,7 +56,7 @@ class TrainingOptions:
     cv_folds: int = 5
     outlier_iqr: float = 3.0  # quarantine feedback beyond the quartiles +/- this many IQRs
     retrain_min_labels: int = 20  # bounds of the derived number of new labels before the next training
-    retrain_max_labels: int = 1000
+    retrain_max_labels: int = 300
 
 
 def handle(
@@ -301,25 +302,9 @@ def train_and_decide(
     if record.tested and current is not None:
         with db.transaction() as session:
             queries.count_test(session, db.insert, current, datetime.now(UTC))
+
     # How many new labels the next test needs to have a chance: derived from the alpha it may spend
     # and the share of rows on which two successive models disagree.
-    next_look = 1 if promote else look + 1
-    disagreement = (
-        (record.challenger_only + record.champion_only) / record.window_rows
-        if record.tested and record.window_rows
-        else 0.1
-    )
-    with db.transaction() as session:
-        queries.set_labels_needed(
-            session,
-            stats.labels_needed(
-                stats.spent_alpha(policy.alpha, max(next_look, 1)) / 2,
-                disagreement,
-                options.retrain_min_labels,
-                options.retrain_max_labels,
-            ),
-        )
-
     def seed_accuracy(model: LinearModel) -> float:
         _, truth = to_arrays(data.seed_holdout)
         return metrics.value("accuracy", truth, predict_rows(model, data.seed_holdout))
@@ -347,6 +332,28 @@ def train_and_decide(
             errors=cv.errors,
             rows=cv.rows,
             source="cross_validation",
+        )
+    # How many new labels the next test needs to have a chance: derived from the alpha it may spend
+    # and how often two models disagree (the last test's share, or the champion's error rate on the
+    # window when that is higher: a challenger can only win where the champion errs).
+    serving_reference = own_reference if promote else (record.champion_reference or own_reference)
+    next_look = 1 if promote else look + 1
+    disagreement = 0.1
+    if record.tested and record.window_rows:
+        disagreement = (record.challenger_only + record.champion_only) / record.window_rows
+        if record.champion_window is not None and metric == "accuracy":
+            disagreement = max(disagreement, 1 - record.champion_window.value)
+    with db.transaction() as session:
+        db.insert_ignore(session, RetrainState, [queries.initial_retrain_state(datetime.now(UTC))])
+        queries.set_retrain_targets(
+            session,
+            stats.labels_needed(
+                stats.spent_alpha(policy.alpha, next_look) / 2,
+                disagreement,
+                options.retrain_min_labels,
+                options.retrain_max_labels,
+            ),
+            1 - serving_reference.accuracy,
         )
     previous_total = champion_metrics.get("labels_total")
     new_labels = (
