@@ -118,9 +118,6 @@ def decide(inputs: GateInputs, policy: GatePolicy) -> DecisionRecord:
         "tested": True,
     }
     on_window = f"on the latest {n} rated rows ({ours.value:.3f} vs {theirs.value:.3f})"
-    eroded = _eroded_class(ours, theirs, policy)
-    if eroded is not None:
-        return verdict(False, f"Rejected: {eroded} {on_window}.", **numbers)
     if test.discordant == 0 or test.difference <= 0:
         what = "ties the champion" if test.difference == 0 else "is behind the champion"
         return verdict(
@@ -129,6 +126,9 @@ def decide(inputs: GateInputs, policy: GatePolicy) -> DecisionRecord:
             f"{test.champion_only} the champion.",
             **numbers,
         )
+    eroded = _eroded_class(ours, theirs, policy)
+    if eroded is not None:
+        return verdict(False, f"Rejected: {eroded} {on_window}.", **numbers)
     # Half the look's alpha for each way to promote, so together they stay within it.
     if test.p_value <= alpha / 2:
         return verdict(
@@ -156,11 +156,12 @@ def decide(inputs: GateInputs, policy: GatePolicy) -> DecisionRecord:
 
 
 def _eroded_class(ours: Score, theirs: Score, policy: GatePolicy) -> str | None:
-    """A class whose recall on the window the challenger pushes below the floor and below the champion."""
+    """A class whose recall on the window the challenger pushes below the floor, and below the
+    champion's by more than the margin."""
     for mine, champion in zip(ours.recall, theirs.recall, strict=True):
         if mine.rows < policy.min_class_rows or mine.recall is None or champion.recall is None:
             continue
-        if mine.recall < policy.recall_floor and mine.recall < champion.recall:
+        if mine.recall < policy.recall_floor and mine.recall < champion.recall - policy.margin:
             return (
                 f"the challenger's recall of class {mine.label} is {mine.recall:.3f} "
                 f"(champion {champion.recall:.3f}, floor {policy.recall_floor:.3f})"

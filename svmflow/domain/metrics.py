@@ -86,9 +86,7 @@ def score(metric: MetricName, truth: Labels, predicted: Labels, seed: int = 0) -
         return Score(
             metric=metric, value=0.0, low=0.0, high=0.0, rows=0, recall=class_recall(truth, predicted)
         )
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
-    samples = np.asarray([value(metric, truth[i], predicted[i]) for i in draws])
+    samples = _resampled(metric, truth, predicted, np.random.default_rng(seed))
     low, high = np.quantile(samples, [0.025, 0.975])
     return Score(
         metric=metric,
@@ -98,6 +96,26 @@ def score(metric: MetricName, truth: Labels, predicted: Labels, seed: int = 0) -
         rows=n,
         recall=class_recall(truth, predicted),
     )
+
+
+def _resampled(
+    metric: MetricName, truth: Labels, predicted: Labels, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """The metric on bootstrap resamples. For accuracy a resample's hit count is binomial, so it is
+    drawn as one; balanced accuracy resamples each class on its own (a stratified bootstrap, which keeps
+    every class in every resample); macro-F1 resamples rows."""
+    right = truth == predicted
+    n = len(truth)
+    if metric == "accuracy":
+        return rng.binomial(n, float(right.mean()), BOOTSTRAP_RESAMPLES) / n
+    if metric == "balanced_accuracy":
+        per_class = [
+            rng.binomial(int(m.sum()), float(right[m].mean()), BOOTSTRAP_RESAMPLES) / m.sum()
+            for m in (truth == c for c in np.unique(truth))
+        ]
+        return np.mean(np.vstack(per_class), axis=0)
+    draws = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+    return np.asarray([value(metric, truth[i], predicted[i]) for i in draws])
 
 
 def choose(setting: str, labels: Labels, imbalance_share: float) -> MetricName:
