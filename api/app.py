@@ -108,5 +108,6 @@ def create_predict_app(container: Container, *, predict_url: str | None = None) 
         Route("/v1/models/current", protected(predict.current_model), methods=["GET"]),
         Route("/v1/models", protected(predict.list_models), methods=["GET"]),
         Route("/v1/jobs", protected(predict.list_jobs), methods=["GET"]),
+        Route("/v1/training-rows", protected(predict.training_rows), methods=["GET"]),
     ]
     return _app(service, routes, predict_document())

@@ -19,6 +19,7 @@ from api.models import (
     FeedbackSubmission,
     Health,
     Listing,
+    TrainingRows,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 
@@ -31,6 +32,7 @@ _TYPES = (
     FeedbackSubmission,
     FeedbackAccepted,
     Listing,
+    TrainingRows,
     CurrentModel,
     Health,
     Problem,
@@ -215,6 +217,16 @@ def predict_document() -> dict[str, Any]:
                     "Recent training jobs and their outcome, newest first",
                     {"200": _json("Listing", "Training jobs"), **_problems(400, 401)},
                     parameters=[_LIMIT],
+                )
+            },
+            "/v1/training-rows": {
+                "get": _operation(
+                    "Training rows by source and status, and the quarantined rows with their reasons",
+                    {"200": _json("TrainingRows", "As of the newest training"), **_problems(400, 401, 404)},
+                    parameters=[
+                        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                        for name in ("status", "source", "batch_id")
+                    ],
                 )
             },
         },

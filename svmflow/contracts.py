@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from svmflow import topology
-from svmflow.domain.records import DecisionRecord, TrainingSummary
+from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
 SCHEMA_VERSION = 1
 MAX_SUBJECT_LENGTH = 128
@@ -147,6 +147,7 @@ class ModelEvent(Contract, kw_only=True):
     # The gate's decision with every number it used, and how the candidate was fitted.
     record: DecisionRecord | None = None
     training: TrainingSummary | None = None
+    rows: RowCounts | None = None
 
 
 class _FeaturesOnly(msgspec.Struct):

@@ -14,6 +14,7 @@ from svmflow.bootstrap import Container
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db.database import as_utc
 from svmflow.db.tables import ModelVersion, Prediction, PredictionBatch, TrainingJob, TrainingRow
+from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.handlers import training, training_to_cache
 from svmflow.read_model import BatchResult, BatchView
@@ -144,4 +145,7 @@ def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEven
         artifact_uri=version.artifact_uri if version else None,
         n_features=(job.metrics or {}).get("n_features"),
         finished_at=as_utc(job.finished_at),
+        feedback_rows=int((job.metrics or {}).get("feedback_rows") or 0),
+        record=msgspec.convert((job.metrics or {}).get("record"), DecisionRecord | None),
+        training=msgspec.convert((job.metrics or {}).get("training"), TrainingSummary | None),
     )

@@ -8,6 +8,7 @@ Keys (all under the configured prefix):
 * ``model:current``: hash, the production model (newest event wins).
 * ``jobs`` / ``jobs:data``: sorted set and hash of recent training jobs, trimmed.
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
+* ``training-rows``: hash, the training table's counts and quarantined rows at the newest training.
 
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
 events for the same key converge to the same winner whatever order they arrive in.
@@ -164,6 +165,19 @@ class ReadModel:
 
     def model_version(self, version: str) -> dict[str, Any] | None:
         body = self.client.hget(self._key("models", "data"), version)
+        return None if body is None else msgspec.json.decode(body)
+
+    def put_training_rows(self, rows: dict[str, Any], decided_at: datetime) -> bool:
+        """The training table's counts and quarantined rows as of the newest training."""
+        return bool(
+            self._set_if_better(
+                keys=[self._key("training-rows")],
+                args=[epoch_micros(decided_at), msgspec.json.encode(rows), "higher", 0],
+            )
+        )
+
+    def training_rows(self) -> dict[str, Any] | None:
+        body = self.client.hget(self._key("training-rows"), "body")
         return None if body is None else msgspec.json.decode(body)
 
     def _put_ranked(self, name: str, key: str, entry: dict[str, Any], score: float, keep: int) -> None:

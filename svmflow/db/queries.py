@@ -49,6 +49,9 @@ class StoredRow:
     status: str
     status_by: str | None
     labelled_at: datetime
+    batch_id: str | None = None
+    subject: str | None = None
+    status_reason: str | None = None
 
 
 def stored_rows(session: Session) -> list[StoredRow]:
@@ -65,6 +68,9 @@ def stored_rows(session: Session) -> list[StoredRow]:
             TrainingRow.status,
             TrainingRow.status_by,
             TrainingRow.labelled_at,
+            TrainingRow.batch_id,
+            TrainingRow.subject,
+            TrainingRow.status_reason,
         ).order_by(TrainingRow.labelled_at, TrainingRow.id)
     ).all()
     return [
@@ -75,6 +81,9 @@ def stored_rows(session: Session) -> list[StoredRow]:
             status=r.status or "active",
             status_by=r.status_by,
             labelled_at=as_utc(r.labelled_at),
+            batch_id=r.batch_id,
+            subject=r.subject,
+            status_reason=r.status_reason,
         )
         for r in rows
     ]

@@ -35,6 +35,31 @@ class TrainingSummary(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     quarantined_rows: int
 
 
+class QuarantinedRow(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: int
+    source: str
+    batch_id: str | None
+    subject: str | None
+    features: list[float]
+    label: int
+    by: str | None  # rule or operator
+    reason: str | None
+
+
+class RowCounts(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The training table when a model was trained: rows by source and status, and the quarantined
+    ones (the newest ``QUARANTINE_LISTED``) with their reasons."""
+
+    seed: int
+    feedback: int
+    sample: int  # feedback rows whose label came from an unbiased rating
+    quarantined: int
+    quarantined_rows: list[QuarantinedRow] = []
+
+
+QUARANTINE_LISTED = 200
+
+
 class DecisionRecord(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The gate's decision. Window scores are on the latest unbiased feedback (the challenger's are
     cross-fitted: each row scored by a fit that did not see it); seed scores are on the trusted seed

@@ -21,7 +21,14 @@ from svmflow.domain.linear_model import LinearModel, sha256_hex
 from svmflow.domain.metrics import MetricName, Score
 from svmflow.domain.model_selection import DEFAULT_C_GRID, choose_c, cross_fitted
 from svmflow.domain.quarantine import ACTIVE, BY_OPERATOR, QUARANTINED, RobustRange
-from svmflow.domain.records import DecisionRecord, Reference, TrainingSummary
+from svmflow.domain.records import (
+    QUARANTINE_LISTED,
+    DecisionRecord,
+    QuarantinedRow,
+    Reference,
+    RowCounts,
+    TrainingSummary,
+)
 from svmflow.domain.training import (
     FEEDBACK,
     SAMPLE,
@@ -146,6 +153,7 @@ class TrainingData:
     feedback_rows: int  # distinct vectors with a feedback label, quarantined ones included
     quarantined: int
     labels_total: int
+    counts: RowCounts
 
 
 def gather(db: Database, options: TrainingOptions) -> TrainingData:
@@ -164,8 +172,10 @@ def gather(db: Database, options: TrainingOptions) -> TrainingData:
     bounds = RobustRange.of(finite, options.outlier_iqr) if len(finite) else None
     changes: dict[int, str | None] = {}
     statuses: dict[int, str] = {}
+    reasons: dict[int, tuple[str | None, str | None]] = {}
     for s in stored:
         statuses[s.id] = s.status
+        reasons[s.id] = (s.status_by, s.status_reason)
         if s.row.source != FEEDBACK or s.status_by == BY_OPERATOR or bounds is None:
             continue
         reason = bounds.reason(s.row.features) if len(s.row.features) == width else "ragged row"
@@ -173,19 +183,41 @@ def gather(db: Database, options: TrainingOptions) -> TrainingData:
         if wanted != s.status:
             changes[s.id] = reason
             statuses[s.id] = wanted
+            reasons[s.id] = ("rule", reason) if reason else (None, None)
     if changes:
         with db.transaction() as session:
             queries.apply_rule_statuses(session, changes)
         log.warning("quarantine rules changed %d rows", len(changes))
     active = [s for s in stored if statuses[s.id] == ACTIVE]
+    held = [s for s in stored if statuses[s.id] == QUARANTINED]
+    counts = RowCounts(
+        seed=sum(1 for s in stored if s.row.source == SEED),
+        feedback=sum(1 for s in stored if s.row.source == FEEDBACK),
+        sample=sum(1 for s in stored if s.row.source == FEEDBACK and s.row.kind == SAMPLE),
+        quarantined=len(held),
+        quarantined_rows=[
+            QuarantinedRow(
+                id=s.id,
+                source=s.row.source,
+                batch_id=s.batch_id,
+                subject=s.subject,
+                features=list(s.row.features),
+                label=s.row.label,
+                by=reasons[s.id][0],
+                reason=reasons[s.id][1],
+            )
+            for s in held[-QUARANTINE_LISTED:]
+        ],
+    )
     window = [s.row for s in active if s.row.source == FEEDBACK and s.row.kind == SAMPLE]
     return TrainingData(
         train=[s.row for s in active if not (s.row.source == SEED and s.holdout)],
         seed_holdout=[s.row for s in active if s.row.source == SEED and s.holdout],
         window=window[-options.policy.window :] if options.policy.window > 0 else [],
         feedback_rows=sum(1 for s in stored if s.row.source == FEEDBACK),
-        quarantined=sum(1 for s in stored if statuses[s.id] == QUARANTINED),
+        quarantined=len(held),
         labels_total=total,
+        counts=counts,
     )
 
 
@@ -227,6 +259,7 @@ def train_and_decide(
             finished_at=datetime.now(UTC),
             train_size=len(train),
             feedback_rows=data.feedback_rows,
+            rows=data.counts,
             **fields,  # type: ignore[arg-type]
         )
 

@@ -18,6 +18,10 @@ def handle(event: ModelEvent, context: EventContext, *, db: Database) -> None:
         "challenger": msgspec.to_builtins(event.challenger),
         "champion": msgspec.to_builtins(event.champion),
         "n_features": event.n_features,
+        "new_labels": event.new_labels,
+        "feedback_rows": event.feedback_rows,
+        "record": msgspec.to_builtins(event.record),
+        "training": msgspec.to_builtins(event.training),
     }
     with db.transaction() as session:
         if not db.claim_event(session, CONSUMER, context.event_id):
