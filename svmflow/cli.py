@@ -74,6 +74,26 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", dest="version", help="version to serve (default: the previous one)")
     rollback.set_defaults(command=cmd_models_rollback)
 
+    rows = commands.add_parser(
+        "training-rows", help="list training rows; quarantine or restore them"
+    ).add_subparsers(required=True, metavar="ACTION")
+    listing = rows.add_parser("list", help="rows, newest label first")
+    listing.add_argument("--batch", help="only rows last rated in this batch")
+    listing.add_argument("--source", choices=["seed", "feedback"])
+    listing.add_argument("--status", choices=["active", "quarantined"])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(command=cmd_training_rows_list)
+    for action, help_text in (
+        ("quarantine", "keep rows out of training (the rules never let them back in)"),
+        ("restore", "train on rows again (the rules never quarantine them again)"),
+    ):
+        change = rows.add_parser(action, help=help_text)
+        change.add_argument("--batch", help="every row last rated in this batch")
+        change.add_argument("--source", choices=["seed", "feedback"], help="every row of this source")
+        change.add_argument("--row", type=int, action="append", dest="rows", help="a row id (repeatable)")
+        change.add_argument("--reason", help="why (recorded with the rows)")
+        change.set_defaults(command=cmd_training_rows_change, status=action)
+
     rebuild = commands.add_parser("rebuild-cache", help="refill the Redis read model from the database")
     rebuild.set_defaults(command=cmd_rebuild_cache)
 
@@ -265,6 +285,39 @@ def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
             f"{meta.train_size:>7}  {decision}"
         )
     print("(* = in production)" if pointer else "no model in production")
+    return 0
+
+
+def cmd_training_rows_list(settings: Settings, args: argparse.Namespace) -> int:
+    rows = operations.training_rows(
+        Container(settings), batch_id=args.batch, source=args.source, status=args.status, limit=args.limit
+    )
+    print(f"{'id':>7} {'source':8} {'batch':24} {'label':>5} {'kind':11} {'status':11} {'by':22} reason")
+    for r in rows:
+        print(
+            f"{r['id']:>7} {r['source']:8} {r['batch_id'] or '-'!s:24} {r['label']:>5} {r['kind']:11} "
+            f"{r['status']:11} {r['labelled_by'] or '-'!s:22} {r['status_reason'] or ''}"
+        )
+    print(f"{len(rows)} row(s)")
+    return 0
+
+
+def cmd_training_rows_change(settings: Settings, args: argparse.Namespace) -> int:
+    status = "quarantined" if args.status == "quarantine" else "active"
+    try:
+        changed = operations.set_row_status(
+            Container(settings),
+            status,
+            batch_id=args.batch,
+            source=args.source,
+            row_ids=args.rows,
+            reason=args.reason,
+        )
+    except ValueError as exc:
+        print(f"svmflow training-rows {args.status}: {exc}", file=sys.stderr)
+        return 2
+    way = "without" if status == "quarantined" else "with"
+    print(f"{changed} row(s) now {status}; `svmflow train` retrains {way} them")
     return 0
 
 
