@@ -197,6 +197,7 @@ class Container:
                 margin=s.gate_margin,
                 window=s.gate_window,
                 min_window=s.gate_min_window,
+                minority_share=s.gate_imbalance_share,
             ),
             feedback_weight=s.feedback_weight,
             lease_seconds=s.training_lease_seconds,

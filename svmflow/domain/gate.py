@@ -31,6 +31,7 @@ class GatePolicy:
     window: int = 500  # latest unbiased feedback labels the models are compared on
     min_window: int = 20  # fewer rated rows than this: no comparison
     min_class_rows: int = 10  # a class's recall on the window counts from this many rows
+    minority_share: float = 0.3  # ... and only for a class this rare there (the metric guards the rest)
 
 
 @dataclass(frozen=True)
@@ -156,10 +157,14 @@ def decide(inputs: GateInputs, policy: GatePolicy) -> DecisionRecord:
 
 
 def _eroded_class(ours: Score, theirs: Score, policy: GatePolicy) -> str | None:
-    """A class whose recall on the window the challenger pushes below the floor, and below the
-    champion's by more than the margin."""
+    """A minority class whose recall on the window the challenger pushes below the floor, and below
+    the champion's by more than the margin."""
+    rows = sum(r.rows for r in ours.recall)
     for mine, champion in zip(ours.recall, theirs.recall, strict=True):
         if mine.rows < policy.min_class_rows or mine.recall is None or champion.recall is None:
+            continue
+        if mine.rows >= policy.minority_share * rows:
+            # A common class may trade recall with the other one: accuracy already weighs both.
             continue
         if mine.recall < policy.recall_floor and mine.recall < champion.recall - policy.margin:
             return (

@@ -97,9 +97,10 @@ def test_a_significant_win_is_promoted_with_its_numbers() -> None:
     assert record.verdict == "promoted"
     assert "significantly better" in record.sentence
     assert record.window_rows == 200
-    assert record.challenger_only == 12 and record.champion_only == 1
+    assert (record.challenger_only, record.champion_only) == (12, 1)
     assert record.p_value == pytest.approx(14 / 2**13)  # exact McNemar: P(X >= 12 | 13, 1/2)
-    assert record.challenger_window is not None and record.champion_window is not None
+    assert record.challenger_window is not None
+    assert record.champion_window is not None
     assert record.challenger_window.value == pytest.approx(1.0 - 1 / 200)
     assert record.challenger_window.low <= record.challenger_window.value <= record.challenger_window.high
     assert record.seed_delta == 0
@@ -123,7 +124,8 @@ def test_a_drifted_champion_is_replaced_by_a_challenger_ahead_within_the_margin(
     record = decide(inputs(evidence, reference=reference), POLICY)
     assert record.verdict == "promoted"
     assert "drifted" in record.sentence
-    assert record.drift_p_value is not None and record.drift_p_value < 1e-6
+    assert record.drift_p_value is not None
+    assert record.drift_p_value < 1e-6
 
 
 def test_drift_does_not_promote_a_challenger_that_is_behind() -> None:
@@ -138,9 +140,11 @@ def test_poisoned_feedback_cannot_push_a_model_below_the_seed_guard_rails() -> N
     cannot touch, still stops it: below the floor, or more than the tolerance below the champion."""
     lies = window(200, 80, 0)
     below_floor = decide(inputs(lies, challenger_seed=seed(0.93), champion_seed=seed(1.0)), POLICY)
-    assert below_floor.verdict == "rejected" and "below the floor" in below_floor.sentence
+    assert below_floor.verdict == "rejected"
+    assert "below the floor" in below_floor.sentence
     dropped = decide(inputs(lies, challenger_seed=seed(0.96), champion_seed=seed(1.0)), POLICY)
-    assert dropped.verdict == "rejected" and "more than the tolerance" in dropped.sentence
+    assert dropped.verdict == "rejected"
+    assert "more than the tolerance" in dropped.sentence
     assert dropped.seed_delta == pytest.approx(-0.04)
 
 
@@ -158,7 +162,8 @@ def test_a_challenger_that_erodes_the_minority_class_is_rejected() -> None:
     # Balanced accuracy alone also sees it: the challenger is behind (0.913 vs 0.961).
     balanced = decide(inputs(evidence, metric="balanced_accuracy"), POLICY.__class__(recall_floor=0.5))
     assert balanced.verdict == "rejected"
-    assert balanced.difference is not None and balanced.difference < 0
+    assert balanced.difference is not None
+    assert balanced.difference < 0
 
 
 def test_auto_metric_is_balanced_accuracy_when_classes_are_imbalanced() -> None:
@@ -212,4 +217,5 @@ def test_retesting_after_every_batch_keeps_false_promotions_under_five_percent()
     naive = _false_promotion_rate(looks=10, runs=100, spend=False)
     assert spent < 0.05
     # Without spending, the same fixed test at every look promotes an equal model far more often.
-    assert naive > 2 * spent and naive > 0.05
+    assert naive > 2 * spent
+    assert naive > 0.05
