@@ -22,6 +22,7 @@ from bench import (
     plots,
     prediction_core,
     systems,
+    training_cv,
 )
 from bench.common import RESULTS
 
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     "end_to_end": (end_to_end.main, end_to_end.table),
     "emulator_push": (emulator_push.main, emulator_push.table),
     "mlserver": (mlserver.main, mlserver.table),
+    "training_cv": (training_cv.main, training_cv.table),
 }
 # Figures that need a plot of their own; the others are drawn in ``_plot``.
 PLOTS: dict[str, Callable[[dict[str, Any], Path], Path]] = {
