@@ -80,6 +80,7 @@ PRESETS: dict[str, Scenario] = {
     "class-imbalance": Scenario("class-imbalance", drift="shift", minority_share=0.05),
     "one-outlier": Scenario("one-outlier", drift="shift", outlier_at=5),
     "relabel": Scenario("relabel", drift="relabel"),
+    "adversarial": Scenario("adversarial", drift="shift", feedback="adversarial"),
 }
-# The scenarios `svmflow evaluate` runs by default (``relabel`` is there to run by name).
-DEFAULT_SCENARIOS = [name for name in PRESETS if name != "relabel"]
+# The scenarios `svmflow evaluate` runs by default (the others are there to run by name).
+DEFAULT_SCENARIOS = [name for name in PRESETS if name not in ("relabel", "adversarial")]
