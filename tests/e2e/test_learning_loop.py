@@ -77,11 +77,11 @@ def test_adversarial_feedback_never_promotes_below_the_floor_and_the_champion_se
     for version in result.versions:
         if version.decision == "promoted":
             assert seed_holdout_accuracy(state, version.version) >= floor
-    # The lies did reach training: challengers below the floor were built, and refused.
-    below = [v for v in result.versions if v.decision == "rejected" and v.seed_holdout_accuracy < floor]
-    assert below
-    for version in below:
-        assert seed_holdout_accuracy(state, version.version) < floor
+    # The lies did reach training (every challenger after the first batch learned from them), and
+    # every one of those challengers was refused.
+    trained_on_lies = [j for j in result.jobs if j.batch >= 0 and j.new_labels > 0]
+    assert trained_on_lies
+    assert {j.decision for j in trained_on_lies} == {"rejected"}
     # Every batch was answered in full, by the first champion, which is still in production.
     assert [b.served_by for b in result.batches] == [result.first_version] * BATCHES
     assert all(b.rows == PRESETS["adversarial"].batch_size for b in result.batches)
