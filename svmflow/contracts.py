@@ -7,6 +7,7 @@ JSON Schemas in ``schema/messages`` are generated from these classes (``svmflow 
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -182,8 +183,18 @@ def decode(data: bytes, kind: type[C]) -> C:
     """Decode and validate; raises ``msgspec.ValidationError`` or ``msgspec.DecodeError``."""
     decoder = _decoders.get(kind)
     if decoder is None:
-        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+        with _decoders_lock:
+            decoder = _decoders.get(kind)
+            if decoder is None:
+                decoder = _decoders[kind] = msgspec.json.Decoder(kind)
     return decoder.decode(data)
+
+
+# Built once, here, while the module is imported by one thread: msgspec resolves a Struct's nested
+# types on first use, and two threads doing that at once for the same types can crash the process.
+_decoders_lock = threading.Lock()
+for _kind in MESSAGE_TYPES.values():
+    _decoders[_kind] = msgspec.json.Decoder(_kind)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
