@@ -122,7 +122,7 @@ def initial_retrain_state(now: datetime) -> dict[str, Any]:
     }
 
 
-def set_retrain_targets(session: Session, needed: int, reference_error: float) -> None:
+def set_retrain_targets(session: Session, needed: int | None, reference_error: float) -> None:
     """What the next trigger waits for: new labels, or ratings that show the serving model drifted."""
     session.execute(
         update(RetrainState)

@@ -378,16 +378,19 @@ def train_and_decide(
             disagreement = max(disagreement, 1 - record.champion_window.value)
     with db.transaction() as session:
         db.insert_ignore(session, RetrainState, [queries.initial_retrain_state(datetime.now(UTC))])
-        queries.set_retrain_targets(
-            session,
+        # Without a test (no champion, or too little evidence yet) there is nothing to derive from:
+        # the configured number (SVMFLOW_RETRAIN_MIN_NEW_LABELS) applies.
+        needed = (
             stats.labels_needed(
                 stats.spent_alpha(policy.alpha, next_look) / 2,
                 disagreement,
                 options.retrain_min_labels,
                 options.retrain_max_labels,
-            ),
-            1 - serving_reference.accuracy,
+            )
+            if record.tested
+            else None
         )
+        queries.set_retrain_targets(session, needed, 1 - serving_reference.accuracy)
     previous_total = champion_metrics.get("labels_total")
     new_labels = (
         data.labels_total - int(previous_total) if isinstance(previous_total, int) else data.labels_total
