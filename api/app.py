@@ -150,6 +150,7 @@ def create_predict_app(
         Route("/v1/me", protected(operator.me), methods=["GET"]),
         Route("/v1/models/rollback", protected(operator.rollback), methods=["POST"]),
         *console.routes(ingest_at),
+        Route("/v1/training-rows", protected(predict.training_rows), methods=["GET"]),
     ]
     policy = console.content_security_policy([console.origin(ingest_at)])
     headers = Middleware(console.PageHeaders, policy=policy)

@@ -7,7 +7,7 @@ batch the ingest API accepts is one the prediction function can decode.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -15,6 +15,7 @@ from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
+from svmflow.domain.records import RowCounts
 from svmflow.read_model import BatchResult, BatchView
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
@@ -81,16 +82,24 @@ class BatchPage(msgspec.Struct, kw_only=True):
 
 
 class FeedbackSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Ratings of a batch's predictions: 1 the prediction was right, 0 it was wrong."""
+    """Ratings of a batch's predictions: 1 the prediction was right, 0 it was wrong.
+
+    ``kind`` says how the rated rows were chosen. ``sample``: without regard to whether the model was
+    right (the whole batch, a random subset, an audit), so the ratings are evidence for the promotion
+    gate as well as training data. ``corrections``: only rows the model got wrong, training data only.
+    ``auto`` (the default): ``sample`` when the ratings cover every row of the batch, else
+    ``corrections``."""
 
     subjects: Subjects
     ratings: Annotated[list[Rating], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+    kind: Literal["auto", "sample", "corrections"] = "auto"
 
 
 class FeedbackAccepted(msgspec.Struct, kw_only=True):
     batch_id: str
     accepted: int
     status: str
+    kind: str = "sample"  # how the ratings were recorded (``auto`` resolved)
 
 
 class Listing(msgspec.Struct, kw_only=True):
@@ -132,6 +141,14 @@ class BulkPending(msgspec.Struct, kw_only=True):
 # The predict API serves the progress the bulk functions keep in Redis.
 class BulkJob(BulkView, kw_only=True):
     """A bulk job's progress: rows done of the total, rate, ETA, and the output files when done."""
+
+
+class TrainingRows(RowCounts, kw_only=True):
+    """The training table as of the newest training: rows by source, unbiased feedback rows, and the
+    quarantined rows with who quarantined them (a rule or an operator) and why."""
+
+    as_of: str
+    job_id: str
 
 
 class Health(msgspec.Struct, kw_only=True):

@@ -28,6 +28,7 @@ from api.models import (
     ModelPerformance,
     RollbackAccepted,
     RollbackSubmission,
+    TrainingRows,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 
@@ -41,6 +42,7 @@ _TYPES = (
     FeedbackSubmission,
     FeedbackAccepted,
     Listing,
+    TrainingRows,
     CurrentModel,
     ModelPerformance,
     Health,
@@ -335,6 +337,16 @@ def predict_document() -> dict[str, Any]:
                         **_problems(401, 404),
                     },
                 ),
+            },
+            "/v1/training-rows": {
+                "get": _operation(
+                    "Training rows by source and status, and the quarantined rows with their reasons",
+                    {"200": _json("TrainingRows", "As of the newest training"), **_problems(400, 401, 404)},
+                    parameters=[
+                        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                        for name in ("status", "source", "batch_id")
+                    ],
+                )
             },
         },
     )

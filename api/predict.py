@@ -204,11 +204,18 @@ async def rate_batch(request: Request) -> Response:
         raise UnprocessableError(
             f"{len(unknown)} subject(s) are not in batch {batch_id}: {names}", field=f"subjects[{index}]"
         )
+    kind = feedback.kind
+    if kind == "auto":
+        # A batch rated in full is an unbiased sample of the model's answers; a part of it may have
+        # been picked because it was wrong, so it only counts as corrections unless the client says so.
+        kind = "sample" if len(feedback.subjects) == len(known) else "corrections"
     message = Feedback(
         batch_id=batch_id,
         subjects=feedback.subjects,
         ratings=feedback.ratings,
         rated_at=datetime.now(UTC),
+        kind=kind,
+        labelled_by=f"key:{request.state.identity[:16]}" if hasattr(request.state, "identity") else None,
     )
     try:
         await run_in_threadpool(publish, service.publisher, topology.FEEDBACK, message, batch_id=batch_id)
@@ -218,7 +225,9 @@ async def rate_batch(request: Request) -> Response:
             "the ratings could not be handed to Pub/Sub; nothing was accepted, retry the request",
             headers={"Retry-After": "2"},
         ) from exc
-    accepted = FeedbackAccepted(batch_id=batch_id, accepted=len(feedback.subjects), status="accepted")
+    accepted = FeedbackAccepted(
+        batch_id=batch_id, accepted=len(feedback.subjects), status="accepted", kind=kind
+    )
     return json_response(accepted, 202)
 
 
@@ -235,6 +244,37 @@ async def current_model(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     items = await run_in_threadpool(_service(request).read_model.model_versions, _limit(request))
     return json_response(Listing(items=items))
+
+
+TRAINING_ROW_FILTERS = ("status", "source", "batch_id")
+
+
+async def training_rows(request: Request) -> Response:
+    """Counts of the training table and its quarantined rows, as of the newest training. Filters:
+    ``status`` (only ``quarantined`` rows are listed), ``source`` and ``batch_id``."""
+    params = request.query_params
+    unknown = sorted(set(params) - set(TRAINING_ROW_FILTERS))
+    if unknown:
+        raise BadRequestError(
+            f"unknown filter {unknown[0]!r}; use {', '.join(TRAINING_ROW_FILTERS)}", field=unknown[0]
+        )
+    status = params.get("status")
+    if status not in (None, "quarantined", "active"):
+        raise BadRequestError("status must be quarantined or active", field="status")
+    source = params.get("source")
+    if source not in (None, "seed", "feedback"):
+        raise BadRequestError("source must be seed or feedback", field="source")
+    body = await run_in_threadpool(_service(request).read_model.training_rows)
+    if body is None:
+        raise NotFoundError("no training has run yet")
+    rows = body.get("quarantined_rows", [])
+    if status == "active":
+        rows = []  # active rows are counted, not listed: the table is the training data itself
+    if source is not None:
+        rows = [r for r in rows if r["source"] == source]
+    if (batch := params.get("batch_id")) is not None:
+        rows = [r for r in rows if r["batch_id"] == batch]
+    return json_response({**body, "quarantined_rows": rows})
 
 
 async def list_jobs(request: Request) -> Response:

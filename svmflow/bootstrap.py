@@ -204,11 +204,24 @@ class Container:
         return TrainingOptions(
             policy=GatePolicy(
                 accuracy_floor=s.gate_accuracy_floor,
-                min_new_labels=s.gate_min_new_labels,
-                min_feedback_holdout=s.gate_min_feedback_holdout,
+                seed_tolerance=s.gate_seed_tolerance,
+                recall_floor=s.gate_recall_floor,
+                alpha=s.gate_alpha,
+                margin=s.gate_margin,
+                window=s.gate_window,
+                min_window=s.gate_min_window,
+                minority_share=s.gate_imbalance_share,
             ),
             feedback_weight=s.feedback_weight,
             lease_seconds=s.training_lease_seconds,
+            metric=s.gate_metric,
+            imbalance_share=s.gate_imbalance_share,
+            class_weight="balanced" if s.class_weight == "balanced" else "none",
+            c_grid=s.c_values,
+            cv_folds=s.cv_folds,
+            outlier_iqr=s.quarantine_iqr,
+            retrain_min_labels=s.retrain_floor_new_labels,
+            retrain_max_labels=s.retrain_max_new_labels,
         )
 
     # -- processors --------------------------------------------------------------------------
@@ -230,6 +243,7 @@ class Container:
                 "publisher": self.publisher,
                 "min_new_labels": s.retrain_min_new_labels,
                 "holdout_percent": s.holdout_percent,
+                "max_wait_seconds": s.retrain_max_wait_seconds,
             }
         if name == "rollback":
             return {"registry": self.registry, "publisher": self.publisher}

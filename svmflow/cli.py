@@ -15,6 +15,7 @@ import msgspec
 from svmflow import demo, logs, operations
 from svmflow.bootstrap import Container
 from svmflow.config import ConfigError, Settings
+from svmflow.domain.records import DecisionRecord
 from svmflow.errors import SvmflowError, TransientError
 
 
@@ -124,6 +125,26 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     )
     jobs.add_argument("--limit", type=int, default=50, help="newest first (default: 50)")
     jobs.set_defaults(command=cmd_jobs)
+
+    rows = commands.add_parser(
+        "training-rows", help="list training rows; quarantine or restore them"
+    ).add_subparsers(required=True, metavar="ACTION")
+    listing = rows.add_parser("list", help="rows, newest label first")
+    listing.add_argument("--batch", help="only rows last rated in this batch")
+    listing.add_argument("--source", choices=["seed", "feedback"])
+    listing.add_argument("--status", choices=["active", "quarantined"])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(command=cmd_training_rows_list)
+    for action, help_text in (
+        ("quarantine", "keep rows out of training (the rules never let them back in)"),
+        ("restore", "train on rows again (the rules never quarantine them again)"),
+    ):
+        change = rows.add_parser(action, help=help_text)
+        change.add_argument("--batch", help="every row last rated in this batch")
+        change.add_argument("--source", choices=["seed", "feedback"], help="every row of this source")
+        change.add_argument("--row", type=int, action="append", dest="rows", help="a row id (repeatable)")
+        change.add_argument("--reason", help="why (recorded with the rows)")
+        change.set_defaults(command=cmd_training_rows_change, status=action)
 
     rebuild = commands.add_parser("rebuild-cache", help="refill the Redis read model from the database")
     rebuild.set_defaults(command=cmd_rebuild_cache)
@@ -328,31 +349,96 @@ def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
     if event.decision in ("queued", "running", "covered"):
         print(f"job {event.job_id}: follow it with `svmflow jobs`")
         return 0
-    if event.challenger is not None:
-        c = event.challenger
-        print(f"candidate {event.candidate_version}:")
-        print(f"  seed hold-out accuracy {c.seed_holdout_accuracy:.4f} (n={c.seed_holdout_size})")
-        if c.feedback_holdout_accuracy is not None:
-            accuracy, size = c.feedback_holdout_accuracy, c.feedback_holdout_size
-            print(f"  feedback hold-out accuracy {accuracy:.4f} (n={size})")
+    if event.training is not None:
+        t = event.training
+        print(
+            f"candidate {event.candidate_version}: C={t.c:g} by {t.metric} cross-validation over "
+            f"{t.c_grid}, class weight {t.class_weight}; {t.train_rows} training rows "
+            f"({t.feedback_rows} from feedback, {t.quarantined_rows} quarantined)"
+        )
+    if event.record is not None:
+        for line in describe_record(event.record):
+            print(f"  {line}")
     print(f"in production: {event.current_version}")
     return 0 if event.decision != "failed" else 1
+
+
+def describe_record(record: DecisionRecord) -> list[str]:
+    """The numbers a decision used, one line each."""
+    lines = []
+    seed = record.challenger_seed
+    delta = "" if record.seed_delta is None else f", {record.seed_delta:+.3f} vs the champion"
+    lines.append(f"seed hold-out {seed.metric} {seed.value:.3f} [{seed.low:.3f}, {seed.high:.3f}]{delta}")
+    if record.challenger_window is not None and record.champion_window is not None:
+        ours, theirs = record.challenger_window, record.champion_window
+        lines.append(
+            f"latest {record.window_rows} rated rows: challenger {ours.value:.3f} [{ours.low:.3f}, "
+            f"{ours.high:.3f}], champion {theirs.value:.3f} [{theirs.low:.3f}, {theirs.high:.3f}]"
+        )
+        recall = ", ".join(f"class {r.label} {r.recall:.3f}" for r in ours.recall if r.recall is not None)
+        lines.append(f"challenger recall on the window: {recall}")
+    if record.p_value is not None:
+        drift = "" if record.drift_p_value is None else f"; drift p = {record.drift_p_value:.2g}"
+        lines.append(
+            f"paired test {record.look} against this champion: {record.challenger_only} rows favour the "
+            f"challenger, {record.champion_only} the champion, p = {record.p_value:.2g} "
+            f"(alpha {record.alpha or 0:.2g}){drift}"
+        )
+    return lines
 
 
 def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
     registry = Container(settings).registry
     pointer, _ = registry.pointer()
-    print(f"{'':2}{'version':28}{'seed acc':>10}{'feedback acc':>14}{'train rows':>12}  job")
+    print(f"{'':2}{'version':28}{'seed acc':>9}{'window':>8}{'C':>6}{'rows':>7}  decision")
     for meta in sorted((registry.metadata(v) for v in registry.versions()), key=lambda m: m.created_at):
         version = meta.version
         challenger = meta.metrics.get("challenger") or {}
-        feedback = challenger.get("feedback_holdout_accuracy")
+        window = challenger.get("feedback_holdout_accuracy")
+        training = meta.metrics.get("training") or {}
+        record = meta.metrics.get("record") or {}
+        decision = record.get("sentence") or "-"
         marker = "* " if pointer and pointer.version == version else "  "
+        c = training.get("c")
         print(
-            f"{marker}{version:28}{challenger.get('seed_holdout_accuracy', 0):>10.4f}"
-            f"{'-' if feedback is None else f'{feedback:.4f}':>14}{meta.train_size:>12}  {meta.job_id}"
+            f"{marker}{version:28}{challenger.get('seed_holdout_accuracy', 0):>9.4f}"
+            f"{'-' if window is None else f'{window:.4f}':>8}{'-' if c is None else f'{c:g}':>6}"
+            f"{meta.train_size:>7}  {decision}"
         )
     print("(* = in production)" if pointer else "no model in production")
+    return 0
+
+
+def cmd_training_rows_list(settings: Settings, args: argparse.Namespace) -> int:
+    rows = operations.training_rows(
+        Container(settings), batch_id=args.batch, source=args.source, status=args.status, limit=args.limit
+    )
+    print(f"{'id':>7} {'source':8} {'batch':24} {'label':>5} {'kind':11} {'status':11} {'by':22} reason")
+    for r in rows:
+        print(
+            f"{r['id']:>7} {r['source']:8} {r['batch_id'] or '-'!s:24} {r['label']:>5} {r['kind']:11} "
+            f"{r['status']:11} {r['labelled_by'] or '-'!s:22} {r['status_reason'] or ''}"
+        )
+    print(f"{len(rows)} row(s)")
+    return 0
+
+
+def cmd_training_rows_change(settings: Settings, args: argparse.Namespace) -> int:
+    status = "quarantined" if args.status == "quarantine" else "active"
+    try:
+        changed = operations.set_row_status(
+            Container(settings),
+            status,
+            batch_id=args.batch,
+            source=args.source,
+            row_ids=args.rows,
+            reason=args.reason,
+        )
+    except ValueError as exc:
+        print(f"svmflow training-rows {args.status}: {exc}", file=sys.stderr)
+        return 2
+    way = "without" if status == "quarantined" else "with"
+    print(f"{changed} row(s) now {status}; `svmflow train` retrains {way} them")
     return 0
 
 

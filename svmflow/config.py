@@ -42,10 +42,28 @@ class Settings:
     cache_jobs_size: int = 200
     # How often the prediction function looks at the production pointer for a new model.
     model_refresh_seconds: float = 10.0
+    # New labels before a retrain is asked for: this many at first; afterwards each training derives
+    # the number its next test needs (bounded by the min and max), and any new label is enough once
+    # retrain_max_wait_seconds have passed since the last request.
     retrain_min_new_labels: int = 50
+    retrain_floor_new_labels: int = 20
+    retrain_max_new_labels: int = 300
+    retrain_max_wait_seconds: float = 3600.0
+    # The promotion gate (see README, "The learning loop").
     gate_accuracy_floor: float = 0.95
-    gate_min_new_labels: int = 20
-    gate_min_feedback_holdout: int = 20
+    gate_seed_tolerance: float = 0.02
+    gate_recall_floor: float = 0.90
+    gate_metric: str = "auto"  # auto, accuracy, balanced_accuracy, macro_f1
+    gate_imbalance_share: float = 0.3
+    gate_alpha: float = 0.05
+    gate_margin: float = 0.02
+    gate_window: int = 500
+    gate_min_window: int = 20
+    # Fitting: class weights, the C grid searched by cross-validation, and the quarantine rule.
+    class_weight: str = "none"  # none or balanced
+    c_grid: str = "0.01,0.1,1,10"
+    cv_folds: int = 5
+    quarantine_iqr: float = 3.0
     holdout_percent: int = 20
     feedback_weight: float = 1.0
     # The running training's claim: renewed by a heartbeat every third of it, so a crashed or frozen
@@ -98,6 +116,22 @@ class Settings:
             raise ConfigError("SVMFLOW_GATE_ACCURACY_FLOOR must be between 0 and 1")
         if not 1 <= self.bulk_chunk_rows <= 10_000:
             raise ConfigError("SVMFLOW_BULK_CHUNK_ROWS must be between 1 and 10000")
+        if self.gate_metric not in ("auto", "accuracy", "balanced_accuracy", "macro_f1"):
+            raise ConfigError("SVMFLOW_GATE_METRIC must be auto, accuracy, balanced_accuracy or macro_f1")
+        if self.class_weight not in ("none", "balanced"):
+            raise ConfigError("SVMFLOW_CLASS_WEIGHT must be none or balanced")
+        if not 0.0 < self.gate_alpha < 1.0:
+            raise ConfigError("SVMFLOW_GATE_ALPHA must be between 0 and 1")
+        try:
+            grid = self.c_values
+        except ValueError as exc:
+            raise ConfigError(
+                f"SVMFLOW_C_GRID={self.c_grid!r} is not a comma-separated list of numbers"
+            ) from exc
+        if not grid or any(c <= 0 for c in grid):
+            raise ConfigError("SVMFLOW_C_GRID needs at least one C, all above 0")
+        if self.cv_folds < 2:
+            raise ConfigError("SVMFLOW_CV_FOLDS must be at least 2")
         if self.mode != "embedded" and not self.database_url:
             raise ConfigError(f"SVMFLOW_DATABASE_URL is required in {self.mode} mode")
         if self.mode != "embedded" and not self.redis_url:
@@ -108,6 +142,10 @@ class Settings:
         if self.mode == "embedded" and not self.redis_url:
             return self.with_(redis_url=f"redis://127.0.0.1:{self.embedded_redis_port}/0")
         return self
+
+    @property
+    def c_values(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.c_grid.split(",") if x.strip())
 
     @property
     def effective_database_url(self) -> str:

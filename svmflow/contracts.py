@@ -7,6 +7,7 @@ JSON Schemas in ``schema/messages`` are generated from these classes (``svmflow 
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -14,6 +15,7 @@ import msgspec
 
 from svmflow import topology
 from svmflow.domain.explanations import Explainer
+from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
 SCHEMA_VERSION = 1
 MAX_SUBJECT_LENGTH = 128
@@ -110,13 +112,24 @@ class Predictions(Contract, kw_only=True):
         )
 
 
+FeedbackKind = Literal["sample", "corrections"]
+
+
 class Feedback(Contract, kw_only=True):
-    """Published by the predict API: 1 means the prediction was right, 0 that it was wrong."""
+    """Published by the predict API: 1 means the prediction was right, 0 that it was wrong.
+
+    ``kind``: ``sample`` when the rated rows were chosen without regard to whether the model was right
+    (a batch rated in full, a random subset, an audit), so confirmations and corrections together are an
+    unbiased sample the gate may use as evidence; ``corrections`` when the client reports mistakes only,
+    which are training data but would flatter any challenger as evidence. ``labelled_by`` names who
+    rated (the API key's identity)."""
 
     batch_id: BatchId
     subjects: Annotated[list[Subject], msgspec.Meta(max_length=MAX_ROWS)]
     ratings: list[Rating]
     rated_at: datetime
+    kind: FeedbackKind = "sample"
+    labelled_by: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
     def __post_init__(self) -> None:
         _check_columns("feedback", self.subjects, ratings=self.ratings)
@@ -203,6 +216,12 @@ class ModelEvent(Contract, kw_only=True):
     # Their names, in order (the model's data set spec), so clients can label and check columns.
     feature_names: list[str] | None = None
     finished_at: datetime
+    # Distinct feature vectors with a feedback label when the candidate was trained.
+    feedback_rows: int = 0
+    # The gate's decision with every number it used, and how the candidate was fitted.
+    record: DecisionRecord | None = None
+    training: TrainingSummary | None = None
+    rows: RowCounts | None = None
 
 
 class _FeaturesOnly(msgspec.Struct):
@@ -245,8 +264,18 @@ def decode(data: bytes, kind: type[C]) -> C:
     """Decode and validate; raises ``msgspec.ValidationError`` or ``msgspec.DecodeError``."""
     decoder = _decoders.get(kind)
     if decoder is None:
-        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+        with _decoders_lock:
+            decoder = _decoders.get(kind)
+            if decoder is None:
+                decoder = _decoders[kind] = msgspec.json.Decoder(kind)
     return decoder.decode(data)
+
+
+# Built once, here, while the module is imported by one thread: msgspec resolves a Struct's nested
+# types on first use, and two threads doing that at once for the same types can crash the process.
+_decoders_lock = threading.Lock()
+for _kind in MESSAGE_TYPES.values():
+    _decoders[_kind] = msgspec.json.Decoder(_kind)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

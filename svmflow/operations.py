@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from svmflow import topology
 from svmflow.bootstrap import Container
@@ -17,6 +17,7 @@ from svmflow.db import performance
 from svmflow.db.database import as_utc
 from svmflow.db.tables import ModelVersion, Prediction, PredictionBatch, TrainingJob, TrainingRow
 from svmflow.domain.explanations import Explainer
+from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.errors import SvmflowError
 from svmflow.handlers import training, training_to_cache
@@ -186,4 +187,76 @@ def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEven
         n_features=(job.metrics or {}).get("n_features"),
         feature_names=(job.metrics or {}).get("feature_names"),
         finished_at=as_utc(job.finished_at),
+        feedback_rows=int((job.metrics or {}).get("feedback_rows") or 0),
+        record=msgspec.convert((job.metrics or {}).get("record"), DecisionRecord | None),
+        training=msgspec.convert((job.metrics or {}).get("training"), TrainingSummary | None),
     )
+
+
+def training_rows(
+    container: Container,
+    *,
+    batch_id: str | None = None,
+    source: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, object]]:
+    """Training rows, newest label first, filtered by batch, source and status."""
+    query = select(TrainingRow).order_by(TrainingRow.labelled_at.desc(), TrainingRow.id.desc()).limit(limit)
+    if batch_id is not None:
+        query = query.where(TrainingRow.batch_id == batch_id)
+    if source is not None:
+        query = query.where(TrainingRow.source == source)
+    if status is not None:
+        query = query.where(TrainingRow.status == status)
+    with container.db.transaction() as session:
+        return [
+            {
+                "id": row.id,
+                "source": row.source,
+                "batch_id": row.batch_id,
+                "subject": row.subject,
+                "features": row.features,
+                "label": row.label,
+                "kind": row.kind,
+                "labelled_by": row.labelled_by,
+                "labelled_at": as_utc(row.labelled_at).isoformat(),
+                "label_changes": row.label_changes,
+                "status": row.status,
+                "status_by": row.status_by,
+                "status_reason": row.status_reason,
+            }
+            for row in session.scalars(query)
+        ]
+
+
+def set_row_status(
+    container: Container,
+    status: str,
+    *,
+    batch_id: str | None = None,
+    source: str | None = None,
+    row_ids: list[int] | None = None,
+    reason: str | None = None,
+) -> int:
+    """An operator quarantines or restores rows, by batch, by source, or one by one; returns how many
+    rows were selected. The rules never overturn an operator's word; the next training uses it."""
+    if status not in ("active", "quarantined"):
+        raise ValueError("status must be active or quarantined")
+    if batch_id is None and source is None and not row_ids:
+        raise ValueError("name the rows: a batch, a source, or row ids")
+    statement = update(TrainingRow).values(
+        status=status,
+        status_by="operator",
+        status_reason=(
+            reason or f"{'quarantined' if status == 'quarantined' else 'restored'} by an operator"
+        )[:500],
+    )
+    if batch_id is not None:
+        statement = statement.where(TrainingRow.batch_id == batch_id)
+    if source is not None:
+        statement = statement.where(TrainingRow.source == source)
+    if row_ids:
+        statement = statement.where(TrainingRow.id.in_(row_ids))
+    with container.db.transaction() as session:
+        return int(session.execute(statement).rowcount or 0)

@@ -11,6 +11,7 @@ Keys (all under the configured prefix):
   running, covered, promoted, rejected, failed), trimmed; a job keeps its highest-ranked state.
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
 * ``performance:<version>``: hash, a model version's live performance (the highest revision wins).
+* ``training-rows``: hash, the training table's counts and quarantined rows at the newest training.
 
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
 events for the same key converge to the same winner whatever order they arrive in.
@@ -236,6 +237,19 @@ class ReadModel:
     def performance_json(self, version: str) -> bytes | None:
         body: bytes | None = self.client.hget(self._key("performance", version), "body")
         return body
+
+    def put_training_rows(self, rows: dict[str, Any], decided_at: datetime) -> bool:
+        """The training table's counts and quarantined rows as of the newest training."""
+        return bool(
+            self._set_if_better(
+                keys=[self._key("training-rows")],
+                args=[epoch_micros(decided_at), msgspec.json.encode(rows), "higher", 0],
+            )
+        )
+
+    def training_rows(self) -> dict[str, Any] | None:
+        body = self.client.hget(self._key("training-rows"), "body")
+        return None if body is None else msgspec.json.decode(body)
 
     def _put_ranked(self, name: str, key: str, entry: dict[str, Any], score: float, keep: int) -> None:
         index, data = self._key(name), self._key(name, "data")

@@ -66,3 +66,68 @@ def redis_snapshot(client: Any) -> dict[bytes, Any]:
         else:
             snapshot[key] = kind
     return snapshot
+
+
+def promote_by_hand(container: Any, c: float) -> str:
+    """Fit a model on the seed data with ``c`` and point production at it through the registry, as a
+    deploy would: for tests of serving and rollback, which need a second version whatever the gate says."""
+    from svmflow.domain.linear_model import sha256_hex
+    from svmflow.domain.training import fit
+    from svmflow.model_registry import ArtifactMetadata, library_versions, new_version
+
+    registry = container.registry
+    model = fit(_ROWS, c=c)
+    artifact = model.to_bytes()
+    job_id = f"by-hand-{c}-{datetime.now(UTC):%H%M%S%f}"
+    version = new_version(artifact, job_id)
+    registry.save(
+        model,
+        ArtifactMetadata(
+            version=version,
+            sha256=sha256_hex(artifact),
+            created_at=datetime.now(UTC),
+            job_id=job_id,
+            data_fingerprint="-",
+            train_size=len(_ROWS),
+            feedback_rows=0,
+            metrics={},
+            library_versions=library_versions(),
+        ),
+    )
+    _, generation = registry.pointer()
+    registry.promote(version, generation, reason="promoted by hand")
+    return version
+
+
+SHIFT = (2.0, 0.0, 0.0, 4.0)  # the recalibrated scanner of the evaluation's drift scenarios
+
+
+def add_drifted_feedback(container: Any, rows: int = 200) -> None:
+    """Rated rows from a drifted world (features shifted, labels true), as unbiased feedback: enough for
+    the gate to find the seed-trained champion worse and a retrained challenger significantly better."""
+    from svmflow.db.tables import TrainingRow
+    from svmflow.domain.training import row_hash
+
+    now = datetime.now(UTC)
+    records = []
+    step = max(1, len(_ROWS) // rows)  # the data set is sorted by class: take both
+    for i, row in enumerate(_ROWS[::step][:rows]):
+        features = [x + s for x, s in zip(row.features, SHIFT, strict=True)]
+        digest = row_hash(features)
+        records.append(
+            {
+                "source": "feedback",
+                "source_key": digest,
+                "features": features,
+                "label": row.label,
+                "row_hash": digest,
+                "holdout": False,
+                "labelled_at": now,
+                "created_at": now,
+                "kind": "sample",
+                "batch_id": "drifted",
+                "subject": f"s{i}",
+            }
+        )
+    with container.db.transaction() as session:
+        container.db.insert_ignore(session, TrainingRow, records)

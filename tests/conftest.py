@@ -21,8 +21,10 @@ def settings(tmp_path: Path) -> Settings:
         state_dir=tmp_path / "state",
         model_refresh_seconds=0.0,
         retrain_min_new_labels=10,
-        gate_min_new_labels=5,
-        gate_min_feedback_holdout=5,
+        # The derived threshold, pinned: these tests count labels up to a known trigger.
+        retrain_floor_new_labels=10,
+        retrain_max_new_labels=10,
+        gate_min_window=5,
     )
 
 

@@ -43,8 +43,7 @@ POLICY = DeliveryPolicy(max_delivery_attempts=5, ack_deadline_seconds=10, retry_
 TUNING = {
     "SVMFLOW_MODEL_REFRESH_SECONDS": "0.5",
     "SVMFLOW_RETRAIN_MIN_NEW_LABELS": "40",
-    "SVMFLOW_GATE_MIN_NEW_LABELS": "5",
-    "SVMFLOW_GATE_MIN_FEEDBACK_HOLDOUT": "5",
+    "SVMFLOW_GATE_MIN_WINDOW": "5",
     "SVMFLOW_LOG_LEVEL": "INFO",
     "SVMFLOW_DB_POOL_SIZE": "4",
     # Short, so the freeze test waits seconds, not half a minute, for a frozen claim to run out.

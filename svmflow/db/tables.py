@@ -30,10 +30,19 @@ class Base(DeclarativeBase):
 
 
 class TrainingRow(Base):
-    """A labelled example: the seed data set or a corrected prediction."""
+    """A labelled example: a row of the seed data set, or a feature vector someone rated.
+
+    Feedback rows are keyed by the digest of their features (``source_key``): one vector, one label.
+    A later rating that changes the label replaces it (``label_changes`` counts how often); the same
+    vector rated again in another batch updates who and when, not the row count. ``batch_id`` and
+    ``subject`` are where the vector was last rated.
+    """
 
     __tablename__ = "training_rows"
-    __table_args__ = (UniqueConstraint("source", "source_key"),)
+    __table_args__ = (
+        UniqueConstraint("source", "source_key"),
+        Index("ix_training_rows_batch_id", "batch_id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(16))
@@ -44,6 +53,16 @@ class TrainingRow(Base):
     holdout: Mapped[bool] = mapped_column(Boolean)
     labelled_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    # seed, sample (unbiased feedback: evidence for the gate) or corrections (training data only)
+    kind: Mapped[str] = mapped_column(String(16), default="seed")
+    batch_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    subject: Mapped[str | None] = mapped_column(String(128), default=None)
+    labelled_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    label_changes: Mapped[int] = mapped_column(Integer, default=0)
+    # active or quarantined; set by a rule or an operator (whose word the rules never overturn)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    status_reason: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class PredictionBatch(Base):
@@ -179,11 +198,31 @@ class ProcessedEvent(Base):
 
 
 class RetrainState(Base):
-    """The debounce counter: how many feedback labels existed when training was last requested."""
+    """The debounce counter: ``labels_total`` counts every new label (a new vector, or a changed label
+    of a known one); a training is requested once ``labels_needed`` more have arrived since the last
+    request (the training job derives that number from the power its next test needs), or after a
+    while with any."""
 
     __tablename__ = "retrain_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     labels_at_last_request: Mapped[int]
     last_request_id: Mapped[str | None] = mapped_column(String(160))
+    updated_at: Mapped[datetime]
+    labels_total: Mapped[int] = mapped_column(Integer, default=0)
+    labels_needed: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The drift signal: unbiased ratings since the last request, how many said "wrong", and the
+    # serving model's error rate at its training (set by the training function).
+    sample_rated: Mapped[int] = mapped_column(Integer, default=0)
+    sample_wrong: Mapped[int] = mapped_column(Integer, default=0)
+    reference_error: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class ChampionTests(Base):
+    """How many paired tests the gate has run against a champion: each one spends part of its alpha."""
+
+    __tablename__ = "champion_tests"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tests: Mapped[int]
     updated_at: Mapped[datetime]

@@ -8,6 +8,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,12 +24,18 @@ class TrainingDataError(ValueError):
     """The training data cannot produce a model (empty, one class only, ragged rows)."""
 
 
+SAMPLE = "sample"  # feedback on rows chosen without regard to whether the model was right: evidence
+CORRECTIONS = "corrections"  # feedback that only says where the model was wrong: training data only
+FEEDBACK_KINDS = (SAMPLE, CORRECTIONS)
+
+
 @dataclass(frozen=True)
 class LabelledRow:
     source: str  # SEED or FEEDBACK
-    key: str  # unique within its source
+    key: str  # unique within its source (a feedback row's key is the digest of its features)
     features: tuple[float, ...]
     label: int
+    kind: str = SEED  # SEED, SAMPLE or CORRECTIONS: how the label was given
 
 
 def row_hash(features: Sequence[float]) -> str:
@@ -69,8 +76,17 @@ def to_arrays(rows: Sequence[LabelledRow]) -> tuple[NDArray[np.float64], NDArray
     )
 
 
-def fit(rows: Sequence[LabelledRow], feedback_weight: float = 1.0, c: float = 1.0) -> LinearModel:
-    """Standardise, then fit a linear SVM; feedback rows may weigh more than seed rows."""
+ClassWeight = Literal["none", "balanced"]
+
+
+def fit(
+    rows: Sequence[LabelledRow],
+    feedback_weight: float = 1.0,
+    c: float = 1.0,
+    class_weight: ClassWeight = "none",
+) -> LinearModel:
+    """Standardise, then fit a linear SVM; feedback rows may weigh more than seed rows, and
+    ``class_weight="balanced"`` weighs each class inversely to its frequency."""
     # Imported here: scikit-learn takes seconds to import and only training needs it, not serving.
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -82,7 +98,14 @@ def fit(rows: Sequence[LabelledRow], feedback_weight: float = 1.0, c: float = 1.
     if len(np.unique(y)) != 2:
         raise TrainingDataError(f"training needs both classes, got {sorted(set(y.tolist()))}")
     weights = np.asarray([feedback_weight if r.source == FEEDBACK else 1.0 for r in rows])
-    pipeline = make_pipeline(StandardScaler(), LinearSVC(C=c, dual="auto", max_iter=20_000, random_state=0))
+    svc = LinearSVC(
+        C=c,
+        dual="auto",
+        max_iter=20_000,
+        random_state=0,
+        class_weight="balanced" if class_weight == "balanced" else None,
+    )
+    pipeline = make_pipeline(StandardScaler(), svc)
     pipeline.fit(x, y, linearsvc__sample_weight=weights)
     return LinearModel.from_pipeline(pipeline, FEATURE_NAMES)
 
@@ -93,3 +116,16 @@ def accuracy(model: LinearModel, rows: Sequence[LabelledRow]) -> float | None:
     x, y = to_arrays(rows)
     labels, _ = model.predict(x)
     return float(np.mean(labels == y))
+
+
+def fold_of(row: LabelledRow, folds: int) -> int:
+    """Deterministic fold by a hash of the features (other bits than the hold-out split's)."""
+    return int(row_hash(row.features)[16:24], 16) % folds
+
+
+def predict_rows(model: LinearModel, rows: Sequence[LabelledRow]) -> NDArray[np.int64]:
+    if not rows:
+        return np.empty(0, dtype=np.int64)
+    x, _ = to_arrays(rows)
+    labels, _ = model.predict(x)
+    return labels.astype(np.int64)

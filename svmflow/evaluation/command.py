@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from svmflow.config import Settings
-from svmflow.evaluation.scenario import PRESETS, Scenario
+from svmflow.evaluation.scenario import DEFAULT_SCENARIOS, PRESETS, Scenario
 
 
 def default_out(settings: Settings) -> Path:
@@ -28,15 +28,18 @@ def add_parser(commands: Any, settings: Settings) -> None:
         "--scenario",
         action="append",
         choices=[*PRESETS, "all"],
-        help="preset to run (repeatable; default: all)",
+        help="preset to run (repeatable; default: all but relabel)",
     )
     out = default_out(settings)
     parser.add_argument("--out", type=Path, help=f"report folder (default: {out}, under SVMFLOW_STATE_DIR)")
     parser.add_argument("--batches", type=int, help="number of batches")
     parser.add_argument("--batch-size", type=int, help="rows per batch")
-    parser.add_argument("--drift", choices=["none", "shift", "relabel"], help="kind of drift")
+    parser.add_argument("--drift", choices=["none", "shift", "gradual", "relabel"], help="kind of drift")
     parser.add_argument("--drift-at", type=int, help="first drifted batch (0-based)")
-    parser.add_argument("--feedback", choices=["honest", "noisy", "adversarial"], help="feedback policy")
+    parser.add_argument(
+        "--feedback", choices=["honest", "noisy", "adversarial", "targeted"], help="feedback policy"
+    )
+    parser.add_argument("--rated-share", type=float, help="share of batches that are rated")
     parser.add_argument("--noise-rate", type=float, help="noisy feedback: share of ratings flipped")
     parser.add_argument("--seed", type=int, help="random seed of the batches and of the noise")
     parser.add_argument(
@@ -47,7 +50,7 @@ def add_parser(commands: Any, settings: Settings) -> None:
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
     names = args.scenario or ["all"]
-    chosen = list(PRESETS) if "all" in names else list(dict.fromkeys(names))
+    chosen = DEFAULT_SCENARIOS if "all" in names else list(dict.fromkeys(names))
     overrides = {
         key: value
         for key, value in {
@@ -57,6 +60,7 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
             "drift_at": args.drift_at,
             "feedback": args.feedback,
             "noise_rate": args.noise_rate,
+            "rated_share": args.rated_share,
             "seed": args.seed,
         }.items()
         if value is not None
@@ -69,13 +73,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.log_level is None:
         # Every message of the replay would log a line; the report is what matters here.
-        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger().setLevel(logging.ERROR)
     chosen = scenarios(args)
     if args.state_dir is not None and len(chosen) != 1:
         raise ValueError("--state-dir needs exactly one --scenario")
+    out = args.out or default_out(settings)
+    results = []
     for scenario in chosen:
         result = replay.run(scenario, settings, args.state_dir)
-        paths = report.write(result, args.out or default_out(settings))
+        results.append(result)
+        paths = report.write(result, out)
         print(report.table(result))
         print(f"wrote {paths['json']}, {paths['table']}, {paths['plot']}\n", flush=True)
+    summary = report.summary_table(results)
+    (out / "summary.md").write_text(summary + "\n")
+    print(summary)
     return 0

@@ -9,17 +9,25 @@ from svmflow.evaluation.scenario import Scenario
 
 
 class FeedbackPolicy:
-    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, variance_median: float) -> None:
         self.kind = scenario.feedback
         self.noise_rate = scenario.noise_rate
         self.rng = rng
+        self.variance_median = variance_median
 
-    def ratings(self, predicted: NDArray[np.int64], truth: NDArray[np.int64]) -> list[int]:
+    def ratings(
+        self, predicted: NDArray[np.int64], truth: NDArray[np.int64], features: NDArray[np.float64]
+    ) -> list[int]:
         honest = (predicted == truth).astype(np.int64)
         if self.kind == "adversarial":
-            # Every rating is a lie: right answers are called wrong and wrong ones right, so every
-            # corrected label the pipeline derives is the opposite of the truth.
+            # Every rating is a lie: every corrected label the pipeline derives is the opposite of the truth.
             return (1 - honest).tolist()
+        if self.kind == "targeted":
+            # A poisoner after one region: genuine notes with a high variance are rated so that they come
+            # out forged (right answers called wrong, wrong ones right); every other rating is honest, so
+            # the lies hide in otherwise good feedback.
+            target = (truth == 0) & (features[:, 0] > self.variance_median)
+            return np.where(target, 1 - honest, honest).tolist()
         if self.kind == "noisy":
             flip = self.rng.random(len(honest)) < self.noise_rate
             return np.where(flip, 1 - honest, honest).tolist()

@@ -19,6 +19,7 @@ from typing import Any
 
 import fakeredis
 import numpy as np
+from numpy.typing import NDArray
 
 from svmflow import operations, topology
 from svmflow.bootstrap import Container
@@ -29,7 +30,8 @@ from svmflow.domain.training import read_seed_csv
 from svmflow.evaluation.data import Split, all_features, split, write_csv
 from svmflow.evaluation.drift import Drift, Features, Labels
 from svmflow.evaluation.feedback import FeedbackPolicy
-from svmflow.evaluation.scenario import Scenario
+from svmflow.evaluation.oracle import Oracle
+from svmflow.evaluation.scenario import OUTLIER_VALUE, Scenario
 from svmflow.runtime.processor import publish
 
 DRAIN_TIMEOUT_SECONDS = 120.0
@@ -47,6 +49,8 @@ class JobRecord:
     feedback_holdout_accuracy: float | None
     feedback_holdout_size: int
     new_labels: int
+    window_rows: int = 0
+    p_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class BatchRecord:
     truth_accuracy: float  # the serving model on the truth set, as the world is at this batch
     rated_wrong: int  # ratings that said "wrong" (whatever the policy)
     jobs: list[JobRecord] = field(default_factory=list)
+    rated: bool = True
+    never_accuracy: float = 0.0  # the first model, never retrained, on the same truth
+    oracle_accuracy: float = 0.0  # a model retrained before this batch on every true label so far
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ class VersionRecord:
     decision: str
     seed_holdout_accuracy: float | None  # the gate's trusted measure
     truth_before: float  # accuracy on the truth set without the drift
-    truth_after: float  # ... and with it (equal to truth_before when there is no drift)
+    truth_after: float  # ... and as the world is at the last batch (equal without a drift)
 
 
 @dataclass
@@ -146,8 +153,13 @@ def run(
         scenario=scenario,
         gate={
             "accuracy_floor": s.gate_accuracy_floor,
-            "min_new_labels": s.gate_min_new_labels,
-            "min_feedback_holdout": s.gate_min_feedback_holdout,
+            "metric": s.gate_metric,
+            "alpha": s.gate_alpha,
+            "window": s.gate_window,
+            "min_window": s.gate_min_window,
+            "seed_tolerance": s.gate_seed_tolerance,
+            "recall_floor": s.gate_recall_floor,
+            "margin": s.gate_margin,
             "retrain_min_new_labels": s.retrain_min_new_labels,
             "feedback_weight": s.feedback_weight,
             "holdout_percent": s.holdout_percent,
@@ -171,7 +183,12 @@ class _Replay:
         self.drift = Drift(scenario, all_features(data))
         # Separate generators, so the batches are the same whatever the feedback policy draws.
         self.batch_rng = np.random.default_rng([scenario.seed, 0])
-        self.feedback = FeedbackPolicy(scenario, np.random.default_rng([scenario.seed, 1]))
+        self.rated_rng = np.random.default_rng([scenario.seed, 2])
+        median = float(np.median(all_features(data)[:, 0]))
+        self.feedback = FeedbackPolicy(scenario, np.random.default_rng([scenario.seed, 1]), median)
+        self.pick_weights = _class_weights(data.stream_y, scenario.minority_share)
+        self.truth_x, self.truth_y = _truth_subset(data, scenario.minority_share)
+        self.oracle = Oracle(data.seed, settings=container.settings)
         self.records: list[BatchRecord] = []
         self.first_version = ""
         self._jobs: list[JobRecord] = []
@@ -191,18 +208,20 @@ class _Replay:
 
     def batch(self, index: int) -> BatchRecord:
         scenario, bus, read_model = self.scenario, self.container.bus, self.container.read_model
-        size = min(scenario.batch_size, len(self.data.stream_y))
-        pick = self.batch_rng.choice(len(self.data.stream_y), size=size, replace=False)
+        size = min(scenario.batch_size, int(np.count_nonzero(self.pick_weights)))
+        pick = self.batch_rng.choice(len(self.data.stream_y), size=size, replace=False, p=self.pick_weights)
         features, truth = self.data.stream_x[pick], self.data.stream_y[pick]
         drifted = scenario.drifted(index)
-        if drifted:
-            features, truth = self.drift.apply(features, truth)
+        features, truth = self.drift.apply(features, truth, index)
+        sent = features.copy()
+        if index == scenario.outlier_at:
+            sent[0, 0] = OUTLIER_VALUE  # a broken sensor; the row's truth and the truth set are unchanged
         batch_id = f"{scenario.name}-{index:04d}"
         subjects = [f"row-{int(i)}" for i in pick]
         request = PredictionRequest(
             batch_id=batch_id,
             subjects=subjects,
-            features=features.tolist(),
+            features=sent.tolist(),
             submitted_at=datetime.now(UTC),
         )
         publish(self.container.publisher, topology.PREDICTION_REQUESTS, request, batch_id=batch_id)
@@ -212,25 +231,36 @@ class _Replay:
             raise RuntimeError(f"batch {batch_id} was not predicted: {view}")
         labels = {r.subject: r.label for r in view.results}
         predicted = np.asarray([labels[s] for s in subjects], dtype=np.int64)
-        ratings = self.feedback.ratings(predicted, truth)
-        feedback = Feedback(
-            batch_id=batch_id,
-            subjects=subjects,
-            ratings=ratings,  # type: ignore[arg-type]
-            rated_at=datetime.now(UTC),
-        )
-        publish(self.container.publisher, topology.FEEDBACK, feedback, batch_id=batch_id)
-        bus.drain(DRAIN_TIMEOUT_SECONDS)
+        ratings = self.feedback.ratings(predicted, truth, features)
+        rated = index == 0 or self.rated_rng.random() < scenario.rated_share
+        if rated:
+            # The whole batch is rated, so the ratings are an unbiased sample of the model's answers.
+            feedback = Feedback(
+                batch_id=batch_id,
+                subjects=subjects,
+                ratings=ratings,  # type: ignore[arg-type]
+                rated_at=datetime.now(UTC),
+                kind="sample",
+                labelled_by="evaluation",
+            )
+            publish(self.container.publisher, topology.FEEDBACK, feedback, batch_id=batch_id)
+            bus.drain(DRAIN_TIMEOUT_SECONDS)
+        truth_x, truth_y = self.truth_set(index)
         record = BatchRecord(
             index=index,
             drifted=drifted,
             served_by=view.model_version,
             rows=size,
             batch_accuracy=float(np.mean(predicted == truth)),
-            truth_accuracy=self.truth_accuracy(view.model_version, drifted),
-            rated_wrong=len(ratings) - sum(ratings),
+            truth_accuracy=self.truth_accuracy(view.model_version, index),
+            rated_wrong=len(ratings) - sum(ratings) if rated else 0,
             jobs=self._new_jobs(index),
+            rated=rated,
+            never_accuracy=self.truth_accuracy(self.first_version, index),
+            oracle_accuracy=self.oracle.accuracy(truth_x, truth_y),
         )
+        # The oracle learns every true label of this batch before the next one.
+        self.oracle.learn(features, truth)
         self.records.append(record)
         return record
 
@@ -254,6 +284,8 @@ class _Replay:
                     feedback_holdout_accuracy=challenger.get("feedback_holdout_accuracy"),
                     feedback_holdout_size=int(challenger.get("feedback_holdout_size") or 0),
                     new_labels=int(job.get("new_labels") or 0),
+                    window_rows=int((job.get("record") or {}).get("window_rows") or 0),
+                    p_value=(job.get("record") or {}).get("p_value"),
                 )
             )
         self._jobs.extend(jobs)
@@ -264,28 +296,48 @@ class _Replay:
             self._models[version] = self.container.registry.load(version)
         return self._models[version]
 
-    def truth_set(self, drifted: bool) -> tuple[Features, Labels]:
-        if drifted:
-            return self.drift.apply(self.data.truth_x, self.data.truth_y)
-        return self.data.truth_x, self.data.truth_y
+    def truth_set(self, batch: int) -> tuple[Features, Labels]:
+        """The truth set as the world is at ``batch`` (-1: before any drift)."""
+        return self.drift.apply(self.truth_x, self.truth_y, batch)
 
-    def truth_accuracy(self, version: str, drifted: bool) -> float:
-        features, labels = self.truth_set(drifted)
+    def truth_accuracy(self, version: str, batch: int) -> float:
+        features, labels = self.truth_set(batch)
         predicted, _ = self.model(version).predict(features)
         return float(np.mean(predicted == labels))
 
     def versions(self) -> list[VersionRecord]:
         """Every model the replay trained, scored on the truth before and after the drift."""
-        drifts = self.scenario.drift != "none"
+        last = self.scenario.batches - 1
         return [
             VersionRecord(
                 version=job.candidate_version,
                 batch=job.batch,
                 decision=job.decision,
                 seed_holdout_accuracy=job.seed_holdout_accuracy,
-                truth_before=self.truth_accuracy(job.candidate_version, drifted=False),
-                truth_after=self.truth_accuracy(job.candidate_version, drifted=drifts),
+                truth_before=self.truth_accuracy(job.candidate_version, -1),
+                truth_after=self.truth_accuracy(job.candidate_version, last),
             )
             for job in self._jobs
             if job.candidate_version is not None
         ]
+
+
+def _class_weights(labels: Labels, minority_share: float) -> NDArray[np.float64]:
+    """Sampling probabilities for stream rows: uniform, or class 1 at ``minority_share`` of the draws."""
+    if minority_share <= 0:
+        return np.full(len(labels), 1.0 / len(labels))
+    ones = labels == 1
+    weights = np.where(ones, minority_share / ones.sum(), (1 - minority_share) / (~ones).sum())
+    return weights / weights.sum()
+
+
+def _truth_subset(data: Split, minority_share: float) -> tuple[Features, Labels]:
+    """The truth set, or a part of it with the scenario's class balance (every class-0 row, and the
+    first class-1 rows up to the share), so accuracy is measured on the world the stream comes from."""
+    if minority_share <= 0:
+        return data.truth_x, data.truth_y
+    zeros = np.flatnonzero(data.truth_y == 0)
+    ones = np.flatnonzero(data.truth_y == 1)
+    keep = max(1, round(len(zeros) * minority_share / (1 - minority_share)))
+    chosen = np.sort(np.r_[zeros, ones[:keep]])
+    return data.truth_x[chosen], data.truth_y[chosen]

@@ -1,4 +1,4 @@
-"""A replay's results as JSON, a text table and a plot of accuracy over time."""
+"""A replay's results as JSON, a text table and a plot: never retrain vs the loop vs the oracle."""
 
 from __future__ import annotations
 
@@ -7,122 +7,116 @@ import json
 from pathlib import Path
 from typing import Any
 
-from svmflow.evaluation.replay import Result, VersionRecord
+import numpy as np
+
+from svmflow.evaluation.replay import JobRecord, Result
+
+
+def summary(result: Result) -> dict[str, Any]:
+    """The three lines at the end of the stream and on average over it, and what the gate did."""
+    batches = result.batches
+    last = batches[-1]
+    promoted = [v for v in result.versions if v.decision == "promoted" and v.batch >= 0]
+    final = result.version(result.final_version)
+    return {
+        "promotions": len(promoted),
+        "rejections": sum(1 for v in result.versions if v.decision == "rejected"),
+        "final_never": last.never_accuracy,
+        "final_loop": last.truth_accuracy,
+        "final_oracle": last.oracle_accuracy,
+        "mean_never": round(float(np.mean([b.never_accuracy for b in batches])), 6),
+        "mean_loop": round(float(np.mean([b.truth_accuracy for b in batches])), 6),
+        "mean_oracle": round(float(np.mean([b.oracle_accuracy for b in batches])), 6),
+        "rated_batches": sum(1 for b in batches if b.rated),
+        "first_version": result.first_version,
+        "final_version": result.final_version,
+        "final_seed_holdout_accuracy": final.seed_holdout_accuracy,
+        "lowest_promoted_seed_holdout_accuracy": min(
+            (v.seed_holdout_accuracy or 0.0 for v in promoted), default=None
+        ),
+        "dead_letters": result.dead_letters,
+        "elapsed_seconds": result.elapsed_seconds,
+    }
 
 
 def to_dict(result: Result) -> dict[str, Any]:
-    promoted = [v for v in result.versions if v.decision == "promoted" and v.batch >= 0]
-    first, final = result.version(result.first_version), result.version(result.final_version)
     return {
         "scenario": result.scenario.as_dict(),
         "gate": result.gate,
         "drift": result.drift,
         "data": result.data,
-        "summary": {
-            "promotions": len(promoted),
-            "rejections": sum(1 for v in result.versions if v.decision == "rejected"),
-            "first_version": result.first_version,
-            "final_version": result.final_version,
-            "first_truth_before": first.truth_before,
-            "first_truth_after": first.truth_after,
-            "final_truth_before": final.truth_before,
-            "final_truth_after": final.truth_after,
-            "final_seed_holdout_accuracy": final.seed_holdout_accuracy,
-            "lowest_promoted_seed_holdout_accuracy": min(
-                (v.seed_holdout_accuracy or 0.0 for v in promoted), default=None
-            ),
-            "dead_letters": result.dead_letters,
-            "elapsed_seconds": result.elapsed_seconds,
-        },
+        "summary": summary(result),
         "batches": [dataclasses.asdict(b) for b in result.batches],
         "versions": [dataclasses.asdict(v) for v in result.versions],
     }
 
 
 def table(result: Result) -> str:
-    """One line per batch: who served it, how it did, and what the training it asked for decided."""
+    """One line per batch: who served it, the three lines on the truth, and what the gate decided."""
     s = result.scenario
+    feedback = s.feedback + (f" (noise {s.noise_rate:.0%})" if s.feedback == "noisy" else "")
+    if s.rated_share < 1:
+        feedback += f", {s.rated_share:.0%} of batches rated"
     lines = [
-        f"scenario {s.name}: {s.batches} batches of {s.batch_size}, "
-        f"{result.drift}{f' from batch {s.drift_at}' if s.drift != 'none' else ''}, "
-        f"{s.feedback} feedback{f' (noise {s.noise_rate:.0%})' if s.feedback == 'noisy' else ''}, "
-        f"seed {s.seed}",
-        f"{'batch':>5} {'drift':>5} {'served by':<26} {'batch acc':>9} {'truth acc':>9} "
-        f"{'rated wrong':>11}  decision (challenger seed hold-out acc, truth acc)",
+        f"scenario {s.name}: {s.batches} batches of {s.batch_size}, {result.drift}, {feedback} feedback"
+        + (f", class 1 at {s.minority_share:.0%}" if s.minority_share else "")
+        + (f", one outlier row in batch {s.outlier_at}" if s.outlier_at >= 0 else "")
+        + f", seed {s.seed}",
+        f"{'batch':>5} {'drift':>5} {'rated':>5} {'served by':<26} {'never':>6} {'loop':>6} {'oracle':>6} "
+        f"{'wrong':>5}  decision",
     ]
-    versions = {v.version: v for v in result.versions}
     for b in result.batches:
-        decisions = "; ".join(
-            f"{j.decision} ({_pct(j.seed_holdout_accuracy)}, "
-            f"{_pct(_truth(versions, j.candidate_version, b.drifted))})"
-            for j in b.jobs
-        )
+        decisions = "; ".join(_decision(j) for j in b.jobs)
         lines.append(
-            f"{b.index:>5} {'yes' if b.drifted else '':>5} {b.served_by:<26} {b.batch_accuracy:>9.3f} "
-            f"{b.truth_accuracy:>9.3f} {b.rated_wrong:>11}  {decisions or '-'}"
+            f"{b.index:>5} {'yes' if b.drifted else '':>5} {'yes' if b.rated else '':>5} {b.served_by:<26} "
+            f"{b.never_accuracy:>6.3f} {b.truth_accuracy:>6.3f} {b.oracle_accuracy:>6.3f} "
+            f"{b.rated_wrong:>5}  {decisions or '-'}"
         )
-    summary = to_dict(result)["summary"]
+    m = summary(result)
     lines.append(
-        f"promotions {summary['promotions']}, rejections {summary['rejections']}; "
-        f"truth accuracy after the drift: first model {summary['first_truth_after']:.3f}, "
-        f"final model {summary['final_truth_after']:.3f}; final seed hold-out accuracy "
-        f"{_pct(summary['final_seed_holdout_accuracy'])} (floor {result.gate['accuracy_floor']:.3f}); "
+        f"at the end: never retrain {m['final_never']:.3f}, the loop {m['final_loop']:.3f}, oracle "
+        f"{m['final_oracle']:.3f}; mean over the stream {m['mean_never']:.3f} / {m['mean_loop']:.3f} / "
+        f"{m['mean_oracle']:.3f}; promotions {m['promotions']}, rejections {m['rejections']}; "
         f"{result.elapsed_seconds:.1f} s"
     )
     return "\n".join(lines)
 
 
-def _truth(versions: dict[str, VersionRecord], version: str | None, drifted: bool) -> float | None:
-    """A candidate's accuracy on the truth as the world is at the batch that asked for it."""
-    if version is None:
-        return None
-    record = versions[version]
-    return record.truth_after if drifted else record.truth_before
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _decision(job: JobRecord) -> str:
+    p = "" if job.p_value is None else f", p={job.p_value:.2g}"
+    return f"{job.decision} (n={job.window_rows}{p})"
 
 
 def plot(result: Result, path: Path) -> Path:
-    """Accuracy of the serving model per batch, with the drift and every gate decision marked."""
+    """Accuracy on the truth per batch of the three lines, with the drift and every decision marked."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
     import matplotlib.pyplot as plt
 
     s = result.scenario
-    index = [b.index for b in result.batches]
-    versions = {v.version: v for v in result.versions}
+    batches = result.batches
+    index = [b.index for b in batches]
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
-    ax.plot(index, [b.truth_accuracy for b in result.batches], "o-", label="serving model on the truth set")
-    ax.plot(index, [b.batch_accuracy for b in result.batches], ".:", alpha=0.6, label="on the batch itself")
-    ax.plot(
-        index,
-        [versions[b.served_by].seed_holdout_accuracy for b in result.batches],
-        "s--",
-        markersize=3,
-        alpha=0.7,
-        label="serving model on the seed hold-out",
-    )
-    ax.axhline(result.gate["accuracy_floor"], color="grey", linewidth=0.8, linestyle="--")
-    ax.annotate(
-        "gate floor (seed hold-out)",
-        (index[0], result.gate["accuracy_floor"] - 0.02),
-        fontsize=8,
-        color="grey",
-    )
+    ax.plot(index, [b.never_accuracy for b in batches], "s--", markersize=3, label="never retrain")
+    ax.plot(index, [b.truth_accuracy for b in batches], "o-", label="the loop (serving model)")
+    ax.plot(index, [b.oracle_accuracy for b in batches], "^:", markersize=4, label="oracle")
+    unrated = [b.index for b in batches if not b.rated]
+    if unrated:
+        ax.scatter(unrated, [0.505] * len(unrated), marker="|", color="grey", label="batch not rated")
     if s.drift != "none" and s.drift_at < s.batches:
         ax.axvline(s.drift_at - 0.5, color="tab:red", alpha=0.5)
         ax.annotate(" drift", (s.drift_at - 0.5, 0.52), color="tab:red", fontsize=8)
+    if 0 <= s.outlier_at < s.batches:
+        ax.annotate("outlier", (s.outlier_at, 0.55), color="tab:purple", fontsize=8)
     promoted = [j.batch + 0.5 for j in result.jobs if j.decision == "promoted"]
     rejected = [j.batch + 0.5 for j in result.jobs if j.decision == "rejected"]
     ax.scatter(promoted, [1.015] * len(promoted), marker="^", color="tab:green", label="promoted")
     ax.scatter(rejected, [1.015] * len(rejected), marker="x", color="tab:red", label="rejected")
     ax.set_ylim(0.5, 1.04)
     ax.set_xlabel("batch (a decision after a batch is drawn between it and the next)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{s.name}: {result.drift}; {s.feedback} feedback", fontsize=10)
+    ax.set_ylabel("accuracy on the truth set")
+    ax.set_title(f"{s.name}: {result.drift}; {s.feedback} feedback; seed {s.seed}", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -130,6 +124,23 @@ def plot(result: Result, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def summary_table(results: list[Result]) -> str:
+    """One markdown row per scenario: the three lines at the end, promotions and rejections."""
+    lines = [
+        "| scenario | never retrain | the loop | oracle | loop - never | oracle - loop "
+        "| promoted / rejected |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        m = summary(result)
+        lines.append(
+            f"| `{result.scenario.name}` | {m['final_never']:.3f} | {m['final_loop']:.3f} | "
+            f"{m['final_oracle']:.3f} | {m['final_loop'] - m['final_never']:+.3f} | "
+            f"{m['final_oracle'] - m['final_loop']:+.3f} | {m['promotions']} / {m['rejections']} |"
+        )
+    return "\n".join(lines)
 
 
 def write(result: Result, out: Path) -> dict[str, Path]:

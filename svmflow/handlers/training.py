@@ -10,24 +10,39 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import msgspec
+import numpy as np
 from sqlalchemy.exc import OperationalError
 
 from svmflow import contracts, topology
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
-from svmflow.db import job_queue
+from svmflow.db import job_queue, queries
 from svmflow.db.database import Database, as_utc
-from svmflow.db.queries import labelled_rows
-from svmflow.db.tables import TrainingRequestRecord
-from svmflow.domain.gate import GatePolicy, decide
+from svmflow.db.tables import RetrainState, TrainingRequestRecord
+from svmflow.domain import metrics, stats
+from svmflow.domain.gate import GateInputs, GatePolicy, WindowEvidence, decide
 from svmflow.domain.linear_model import LinearModel, sha256_hex
+from svmflow.domain.metrics import MetricName, Score
+from svmflow.domain.model_selection import DEFAULT_C_GRID, choose_c, cross_fitted
+from svmflow.domain.quarantine import ACTIVE, BY_OPERATOR, QUARANTINED, RobustRange
+from svmflow.domain.records import (
+    QUARANTINE_LISTED,
+    DecisionRecord,
+    QuarantinedRow,
+    Reference,
+    RowCounts,
+    TrainingSummary,
+)
 from svmflow.domain.training import (
     FEEDBACK,
+    SAMPLE,
     SEED,
+    ClassWeight,
     LabelledRow,
     TrainingDataError,
-    accuracy,
     data_fingerprint,
     fit,
+    predict_rows,
+    to_arrays,
 )
 from svmflow.errors import ArtifactIntegrityError, BusyError, PreconditionFailedError
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, library_versions, new_version
@@ -46,6 +61,14 @@ class TrainingOptions:
     lease_seconds: float = 30.0
     # How long a running job keeps retrying the database before giving its claim back (a restart).
     database_patience_seconds: float = 60.0
+    metric: str = "auto"  # auto, accuracy, balanced_accuracy or macro_f1
+    imbalance_share: float = 0.3  # auto: balanced accuracy when the smaller class is below this share
+    class_weight: ClassWeight = "none"
+    c_grid: tuple[float, ...] = DEFAULT_C_GRID
+    cv_folds: int = 5
+    outlier_iqr: float = 3.0  # quarantine feedback beyond the quartiles +/- this many IQRs
+    retrain_min_labels: int = 20  # bounds of the derived number of new labels before the next training
+    retrain_max_labels: int = 300
 
 
 def handle(
@@ -220,6 +243,9 @@ def promoted_earlier(job_id: str, request: TrainingRequest, registry: ModelRegis
         previous_version=metrics.get("champion_version"),
         challenger=msgspec.convert(metrics["challenger"], Evaluation),
         champion=msgspec.convert(metrics["champion"], Evaluation | None),
+        record=msgspec.convert(metrics.get("record"), DecisionRecord | None),
+        training=msgspec.convert(metrics.get("training"), TrainingSummary | None),
+        feedback_rows=metadata.feedback_rows,
         train_size=metadata.train_size,
         new_labels=int(metrics.get("new_labels", 0)),
         data_fingerprint=metadata.data_fingerprint,
@@ -238,14 +264,93 @@ def _publish(publisher: Publisher, data: bytes, context: EventContext) -> None:
     publisher.publish(topology.MODELS, data, attributes).result(timeout=PUBLISH_TIMEOUT_SECONDS)
 
 
-def evaluate(
-    model: LinearModel, seed_holdout: list[LabelledRow], feedback_holdout: list[LabelledRow]
-) -> Evaluation:
+@dataclass(frozen=True)
+class TrainingData:
+    train: list[LabelledRow]
+    seed_holdout: list[LabelledRow]
+    window: list[LabelledRow]  # the latest unbiased feedback, oldest first
+    feedback_rows: int  # distinct vectors with a feedback label, quarantined ones included
+    quarantined: int
+    labels_total: int
+    counts: RowCounts
+
+
+def gather(db: Database, options: TrainingOptions) -> TrainingData:
+    """Read every row, apply the quarantine rules, and split into training rows, the seed hold-out and
+    the evidence window. The rules are re-applied on every training (a row the data has since grown
+    towards is let back in); rows an operator ruled on keep the operator's status."""
+    with db.transaction() as session:
+        stored = queries.stored_rows(session)
+        total = queries.labels_total(session)
+    reference = np.asarray(
+        [s.row.features for s in stored if not (s.status_by == BY_OPERATOR and s.status == QUARANTINED)],
+        dtype=np.float64,
+    )
+    width = len(stored[0].row.features) if stored else 0
+    finite = reference[np.all(np.isfinite(reference), axis=1)] if len(reference) else reference
+    bounds = RobustRange.of(finite, options.outlier_iqr) if len(finite) else None
+    changes: dict[int, str | None] = {}
+    statuses: dict[int, str] = {}
+    reasons: dict[int, tuple[str | None, str | None]] = {}
+    for s in stored:
+        statuses[s.id] = s.status
+        reasons[s.id] = (s.status_by, s.status_reason)
+        if s.row.source != FEEDBACK or s.status_by == BY_OPERATOR or bounds is None:
+            continue
+        reason = bounds.reason(s.row.features) if len(s.row.features) == width else "ragged row"
+        wanted = QUARANTINED if reason else ACTIVE
+        if wanted != s.status:
+            changes[s.id] = reason
+            statuses[s.id] = wanted
+            reasons[s.id] = ("rule", reason) if reason else (None, None)
+    if changes:
+        with db.transaction() as session:
+            queries.apply_rule_statuses(session, changes)
+        log.warning("quarantine rules changed %d rows", len(changes))
+    active = [s for s in stored if statuses[s.id] == ACTIVE]
+    held = [s for s in stored if statuses[s.id] == QUARANTINED]
+    counts = RowCounts(
+        seed=sum(1 for s in stored if s.row.source == SEED),
+        feedback=sum(1 for s in stored if s.row.source == FEEDBACK),
+        sample=sum(1 for s in stored if s.row.source == FEEDBACK and s.row.kind == SAMPLE),
+        quarantined=len(held),
+        quarantined_rows=[
+            QuarantinedRow(
+                id=s.id,
+                source=s.row.source,
+                batch_id=s.batch_id,
+                subject=s.subject,
+                features=list(s.row.features),
+                label=s.row.label,
+                by=reasons[s.id][0],
+                reason=reasons[s.id][1],
+            )
+            for s in held[-QUARANTINE_LISTED:]
+        ],
+    )
+    window = [s.row for s in active if s.row.source == FEEDBACK and s.row.kind == SAMPLE]
+    return TrainingData(
+        train=[s.row for s in active if not (s.row.source == SEED and s.holdout)],
+        seed_holdout=[s.row for s in active if s.row.source == SEED and s.holdout],
+        window=window[-options.policy.window :] if options.policy.window > 0 else [],
+        feedback_rows=sum(1 for s in stored if s.row.source == FEEDBACK),
+        quarantined=len(held),
+        labels_total=total,
+        counts=counts,
+    )
+
+
+def seed_score(metric: MetricName, model: LinearModel, rows: list[LabelledRow]) -> Score:
+    _, truth = to_arrays(rows)
+    return metrics.score(metric, truth, predict_rows(model, rows))
+
+
+def legacy_evaluation(seed: Score, seed_accuracy: float, window: Score | None) -> Evaluation:
     return Evaluation(
-        seed_holdout_accuracy=accuracy(model, seed_holdout) or 0.0,
-        seed_holdout_size=len(seed_holdout),
-        feedback_holdout_accuracy=accuracy(model, feedback_holdout),
-        feedback_holdout_size=len(feedback_holdout),
+        seed_holdout_accuracy=seed_accuracy,
+        seed_holdout_size=seed.rows,
+        feedback_holdout_accuracy=None if window is None else window.value,
+        feedback_holdout_size=0 if window is None else window.rows,
     )
 
 
@@ -257,12 +362,8 @@ def train_and_decide(
     registry: ModelRegistry,
     options: TrainingOptions,
 ) -> ModelEvent:
-    with db.transaction() as session:
-        rows, holdout = labelled_rows(session)
-    train = [r for r, h in zip(rows, holdout, strict=True) if not h]
-    seed_holdout = [r for r, h in zip(rows, holdout, strict=True) if h and r.source == SEED]
-    feedback_holdout = [r for r, h in zip(rows, holdout, strict=True) if h and r.source == FEEDBACK]
-    feedback_rows = sum(1 for r in rows if r.source == FEEDBACK)
+    data = gather(db, options)
+    train = data.train
     pointer, generation = registry.pointer()
     current = pointer.version if pointer else None
 
@@ -276,25 +377,143 @@ def train_and_decide(
             previous_version=current,
             finished_at=datetime.now(UTC),
             train_size=len(train),
+            feedback_rows=data.feedback_rows,
+            rows=data.counts,
             **fields,  # type: ignore[arg-type]
         )
 
+    policy = options.policy
     try:
-        challenger = fit(train, options.feedback_weight)
+        _, train_labels = to_arrays(train)
+        metric = metrics.choose(options.metric, train_labels, options.imbalance_share)
+        cv = choose_c(
+            train,
+            grid=options.c_grid,
+            metric=metric,
+            folds=options.cv_folds,
+            feedback_weight=options.feedback_weight,
+            class_weight=options.class_weight,
+        )
+        challenger = fit(train, options.feedback_weight, cv.c, options.class_weight)
     except TrainingDataError as exc:
         return outcome("failed", f"cannot train: {exc}", candidate_version=None)
+    summary = TrainingSummary(
+        c=cv.c,
+        c_grid=list(cv.grid),
+        cv_scores=list(cv.scores),
+        class_weight=options.class_weight,
+        metric=metric,
+        train_rows=len(train),
+        seed_rows=sum(1 for r in train if r.source == SEED),
+        feedback_rows=sum(1 for r in train if r.source == FEEDBACK),
+        quarantined_rows=data.quarantined,
+    )
 
-    champion_eval: Evaluation | None = None
-    new_labels = feedback_rows
+    champion: LinearModel | None = None
+    champion_metrics: dict[str, object] = {}
     if pointer is not None:
         try:
             champion = registry.load(pointer.version, expected_sha256=pointer.sha256)
-            champion_eval = evaluate(champion, seed_holdout, feedback_holdout)
-            new_labels = feedback_rows - registry.metadata(pointer.version).feedback_rows
+            champion_metrics = registry.metadata(pointer.version).metrics
         except ArtifactIntegrityError as exc:
             log.error("champion %s is unreadable (%s); judging the challenger alone", pointer.version, exc)
-    challenger_eval = evaluate(challenger, seed_holdout, feedback_holdout)
-    verdict = decide(challenger_eval, champion_eval, new_labels, options.policy)
+    window_truth = to_arrays(data.window)[1]
+    challenger_window = (
+        cross_fitted(
+            train,
+            data.window,
+            c=cv.c,
+            folds=options.cv_folds,
+            feedback_weight=options.feedback_weight,
+            class_weight=options.class_weight,
+        )
+        if data.window
+        else np.empty(0, dtype=np.int64)
+    )
+    evidence = None
+    champion_seed = None
+    look = 0
+    if champion is not None and current is not None:
+        evidence = WindowEvidence(window_truth, challenger_window, predict_rows(champion, data.window))
+        champion_seed = seed_score(metric, champion, data.seed_holdout)
+        with db.transaction() as session:
+            look = queries.tests_so_far(session, current) + 1
+    reference = champion_metrics.get("reference")
+    record = decide(
+        GateInputs(
+            metric=metric,
+            challenger_seed=seed_score(metric, challenger, data.seed_holdout),
+            champion_seed=champion_seed,
+            window=evidence,
+            champion_reference=msgspec.convert(reference, Reference) if reference else None,
+            look=look,
+        ),
+        policy,
+    )
+    promote = record.verdict == "promoted"
+    if record.tested and current is not None:
+        with db.transaction() as session:
+            queries.count_test(session, db.insert, current, datetime.now(UTC))
+
+    # How many new labels the next test needs to have a chance: derived from the alpha it may spend
+    # and the share of rows on which two successive models disagree.
+    def seed_accuracy(model: LinearModel) -> float:
+        _, truth = to_arrays(data.seed_holdout)
+        return metrics.value("accuracy", truth, predict_rows(model, data.seed_holdout))
+
+    challenger_eval = legacy_evaluation(
+        record.challenger_seed, seed_accuracy(challenger), record.challenger_window
+    )
+    champion_eval = (
+        legacy_evaluation(record.champion_seed, seed_accuracy(champion), record.champion_window)
+        if champion is not None and record.champion_seed is not None
+        else None
+    )
+    # What drift will be measured against if this model serves: its accuracy on rows it had not seen.
+    if len(data.window) >= policy.min_window:
+        errors = int(np.sum(challenger_window != window_truth))
+        own_reference = Reference(
+            accuracy=round(1 - errors / len(data.window), 6),
+            errors=errors,
+            rows=len(data.window),
+            source="recent_feedback",
+        )
+    else:
+        own_reference = Reference(
+            accuracy=round(1 - cv.errors / max(cv.rows, 1), 6),
+            errors=cv.errors,
+            rows=cv.rows,
+            source="cross_validation",
+        )
+    # How many new labels the next test needs to have a chance: derived from the alpha it may spend
+    # and how often two models disagree (the last test's share, or the champion's error rate on the
+    # window when that is higher: a challenger can only win where the champion errs).
+    serving_reference = own_reference if promote else (record.champion_reference or own_reference)
+    next_look = 1 if promote else look + 1
+    disagreement = 0.1
+    if record.tested and record.window_rows:
+        disagreement = (record.challenger_only + record.champion_only) / record.window_rows
+        if record.champion_window is not None and metric == "accuracy":
+            disagreement = max(disagreement, 1 - record.champion_window.value)
+    with db.transaction() as session:
+        db.insert_ignore(session, RetrainState, [queries.initial_retrain_state(datetime.now(UTC))])
+        # Without a test (no champion, or too little evidence yet) there is nothing to derive from:
+        # the configured number (SVMFLOW_RETRAIN_MIN_NEW_LABELS) applies.
+        needed = (
+            stats.labels_needed(
+                stats.spent_alpha(policy.alpha, next_look) / 2,
+                disagreement,
+                options.retrain_min_labels,
+                options.retrain_max_labels,
+            )
+            if record.tested
+            else None
+        )
+        queries.set_retrain_targets(session, needed, 1 - serving_reference.accuracy)
+    previous_total = champion_metrics.get("labels_total")
+    new_labels = (
+        data.labels_total - int(previous_total) if isinstance(previous_total, int) else data.labels_total
+    )
 
     artifact = challenger.to_bytes()
     version = new_version(artifact, job_id)
@@ -308,23 +527,27 @@ def train_and_decide(
             job_id=job_id,
             data_fingerprint=fingerprint,
             train_size=len(train),
-            feedback_rows=feedback_rows,
+            feedback_rows=data.feedback_rows,
             metrics={
                 "challenger": msgspec.to_builtins(challenger_eval),
                 "champion": msgspec.to_builtins(champion_eval),
                 "champion_version": current,
                 "new_labels": new_labels,
+                "labels_total": data.labels_total,
                 "n_features": challenger.n_features,
                 "feature_names": list(challenger.feature_names),
+                "reference": msgspec.to_builtins(own_reference),
+                "record": msgspec.to_builtins(record),
+                "training": msgspec.to_builtins(summary),
             },
             library_versions=library_versions(),
         ),
     )
-    decision: contracts.Decision = "promoted" if verdict.promote else "rejected"
-    reason, now_serving = verdict.reason, current
-    if verdict.promote:
+    decision: contracts.Decision = "promoted" if promote else "rejected"
+    reason, now_serving = record.sentence, current
+    if promote:
         try:
-            registry.promote(version, generation, reason=verdict.reason)
+            registry.promote(version, generation, reason=record.sentence)
             now_serving = version
         except PreconditionFailedError:
             latest, _ = registry.pointer()
@@ -336,11 +559,7 @@ def train_and_decide(
         "training %s: %s",
         decision,
         reason,
-        extra={
-            "job_id": job_id,
-            "candidate_version": version,
-            "seed_holdout_accuracy": challenger_eval.seed_holdout_accuracy,
-        },
+        extra={"job_id": job_id, "candidate_version": version, "p_value": record.p_value},
     )
     return outcome(
         decision,
@@ -354,4 +573,6 @@ def train_and_decide(
         artifact_uri=registry.uri(version),
         n_features=challenger.n_features,
         feature_names=list(challenger.feature_names),
+        record=record,
+        training=summary,
     )

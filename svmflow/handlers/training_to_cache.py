@@ -31,6 +31,10 @@ def version_entry(event: ModelEvent) -> dict[str, Any]:
         "feature_names": event.feature_names,
         "evaluation": msgspec.to_builtins(event.challenger),
         "champion_evaluation": msgspec.to_builtins(event.champion),
+        "new_labels": event.new_labels,
+        "feedback_rows": event.feedback_rows,
+        "decision_record": msgspec.to_builtins(event.record),
+        "training": msgspec.to_builtins(event.training),
     }
 
 
@@ -60,6 +64,11 @@ def handle(event: ModelEvent, context: EventContext, *, read_model: ReadModel) -
     read_model.put_job(
         event.job_id, job_entry(event), event.finished_at, decision_rank(event.decision, event.finished_at)
     )
+    if event.rows is not None:
+        rows = msgspec.to_builtins(event.rows)
+        rows["as_of"] = event.finished_at.isoformat()
+        rows["job_id"] = event.job_id
+        read_model.put_training_rows(rows, event.finished_at)
     if event.candidate_version and event.decision in ("promoted", "rejected"):
         read_model.put_model_version(event.candidate_version, version_entry(event), event.finished_at)
     if event.decision in CHANGES_PRODUCTION and event.current_version:

@@ -20,6 +20,10 @@ def handle(event: ModelEvent, context: EventContext, *, db: Database) -> None:
         "champion": msgspec.to_builtins(event.champion),
         "n_features": event.n_features,
         "feature_names": event.feature_names,
+        "new_labels": event.new_labels,
+        "feedback_rows": event.feedback_rows,
+        "record": msgspec.to_builtins(event.record),
+        "training": msgspec.to_builtins(event.training),
     }
     with db.transaction() as session:
         if not db.claim_event(session, CONSUMER, context.event_id):

@@ -213,10 +213,47 @@ class TestFeedback:
         rating = {"subjects": body["subjects"][:2], "ratings": [1, 0]}
         response = system.predict.patch(f"/v1/batches/{batch_id}", json=rating, headers=AUTH)
         assert response.status_code == 202
-        assert response.json() == {"batch_id": batch_id, "accepted": 2, "status": "accepted"}
+        # Two of four rows, and no kind given: corrections, not evidence for the gate.
+        assert response.json() == {
+            "batch_id": batch_id,
+            "accepted": 2,
+            "status": "accepted",
+            "kind": "corrections",
+        }
         assert system.spy.count(FEEDBACK) == before + 1
         system.drain()  # the feedback processors take it without a dead letter
         assert system.bus.list_dead_letters() == []
+
+    @pytest.mark.parametrize(
+        ("rows", "kind", "recorded"),
+        [
+            (4, None, "sample"),
+            (2, None, "corrections"),
+            (2, "sample", "sample"),
+            (4, "corrections", "corrections"),
+        ],
+    )
+    def test_the_kind_of_ratings_is_resolved_and_published(
+        self, system: System, rows: int, kind: str | None, recorded: str
+    ) -> None:
+        body = batch(4)
+        batch_id = system.ingest.post("/v1/batches", json=body, headers=AUTH).json()["batch_id"]
+        system.done(batch_id)
+        rating: dict[str, object] = {"subjects": body["subjects"][:rows], "ratings": [1] * rows}
+        if kind is not None:
+            rating["kind"] = kind
+        response = system.predict.patch(f"/v1/batches/{batch_id}", json=rating, headers=AUTH)
+        assert response.status_code == 202
+        assert response.json()["kind"] == recorded
+
+    def test_an_unknown_kind_is_422_naming_the_field(self, system: System) -> None:
+        body = batch(2)
+        batch_id = system.ingest.post("/v1/batches", json=body, headers=AUTH).json()["batch_id"]
+        system.done(batch_id)
+        rating = {"subjects": body["subjects"], "ratings": [1, 1], "kind": "guess"}
+        response = system.predict.patch(f"/v1/batches/{batch_id}", json=rating, headers=AUTH)
+        assert response.status_code in (400, 422)
+        assert "kind" in response.text
 
     def test_enough_corrections_retrain_and_the_decision_is_listed(self, system: System) -> None:
         jobs_before = {j["job_id"] for j in system.predict.get("/v1/jobs", headers=AUTH).json()["items"]}

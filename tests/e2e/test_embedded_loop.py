@@ -12,13 +12,15 @@ from svmflow.bootstrap import Container
 from svmflow.contracts import Feedback
 from svmflow.db.tables import FeedbackVerdict, Prediction, TrainingJob, TrainingRow
 from svmflow.runtime.processor import publish
-from tests.builders import prediction_request, true_labels
+from tests.builders import SHIFT, prediction_request, true_labels
 
 ROWS = 60
 
 
-def submit(system: Container, batch_id: str, offset: int) -> None:
+def submit(system: Container, batch_id: str, offset: int, shift: tuple[float, ...] | None = None) -> None:
     request = prediction_request(batch_id, rows=ROWS, offset=offset)
+    if shift is not None:  # a recalibrated scanner: the same notes, read differently
+        request.features = [[x + d for x, d in zip(row, shift, strict=True)] for row in request.features]
     publish(system.publisher, topology.PREDICTION_REQUESTS, request, batch_id=batch_id)
 
 
@@ -31,8 +33,8 @@ def test_requests_to_promotion_to_the_next_batch(embedded: Container) -> None:
     system.bus.drain(30)
     assert system.read_model.current_model()["version"] == first.candidate_version
 
-    # 1. A batch is predicted, cached and stored.
-    submit(system, "loop-1", offset=700)
+    # 1. A batch from a drifted scanner (both classes) is predicted, cached and stored.
+    submit(system, "loop-1", offset=730, shift=SHIFT)
     system.bus.drain(30)
     view = system.read_model.get_batch("loop-1")
     assert view is not None
@@ -42,7 +44,7 @@ def test_requests_to_promotion_to_the_next_batch(embedded: Container) -> None:
         assert session.scalar(select(func.count()).select_from(Prediction)) == ROWS
 
     # 2. Honest feedback on every subject: right is 1, wrong is 0.
-    truth = true_labels(rows=ROWS, offset=700)
+    truth = true_labels(rows=ROWS, offset=730)
     ratings = [int(r.label == t) for r, t in zip(view.results, truth, strict=True)]
     feedback = Feedback(
         batch_id="loop-1",
@@ -53,7 +55,8 @@ def test_requests_to_promotion_to_the_next_batch(embedded: Container) -> None:
     publish(system.publisher, topology.FEEDBACK, feedback, batch_id="loop-1")
     system.bus.drain(60)
 
-    # 3. Verdicts and training rows are stored; the threshold asked for one retrain, which decided.
+    # 3. Verdicts and training rows are stored; the ratings (many "wrong": the drift) asked for one
+    # retrain, and the gate promoted it: the champion is significantly worse than at its training.
     with system.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(FeedbackVerdict)) == ROWS
         feedback_labels = session.scalars(

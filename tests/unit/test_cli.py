@@ -33,24 +33,35 @@ def test_train_prints_the_holdout_accuracy_and_promotes(capsys: pytest.CaptureFi
     assert "decision: promoted" in out
     accuracy = float(out.split("seed hold-out accuracy ")[1].split()[0])
     assert accuracy >= 0.98
+    assert "C=" in out and "cross-validation" in out  # noqa: PT018 (one line of the same output)
 
 
 def test_models_list_and_rollback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from svmflow.bootstrap import Container
+    from svmflow.config import Settings
+    from tests.builders import add_drifted_feedback
+
     main(["train"])
-    monkeypatch.setenv("SVMFLOW_GATE_MIN_NEW_LABELS", "0")
-    main(["train"])
+    main(["train"])  # nothing new: a tie, rejected
+    add_drifted_feedback(Container(Settings.from_env()))
+    main(["train"])  # the champion drifted: promoted
     capsys.readouterr()
     assert main(["models", "list"]) == 0
-    listing = capsys.readouterr().out.splitlines()
-    versions = [line.split()[-5] for line in listing if line[:2] in ("* ", "  ") and "job-" in line]
-    assert len(versions) == 2
-    assert [line[:2] for line in listing if "job-" in line] == ["  ", "* "]
+    listing = [line for line in capsys.readouterr().out.splitlines() if line[:2] in ("* ", "  ")]
+    versions = [line.split()[1] if line.startswith("* ") else line.split()[0] for line in listing[1:]]
+    assert len(versions) == 3
+    assert [line[:2] for line in listing[1:]] == ["  ", "  ", "* "]
+    # The decision column: the gate's sentence for each version.
+    assert "Promoted: no champion yet" in listing[1]
+    assert "Rejected: only 0 rows of unbiased feedback" in listing[2]
+    assert "Promoted:" in listing[3]
     assert main(["models", "rollback"]) == 0
-    assert capsys.readouterr().out.strip() == f"production: {versions[1]} -> {versions[0]}"
+    assert capsys.readouterr().out.strip() == f"production: {versions[2]} -> {versions[0]}"
     main(["models", "list"])
-    assert [line[:2] for line in capsys.readouterr().out.splitlines() if "job-" in line] == ["* ", "  "]
+    marks = [line[:2] for line in capsys.readouterr().out.splitlines() if line[:2] in ("* ", "  ")]
+    assert marks[1:] == ["* ", "  ", "  "]
 
 
 def test_rollback_without_history_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:

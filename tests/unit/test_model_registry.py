@@ -10,6 +10,7 @@ from svmflow.adapters.local_bucket import LocalBucket
 from svmflow.bootstrap import Container
 from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PreconditionFailedError
 from svmflow.model_registry import POINTER_PATH, ModelRegistry, ModelServer
+from tests.builders import promote_by_hand
 
 
 def tamper(bucket: LocalBucket, version: str) -> None:
@@ -82,9 +83,7 @@ def test_server_keeps_serving_when_the_new_model_is_altered(trained: Container) 
     first = server.current().version
     registry = trained.registry
     # Promote a second version by hand, then alter its bytes before the server sees it.
-    event = operations.train(Container(trained.settings.with_(gate_min_new_labels=0), **_shared(trained)))
-    assert event is not None
-    assert event.decision == "promoted"
+    promote_by_hand(trained, c=0.05)
     pointer, _ = registry.pointer()
     assert pointer is not None
     assert pointer.version != first
@@ -99,11 +98,10 @@ def test_server_hot_swaps_without_reloading_per_call(trained: Container) -> None
     for _ in range(100):
         assert server.current().version == first
     assert server.loads == 1
-    event = operations.train(Container(trained.settings.with_(gate_min_new_labels=0), **_shared(trained)))
-    assert event is not None
+    second = promote_by_hand(trained, c=0.05)
     assert server.current().version == first  # within the refresh interval: no check yet
     clock[0] = 11
-    assert server.current().version == event.current_version != first
+    assert server.current().version == second != first
     assert server.loads == 2
 
 
@@ -113,11 +111,9 @@ def test_rollback_repoints_and_refuses_nonsense(trained: Container) -> None:
     assert first is not None
     with pytest.raises(ModelNotFoundError, match="no previous version"):
         registry.rollback()
-    event = operations.train(Container(trained.settings.with_(gate_min_new_labels=0), **_shared(trained)))
-    assert event is not None
-    assert event.decision == "promoted"
+    second = promote_by_hand(trained, c=0.05)
     old, new = registry.rollback()
-    assert (old.version, new.version) == (event.candidate_version, first.version)
+    assert (old.version, new.version) == (second, first.version)
     with pytest.raises(ValueError, match="already in production"):
         registry.rollback(first.version)
     with pytest.raises(ModelNotFoundError):
@@ -125,7 +121,7 @@ def test_rollback_repoints_and_refuses_nonsense(trained: Container) -> None:
 
 
 def test_rollback_publishes_a_model_event(trained: Container, publisher) -> None:  # type: ignore[no-untyped-def]
-    operations.train(Container(trained.settings.with_(gate_min_new_labels=0), **_shared(trained)))
+    promote_by_hand(trained, c=0.05)
     publisher.messages.clear()
     event = operations.rollback(trained)
     assert event.decision == "rolled_back"
@@ -169,9 +165,8 @@ def test_rollbacks_walk_the_history_backwards(trained: Container) -> None:
     registry = trained.registry
     first, _ = registry.pointer()
     assert first is not None
-    later = Container(trained.settings.with_(gate_min_new_labels=0), **_shared(trained))
-    second = operations.train(later).candidate_version
-    third = operations.train(later).candidate_version
+    second = promote_by_hand(trained, c=0.05)
+    third = promote_by_hand(trained, c=0.5)
     assert registry.pointer()[0].history == [first.version, second]  # type: ignore[union-attr]
     assert registry.rollback()[1].version == second
     assert registry.rollback()[1].version == first.version  # not forward to the third again

@@ -14,9 +14,18 @@ from svmflow import contracts, topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import ModelEvent, Predictions, TrainingRequest
 from svmflow.db.tables import FeedbackVerdict, Prediction, TrainingJob, TrainingRow
+from svmflow.domain.training import row_hash
 from svmflow.errors import BusyError, TransientError
 from svmflow.runtime.messages import Delivery
-from tests.builders import db_snapshot, encoded, feedback, prediction_request, redis_snapshot, true_labels
+from tests.builders import (
+    add_drifted_feedback,
+    db_snapshot,
+    encoded,
+    feedback,
+    prediction_request,
+    redis_snapshot,
+    true_labels,
+)
 from tests.conftest import delivery_of, new_delivery
 from tests.fakes import FlakyDatabase, Published, RecordingPublisher
 
@@ -26,9 +35,9 @@ def run(container: Container, name: str, delivery: Delivery) -> str:
 
 
 def predictions_message(
-    container: Container, publisher: RecordingPublisher, batch_id: str = "batch-1"
+    container: Container, publisher: RecordingPublisher, batch_id: str = "batch-1", offset: int = 0
 ) -> Published:
-    request = prediction_request(batch_id)
+    request = prediction_request(batch_id, offset=offset)
     assert (
         run(container, "prediction", new_delivery(topology.PREDICTION_REQUESTS, encoded(request))) == "done"
     )
@@ -265,8 +274,10 @@ def test_prediction_to_db_poison(trained, publisher) -> None:
 # -- feedback-to-db and feedback-to-training -------------------------------------------------
 
 
-def stored_batch(trained: Container, publisher: RecordingPublisher, batch_id: str = "batch-1") -> Predictions:
-    message = predictions_message(trained, publisher, batch_id)
+def stored_batch(
+    trained: Container, publisher: RecordingPublisher, batch_id: str = "batch-1", offset: int = 0
+) -> Predictions:
+    message = predictions_message(trained, publisher, batch_id, offset)
     run(trained, "prediction_to_db", delivery_of(message))
     return contracts.decode(message.data, Predictions)
 
@@ -330,19 +341,20 @@ def test_feedback_to_training_adds_corrected_rows(trained, publisher) -> None:
     )
     with trained.db.transaction() as session:
         rows = session.scalars(
-            select(TrainingRow).where(TrainingRow.source == "feedback").order_by(TrainingRow.source_key)
+            select(TrainingRow).where(TrainingRow.source == "feedback").order_by(TrainingRow.subject)
         ).all()
-    assert [(r.source_key, r.label) for r in rows] == [
-        (f"batch-1/{batch.subjects[0]}", batch.labels[0]),
-        (f"batch-1/{batch.subjects[1]}", 1 - batch.labels[1]),
-        (f"batch-1/{batch.subjects[2]}", batch.labels[2]),
+    assert [(r.batch_id, r.subject, r.label, r.source_key) for r in rows] == [
+        ("batch-1", batch.subjects[0], batch.labels[0], row_hash(batch.features[0])),
+        ("batch-1", batch.subjects[1], 1 - batch.labels[1], row_hash(batch.features[1])),
+        ("batch-1", batch.subjects[2], batch.labels[2], row_hash(batch.features[2])),
     ]
+    assert {r.kind for r in rows} == {"sample"}
     assert publisher.on(topology.TRAINING_REQUESTS) == []  # 3 labels < 10
 
 
 def test_feedback_to_training_requests_one_training_per_threshold(trained, publisher) -> None:
     for index in range(3):
-        batch = stored_batch(trained, publisher, f"batch-{index}")
+        batch = stored_batch(trained, publisher, f"batch-{index}", offset=5 * index)
         delivery = new_delivery(topology.FEEDBACK, encoded(feedback(batch.batch_id, batch.subjects, [0] * 5)))
         run(trained, "feedback_to_training", delivery)
         run(trained, "feedback_to_training", delivery)  # duplicate: no second request
@@ -360,7 +372,7 @@ def test_feedback_to_training_concurrent_duplicates(trained, publisher) -> None:
 
 def test_feedback_to_training_publish_failure_rolls_back_the_trigger(trained, publisher) -> None:
     for index in range(2):
-        batch = stored_batch(trained, publisher, f"batch-{index}")
+        batch = stored_batch(trained, publisher, f"batch-{index}", offset=5 * index)
         delivery = new_delivery(topology.FEEDBACK, encoded(feedback(batch.batch_id, batch.subjects, [1] * 5)))
         if index == 1:
             publisher.fail_next = 1
@@ -395,7 +407,10 @@ def test_training_without_new_labels_is_rejected_and_recorded(trained, publisher
     run(trained, "training", request_delivery())
     [event] = model_events(publisher)
     assert event.decision == "rejected"
-    assert "only 0 new labels" in event.reason
+    assert "only 0 rows of unbiased feedback" in event.reason
+    assert event.record is not None
+    assert event.record.window_rows == 0
+    assert event.new_labels == 0
     assert event.candidate_version in trained.registry.versions()
     assert event.current_version == event.previous_version
 
@@ -427,8 +442,9 @@ def test_training_while_another_runs_is_queued_not_refused(trained, publisher) -
 def test_training_retry_after_an_unrecorded_promotion_reports_the_promotion(trained, publisher) -> None:
     """The pointer moved but recording the outcome failed: the retry must not train again and
     report a rejection while its model serves."""
+    add_drifted_feedback(trained)
     promoting = Container(
-        trained.settings.with_(gate_min_new_labels=0),
+        trained.settings,
         db=trained.db,
         bucket=trained.bucket,
         publisher=publisher,
@@ -472,8 +488,9 @@ def test_training_poison(trained, publisher) -> None:
 @pytest.fixture
 def promotion(trained, publisher) -> Published:
     """The models event of a promotion (of a second version)."""
+    add_drifted_feedback(trained)
     second = Container(
-        trained.settings.with_(gate_min_new_labels=0),
+        trained.settings,
         db=trained.db,
         bucket=trained.bucket,
         publisher=publisher,
