@@ -85,15 +85,16 @@ def grant_app_role(engine: Engine, role: str, password: str) -> None:
 def migrate_database(engine: Engine, app_role: str | None = None, app_password: str = "") -> str:
     """Bring the schema to the newest revision and, if asked, grant the application role.
 
-    A database whose tables were created at start (create_schema, before migrations existed) and
-    match the code is adopted: marked as at the first revision, then upgraded from there.
+    A database whose tables were created at start (create_schema, with no migration record) and
+    match the code is adopted: they are what the code's tables are, which is what the newest
+    revision builds, so it is marked as at the newest revision.
     """
     if current(engine) is None and _has_svmflow_tables(engine):
         drift = differences(engine)
         if drift:
             raise ValueError(f"the tables predate migrations and differ from the code: {drift[:3]}")
         with engine.begin() as connection:
-            command.stamp(_config(connection), "0001")
+            command.stamp(_config(connection), "head")
     upgrade(engine)
     if app_role:
         grant_app_role(engine, app_role, app_password)
