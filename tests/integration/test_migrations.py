@@ -1,5 +1,6 @@
-"""The Alembic migrations and svmflow.db.tables agree, on PostgreSQL and SQLite, and the
-application role they grant may use the tables but not change the schema."""
+"""The Alembic migrations and svmflow.db.tables agree, on PostgreSQL and SQLite; a database of an
+earlier revision, or created at start by an earlier release, upgrades with its rows (and downgrades);
+the application role they grant may use the tables but not change the schema."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 - ``leases`` goes: a running training's claim now lives on its ``training_requests`` row.
 - ``performance_counts`` and ``performance_revisions`` are built from the verdicts already stored, so
-  versions rated before the upgrade keep their live figures; ``feedback_verdicts.model_version`` is
-  indexed for that recomputation.
+  versions rated before the upgrade keep their live figures (``svmflow rebuild-cache`` puts them in
+  the read model); ``feedback_verdicts.model_version`` is indexed for their recomputation.
 - ``champion_tests`` starts empty: no paired test has run before this release.
 - ``retrain_state`` gains the label counter and the drift signal. ``labels_total`` starts at the
   number of feedback rows, the count ``labels_at_last_request`` was taken from, so the labels pending
