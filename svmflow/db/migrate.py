@@ -16,12 +16,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import BLANK_SCHEMA, Engine, MetaData, create_engine, inspect, text
 
 from svmflow.db.tables import Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SCRATCH = "svmflow_migration_scratch"
 
 
 def _config(connection: Any) -> Config:
@@ -34,6 +36,18 @@ def _config(connection: Any) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         command.upgrade(_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.downgrade(_config(connection), revision)
+
+
+def head() -> str:
+    """The newest revision: what the code's tables are."""
+    revision = ScriptDirectory.from_config(_config(None)).get_current_head()
+    assert revision is not None
+    return revision
 
 
 def current(engine: Engine) -> str | None:
@@ -85,15 +99,19 @@ def grant_app_role(engine: Engine, role: str, password: str) -> None:
 def migrate_database(engine: Engine, app_role: str | None = None, app_password: str = "") -> str:
     """Bring the schema to the newest revision and, if asked, grant the application role.
 
-    A database whose tables were created at start (create_schema, before migrations existed) and
-    match the code is adopted: marked as at the first revision, then upgraded from there.
+    A database whose tables were created at start (create_schema, with no migration record) is
+    adopted at the revision whose schema it has: the newest one when it was created by this code,
+    an earlier one when an older release created it (then the later migrations run as usual).
     """
     if current(engine) is None and _has_svmflow_tables(engine):
         drift = differences(engine)
-        if drift:
-            raise ValueError(f"the tables predate migrations and differ from the code: {drift[:3]}")
+        adopted = "head" if not drift else _matching_revision(engine)
+        if adopted is None:
+            raise ValueError(
+                f"the tables predate migrations and match no revision; against the code: {drift[:3]}"
+            )
         with engine.begin() as connection:
-            command.stamp(_config(connection), "0001")
+            command.stamp(_config(connection), adopted)
     upgrade(engine)
     if app_role:
         grant_app_role(engine, app_role, app_password)
@@ -101,6 +119,54 @@ def migrate_database(engine: Engine, app_role: str | None = None, app_password: 
 
 
 def _has_svmflow_tables(engine: Engine) -> bool:
-    from sqlalchemy import inspect
-
     return bool(set(inspect(engine).get_table_names()) & set(Base.metadata.tables))
+
+
+def _matching_revision(engine: Engine) -> str | None:
+    """The newest earlier revision whose schema the database has, built in a scratch place to compare."""
+    script = ScriptDirectory.from_config(_config(None))
+    for revision in script.walk_revisions():
+        if revision.revision == script.get_current_head():
+            continue  # compared with the code already
+        with engine.connect() as connection:
+            if not _differences_from(connection, _schema_at(engine, revision.revision)):
+                return revision.revision
+    return None
+
+
+def _differences_from(connection: Any, metadata: MetaData) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return [
+        diff
+        for diff in compare_metadata(context, metadata)
+        # The scratch copy holds its own version table; the database being adopted has none yet.
+        if not (isinstance(diff, tuple) and diff[0] == "add_table" and diff[1].name == "alembic_version")
+    ]
+
+
+def _schema_at(engine: Engine, revision: str) -> MetaData:
+    """The tables a revision builds, reflected from an in-memory SQLite database or, on PostgreSQL, a
+    scratch schema created and rolled back in one transaction (DDL is transactional there)."""
+    metadata = MetaData()
+    if engine.dialect.name != "postgresql":
+        scratch = create_engine("sqlite://")
+        try:
+            upgrade(scratch, revision)
+            metadata.reflect(scratch)
+        finally:
+            scratch.dispose()
+        return metadata
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            connection.exec_driver_sql(f"CREATE SCHEMA {_SCRATCH}")
+            connection.exec_driver_sql(f"SET LOCAL search_path TO {_SCRATCH}")
+            command.upgrade(_config(connection), revision)
+            reflected = MetaData()
+            reflected.reflect(connection, schema=_SCRATCH)
+            for table in reflected.sorted_tables:
+                # Unqualified, foreign keys too, as the database's own tables are.
+                table.to_metadata(metadata, schema=None, referred_schema_fn=lambda *_: BLANK_SCHEMA)
+        finally:
+            transaction.rollback()
+    return metadata
