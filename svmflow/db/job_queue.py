@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from svmflow.contracts import TrainingRequest
 from svmflow.db.database import Database, as_utc
-from svmflow.db.queries import feedback_row_count
+from svmflow.db.queries import feedback_row_count, labels_total
 from svmflow.db.tables import TrainingRequestRecord
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,12 @@ def new_holder() -> str:
     """Who holds a claim: this host and process (so a holder that died on this host is noticed at
     once) and a token per claim (so two deliveries in one process are told apart)."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def labels_received(session: Session) -> int:
+    """Labels a job reads, counted as the retraining trigger counts them (a changed label is a new
+    one), so that a ``labels-<count>`` request compares with it; never fewer than the feedback rows."""
+    return max(labels_total(session), feedback_row_count(session))
 
 
 def labels_wanted(request: TrainingRequest, current: int) -> int:
@@ -131,7 +137,7 @@ def _claim(
     record.status = RUNNING
     record.holder = holder
     record.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    record.labels_seen = feedback_row_count(session)
+    record.labels_seen = labels_received(session)
     record.attempts += 1
     record.detail = f"training (attempt {record.attempts})"
     record.updated_at = now
@@ -166,7 +172,7 @@ def admit(db: Database, request: TrainingRequest, holder: str, lease_seconds: fl
         if record is not None and record.status == RUNNING:
             # Another delivery of this request trains it and its lease is live: it will answer.
             return Admission("in_progress", record)
-        current = feedback_row_count(session)
+        current = labels_received(session)
         if record is None:
             record = TrainingRequestRecord(
                 request_id=request.request_id,

@@ -37,10 +37,6 @@ def predictions_for(
     return batch, found
 
 
-def feedback_row_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).where(TrainingRow.source == FEEDBACK)) or 0)
-
-
 @dataclass(frozen=True)
 class StoredRow:
     id: int
@@ -87,6 +83,10 @@ def stored_rows(session: Session) -> list[StoredRow]:
         )
         for r in rows
     ]
+
+
+def feedback_row_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).where(TrainingRow.source == FEEDBACK)) or 0)
 
 
 def labels_total(session: Session) -> int:
