@@ -87,11 +87,10 @@ def _operated_read_model(system: System, container: Container, batch_id: str) ->
     assert current is not None
     now = datetime.now(UTC)
     earlier = f"{current['version']}-earlier"
-    entry = source.model_version(current["version"]) or {
-        "version": current["version"],
-        "decision": "promoted",
-    }
-    read_model.put_model_version(earlier, {**entry, "version": earlier}, now - timedelta(days=1))
+    entry = source.model_version(current["version"])
+    assert entry is not None
+    older = {**entry, "version": earlier, "decision": "promoted"}
+    read_model.put_model_version(earlier, older, now - timedelta(days=1))
     read_model.put_model_version(current["version"], entry, now)
     read_model.put_current_model(current, now)
     view = source.get_batch(batch_id)
@@ -376,3 +375,14 @@ def test_each_documented_answer_is_served_as_documented(
         assert problem["status"] == status
         assert problem["title"]
         assert problem["detail"]
+
+
+def test_the_provoked_rollback_and_explanation_conflict_are_the_ones_meant(
+    apps: Apps, answers: dict[tuple[tuple[str, str, str], int], Answer]
+) -> None:
+    """The operated app's answers come from its own read model: the rollback accepted names the earlier
+    version, and the 409 is the batch stored without explanation inputs, not some other conflict."""
+    accepted = json.loads(answers[(("predict", "post", "/v1/models/rollback"), 202)].body)
+    assert accepted["to_version"] == apps.earlier_version
+    conflict = json.loads(answers[(("predict", "get", "/v1/batches/{batch_id}"), 409)].body)
+    assert conflict["field"] == "explain"
