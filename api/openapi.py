@@ -291,7 +291,7 @@ def predict_document() -> dict[str, Any]:
                             "Accuracy, balanced accuracy and per-class recall, overall and per day, "
                             "each with its 95% Wilson interval and the number of labels behind it",
                         ),
-                        **_problems(401, 404),
+                        **_problems(401, 404, 503),
                     },
                     parameters=[
                         {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -334,14 +334,17 @@ def predict_document() -> dict[str, Any]:
                     {
                         "200": _json("BulkJob", "Progress, and the output files once done"),
                         "202": _json("BulkPending", "Accepted, not started yet", headers={"Retry-After": {}}),
-                        **_problems(401, 404),
+                        **_problems(401, 404, 503),
                     },
                 ),
             },
             "/v1/training-rows": {
                 "get": _operation(
                     "Training rows by source and status, and the quarantined rows with their reasons",
-                    {"200": _json("TrainingRows", "As of the newest training"), **_problems(400, 401, 404)},
+                    {
+                        "200": _json("TrainingRows", "As of the newest training"),
+                        **_problems(400, 401, 404, 503),
+                    },
                     parameters=[
                         {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
                         for name in ("status", "source", "batch_id")

@@ -9,13 +9,16 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import fakeredis
+import msgspec
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -24,26 +27,41 @@ from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
 from api.batch_ids import BatchIds
+from api.bulk import MAX_BULK_BODY_BYTES
 from api.errors import PROBLEM_JSON
 from api.ingest import MAX_BODY_BYTES
 from api.openapi import ingest_document, predict_document
+from api.operator import MAX_ROLLBACK_BYTES
 from api.predict import MAX_FEEDBACK_BYTES
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
-from tests.api.conftest import AUTH, System, batch, make_settings
+from svmflow.read_model import ReadModel
+from tests.api.conftest import AUTH, GENUINE, System, batch, make_settings
 from tests.api.edge_server import Answer, free_port, parse, read_all, send_raw, send_slowly, serve
+
+OPERATOR = {"X-API-Key": "op-key"}
+# Every app here but the session's own also takes an operator key, so the operator-only rollback can be
+# provoked to answer what comes after the role check.
+_KEYS = EnvSecrets({"SVMFLOW_SECRET_API_KEYS": "dev-local-key,operator:op-key"})
 
 
 @dataclass
 class Apps:
-    """The session's working system, one on a dead Redis, and one with no model yet."""
+    """The session's working system, one on a dead Redis, one with no model yet, and one ("operated")
+    whose read model holds an earlier version to roll back to and a batch stored without the inputs an
+    explanation needs; its Pub/Sub is a bus nobody reads, so a rollback accepted there changes nothing."""
 
     system: System
     down: dict[str, TestClient]
     empty: dict[str, TestClient]
+    operated: dict[str, TestClient]
     ports: dict[str, int]
     done: dict[str, Any]
     pending_id: str
+    job_id: str
+    version: str
+    earlier_version: str
+    unexplainable_id: str
 
     def client(self, api: str) -> TestClient:
         return self.system.ingest if api == "ingest" else self.system.predict
@@ -53,10 +71,39 @@ def _dead_redis() -> redis.Redis:
     return redis.Redis(port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
 
 
+def _bulk_file(system: System) -> str:
+    path = f"bulk/{uuid.uuid4().hex[:8]}/answers.csv"
+    row = ",".join(repr(x) for x in GENUINE)
+    system.container.bucket.write(path, f"subject,a,b,c,d\nnote-0,{row}\nnote-1,{row}\n".encode())
+    return path
+
+
+def _operated_read_model(system: System, container: Container, batch_id: str) -> tuple[str, str, str]:
+    """The session's current model, an earlier promoted version, and the done batch under another id
+    without its explanation inputs (as when restored while its model's artifact was unavailable)."""
+    source: ReadModel = system.container.read_model
+    read_model: ReadModel = container.read_model
+    current = source.current_model()
+    assert current is not None
+    now = datetime.now(UTC)
+    earlier = f"{current['version']}-earlier"
+    entry = source.model_version(current["version"])
+    assert entry is not None
+    older = {**entry, "version": earlier, "decision": "promoted"}
+    read_model.put_model_version(earlier, older, now - timedelta(days=1))
+    read_model.put_model_version(current["version"], entry, now)
+    read_model.put_current_model(current, now)
+    view = source.get_batch(batch_id)
+    assert view is not None
+    unexplainable_id = BatchIds(container.secrets).issue()
+    read_model.put_batch(msgspec.structs.replace(view, batch_id=unexplainable_id))
+    return current["version"], earlier, unexplainable_id
+
+
 @pytest.fixture(scope="module")
 def apps(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
     def clients(redis_client: Any, folder: Path) -> dict[str, TestClient]:
-        container = Container(make_settings(folder), redis=redis_client, secrets=EnvSecrets({}))
+        container = Container(make_settings(folder), redis=redis_client, secrets=_KEYS)
         return {
             "ingest": TestClient(create_ingest_app(container)),
             "predict": TestClient(create_predict_app(container)),
@@ -64,10 +111,30 @@ def apps(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
 
     down = clients(_dead_redis(), tmp_path_factory.mktemp("down"))
     empty = clients(fakeredis.FakeRedis(server=fakeredis.FakeServer()), tmp_path_factory.mktemp("empty"))
+    operated = clients(
+        fakeredis.FakeRedis(server=fakeredis.FakeServer()), tmp_path_factory.mktemp("operated")
+    )
     done = system.done(system.submit(2)["batch_id"])
+    job = system.ingest.post("/v1/jobs/bulk", json={"uri": _bulk_file(system)}, headers=AUTH)
+    assert job.status_code == 202, job.text
+    system.drain()
     pending_id = BatchIds(system.container.secrets).issue()  # issued, never submitted: pending for ever
+    operated_container = operated["predict"].app.state.service.container  # type: ignore[attr-defined]
+    version, earlier, unexplainable_id = _operated_read_model(system, operated_container, done["batch_id"])
     with serve(system.ingest.app) as ingest_port, serve(system.predict.app) as predict_port:
-        yield Apps(system, down, empty, {"ingest": ingest_port, "predict": predict_port}, done, pending_id)
+        yield Apps(
+            system,
+            down,
+            empty,
+            operated,
+            {"ingest": ingest_port, "predict": predict_port},
+            done,
+            pending_id,
+            job.json()["job_id"],
+            version,
+            earlier,
+            unexplainable_id,
+        )
 
 
 Call = Callable[[Apps, str, str, str], Answer]
@@ -79,6 +146,7 @@ def _answer(response: Any) -> Answer:
 
 
 def _path(apps: Apps, path: str, batch_id: str | None = None) -> str:
+    path = path.replace("{job_id}", batch_id or apps.job_id).replace("{version}", batch_id or apps.version)
     return path.replace("{batch_id}", batch_id or str(apps.done["batch_id"]))
 
 
@@ -93,14 +161,15 @@ def _app(which: str = "system", headers: dict[str, str] | None = None, **kwargs:
     return call
 
 
-def _on(batch_id_of: Callable[[Apps], str], **kwargs: Any) -> Call:
-    """A request about another batch than the done one."""
+def _on(batch_id_of: Callable[[Apps], str], which: str = "system", **kwargs: Any) -> Call:
+    """A request about another batch (or job, or model version) than the usual one."""
 
     headers = kwargs.pop("headers", AUTH)
 
     def call(apps: Apps, api: str, method: str, path: str) -> Answer:
+        client = apps.client(api) if which == "system" else getattr(apps, which)[api]
         target = _path(apps, path, batch_id_of(apps))
-        return _answer(apps.client(api).request(method.upper(), target, headers=headers, **kwargs))
+        return _answer(client.request(method.upper(), target, headers=headers, **kwargs))
 
     return call
 
@@ -143,6 +212,16 @@ _TRANSPORT: dict[int, Call] = {400: _framing, 408: _slow, 431: _big_headers}
 _NO_KEY: dict[int, Call] = {401: _app(headers={})}
 _DOWN: dict[int, Call] = {503: _app("down")}
 _JSON = {**AUTH, "Content-Type": "application/json"}
+_OPERATOR_JSON = {**OPERATOR, "Content-Type": "application/json"}
+
+
+def _rollback(which: str = "operated", headers: dict[str, str] = OPERATOR, **kwargs: Any) -> Call:
+    return _app(which, headers=headers, **kwargs)
+
+
+def _bulk_submission(apps: Apps, api: str, method: str, path: str) -> Answer:
+    return _app(json={"uri": _bulk_file(apps.system)})(apps, api, method, path)
+
 
 PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
     ("ingest", "post", "/v1/batches"): {
@@ -158,7 +237,9 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
     ("predict", "get", "/v1/batches/{batch_id}"): {
         200: _app(),
         202: _on(lambda apps: apps.pending_id),
+        400: _app(params={"explain": "yes"}),
         404: _on(lambda _: "never-issued"),
+        409: _on(lambda apps: apps.unexplainable_id, "operated", params={"explain": "true"}),
         **_NO_KEY,
         **_DOWN,
         **_TRANSPORT,
@@ -183,6 +264,54 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
     },
     ("predict", "get", "/v1/models"): {200: _app(), **_NO_KEY, **_DOWN, **_TRANSPORT},
     ("predict", "get", "/v1/jobs"): {200: _app(), **_NO_KEY, **_DOWN, **_TRANSPORT},
+    ("ingest", "post", "/v1/jobs/bulk"): {
+        202: _bulk_submission,
+        400: _app(headers=_JSON, content=b"{"),
+        404: _app(json={"uri": "bulk/never-uploaded.csv"}),
+        413: _app(headers=_JSON, content=b" " * (MAX_BULK_BODY_BYTES + 1)),
+        415: _app(headers={**AUTH, "Content-Type": "text/plain"}, content=b"{}"),
+        422: _app(json={"uri": "models/pointer.csv"}),
+        503: _app("down", json={"uri": "bulk/x.csv"}),
+        **_NO_KEY,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/jobs/bulk/{job_id}"): {
+        200: _app(),
+        202: _on(lambda apps: apps.pending_id),
+        404: _on(lambda _: "never-issued"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/models/{version}/performance"): {
+        200: _app(),
+        404: _on(lambda _: "never-trained"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/training-rows"): {
+        200: _app(),
+        400: _app(params={"status": "lost"}),
+        404: _app("empty"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/me"): {200: _app(), **_NO_KEY, **_TRANSPORT},
+    ("predict", "post", "/v1/models/rollback"): {
+        202: _rollback(json={}),
+        400: _rollback(headers=_OPERATOR_JSON, content=b"{"),
+        403: _app(json={}),
+        404: _rollback(json={"to_version": "never-trained"}),
+        409: _rollback("empty", json={}),
+        413: _rollback(headers=_OPERATOR_JSON, content=b" " * (MAX_ROLLBACK_BYTES + 1)),
+        415: _rollback(headers={**OPERATOR, "Content-Type": "text/plain"}, content=b"{}"),
+        422: _rollback(json={"to_version": 5}),
+        503: _rollback("down", json={}),
+        **_NO_KEY,
+        **_TRANSPORT,
+    },
 }
 for _api in ("ingest", "predict"):
     PROVOKE[(_api, "get", "/healthz")] = {200: _app(), **_TRANSPORT}
@@ -246,3 +375,14 @@ def test_each_documented_answer_is_served_as_documented(
         assert problem["status"] == status
         assert problem["title"]
         assert problem["detail"]
+
+
+def test_the_provoked_rollback_and_explanation_conflict_are_the_ones_meant(
+    apps: Apps, answers: dict[tuple[tuple[str, str, str], int], Answer]
+) -> None:
+    """The operated app's answers come from its own read model: the rollback accepted names the earlier
+    version, and the 409 is the batch stored without explanation inputs, not some other conflict."""
+    accepted = json.loads(answers[(("predict", "post", "/v1/models/rollback"), 202)].body)
+    assert accepted["to_version"] == apps.earlier_version
+    conflict = json.loads(answers[(("predict", "get", "/v1/batches/{batch_id}"), 409)].body)
+    assert conflict["field"] == "explain"
