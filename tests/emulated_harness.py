@@ -85,18 +85,22 @@ class EmulatedRun:
 
     # -- through the APIs --------------------------------------------------------------------
 
-    def submit(self, rows: int = 20, offset: int = 0, tag: str = "") -> tuple[int, Any]:
+    def submit(
+        self, rows: int = 20, offset: int = 0, tag: str = "", shift: tuple[float, ...] | None = None
+    ) -> tuple[int, Any]:
+        """Rows of the data set; with ``shift``, as a recalibrated scanner reads the same notes."""
         chosen = _ROWS[offset : offset + rows]
         tag = tag or secrets.token_hex(3)
+        moved = shift or (0.0,) * len(chosen[0].features)
         body = {
             "subjects": [f"{tag}-{offset + i}" for i in range(len(chosen))],
-            "features": [list(r.features) for r in chosen],
+            "features": [[x + d for x, d in zip(r.features, moved, strict=True)] for r in chosen],
         }
         status, answer, _ = self.client.call("POST", f"{self.stack.ingest_url}/v1/batches", body)
         return status, answer
 
-    def accepted(self, rows: int = 20, offset: int = 0) -> str:
-        status, answer = self.submit(rows, offset)
+    def accepted(self, rows: int = 20, offset: int = 0, shift: tuple[float, ...] | None = None) -> str:
+        status, answer = self.submit(rows, offset, shift=shift)
         assert status == 202, answer
         return str(answer["batch_id"])
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.builders import true_labels
+from tests.builders import SHIFT, true_labels
 from tests.emulated_harness import EmulatedRun, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -20,9 +20,10 @@ def test_ingest_feedback_retrain_promotion_next_batch(emulated: EmulatedRun) -> 
     run = emulated
     champion = run.current_model()["version"]
 
-    # 1. A batch is accepted, then pollable, predicted by the model in production.
+    # 1. A batch from a drifted scanner (both classes) is accepted, then pollable, predicted by the
+    # model in production.
     started = time.monotonic()
-    batch_id = run.accepted(rows=ROWS, offset=700)
+    batch_id = run.accepted(rows=ROWS, offset=730, shift=SHIFT)
     status, pending = run.poll(batch_id)
     assert status in (200, 202), pending
     view = run.wait_done(batch_id)
@@ -31,13 +32,14 @@ def test_ingest_feedback_retrain_promotion_next_batch(emulated: EmulatedRun) -> 
     assert len(view["results"]) == ROWS
 
     # 2. Honest ratings of every subject (1 right, 0 wrong) through the predict API.
-    truth = true_labels(rows=ROWS, offset=700)
+    truth = true_labels(rows=ROWS, offset=730)
     ratings = [int(r["label"] == t) for r, t in zip(view["results"], truth, strict=True)]
     body = {"subjects": [r["subject"] for r in view["results"]], "ratings": ratings}
     status, answer, _ = run.client.call("PATCH", f"{run.stack.predict_url}/v1/batches/{batch_id}", body)
     assert status == 202, answer
 
-    # 3. Enough new labels trigger a retrain; the challenger is promoted and the read model shows it.
+    # 3. Enough new labels trigger a retrain; the ratings show the champion drifted, the challenger is
+    # promoted and the read model shows it.
     promoted = wait_until(
         lambda: (m := run.current_model())["version"] != champion and m,
         timeout=120,
