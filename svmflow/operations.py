@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from sqlalchemy import func, select
@@ -13,9 +14,16 @@ from svmflow import topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db.database import as_utc
-from svmflow.db.tables import ModelVersion, Prediction, PredictionBatch, TrainingJob, TrainingRow
+from svmflow.db.tables import (
+    DeadLetterRecord,
+    ModelVersion,
+    Prediction,
+    PredictionBatch,
+    TrainingJob,
+    TrainingRow,
+)
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
-from svmflow.handlers import training, training_to_cache
+from svmflow.handlers import prediction_dead_letters, training, training_to_cache
 from svmflow.read_model import BatchResult, BatchView
 from svmflow.runtime.processor import EventContext, publish
 
@@ -122,7 +130,17 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
             training_to_cache.handle(event, EventContext(job.job_id, {}), read_model=read_model)
             counts["jobs"] += 1
         counts["models"] = len(versions)
+        counts["dead_letters"] = _restore_dead_letters(session, read_model)
     return counts
+
+
+def _restore_dead_letters(session: Any, read_model: Any) -> int:
+    """Dead letters not replayed yet, listed again; their batches failed unless predicted since."""
+    rows = session.scalars(select(DeadLetterRecord).where(DeadLetterRecord.replayed_at.is_(None))).all()
+    for row in rows:
+        predicted = bool(row.batch_id) and session.get(PredictionBatch, row.batch_id) is not None
+        prediction_dead_letters.show(row, read_model, predicted)
+    return len(rows)
 
 
 def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEvent:
