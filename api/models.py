@@ -13,7 +13,7 @@ import msgspec
 
 from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
-from svmflow.read_model import BatchView
+from svmflow.read_model import BatchFailed, BatchView, DeadLetterView
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
 
@@ -43,10 +43,17 @@ class Batch(BatchView, kw_only=True):
     """A batch's results: status, model version, timestamps and one label and score per subject."""
 
 
+class BatchFailure(BatchFailed, kw_only=True):
+    """A batch whose prediction request was dead-lettered: the reason, and the dead letter an operator
+    can replay (then the batch is pending again until it is predicted)."""
+
+
 class BatchListItem(msgspec.Struct, kw_only=True):
     batch_id: str
     submitted_at: datetime
     href: str
+    # pending, done, or failed (its prediction request was dead-lettered; GET the batch for the reason)
+    status: str
 
 
 class BatchPage(msgspec.Struct, kw_only=True):
@@ -131,4 +138,18 @@ class RollbackAccepted(msgspec.Struct, kw_only=True):
 
     job_id: str
     to_version: str
+    status: str
+
+
+class DeadLetterItem(DeadLetterView, kw_only=True):
+    """A message the system gave up on: where it came from, why, and the batch it leaves failed."""
+
+
+class DeadLetterListing(msgspec.Struct, kw_only=True):
+    items: list[DeadLetterItem]
+
+
+class ReplayAccepted(msgspec.Struct, kw_only=True):
+    message_id: str
+    topic: str
     status: str

@@ -11,6 +11,7 @@ from api.errors import PROBLEM_JSON, Problem
 from api.models import (
     Batch,
     BatchAccepted,
+    BatchFailure,
     BatchPage,
     BatchPending,
     BatchSubmission,
@@ -19,11 +20,13 @@ from api.models import (
     BulkPending,
     BulkSubmission,
     CurrentModel,
+    DeadLetterListing,
     FeedbackAccepted,
     FeedbackSubmission,
     Health,
     Listing,
     Me,
+    ReplayAccepted,
     RollbackAccepted,
     RollbackSubmission,
 )
@@ -34,7 +37,10 @@ _TYPES = (
     BatchAccepted,
     BatchPending,
     Batch,
+    BatchFailure,
     BatchPage,
+    DeadLetterListing,
+    ReplayAccepted,
     FeedbackSubmission,
     FeedbackAccepted,
     Listing,
@@ -215,7 +221,13 @@ def predict_document() -> dict[str, Any]:
         "get": _operation(
             "A batch's results, or pending",
             {
-                "200": _json("Batch", "The results, one per subject"),
+                "200": {
+                    "description": "The results, one per subject; or `failed` with the reason, when the "
+                    "batch's prediction request was dead-lettered (an operator's replay makes it pending)",
+                    "content": {
+                        "application/json": {"schema": {"oneOf": [_ref("Batch"), _ref("BatchFailure")]}}
+                    },
+                },
                 "202": _json("BatchPending", "Accepted, results not in yet", headers={"Retry-After": {}}),
                 **_problems(401, 404, 503),
             },
@@ -274,6 +286,32 @@ def predict_document() -> dict[str, Any]:
                     ),
                     requestBody=_body("RollbackSubmission"),
                 )
+            },
+            "/v1/dead-letters": {
+                "get": _operation(
+                    "Dead letters waiting for an operator, newest first (operator keys only)",
+                    {"200": _json("DeadLetterListing", "Dead letters"), **_problems(401, 403, 503)},
+                    parameters=[_LIMIT],
+                )
+            },
+            "/v1/dead-letters/{message_id}/replay": {
+                "parameters": [
+                    {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "post": _operation(
+                    "Publish a dead letter again to the topic it came from (operator keys only)",
+                    {
+                        "202": _json(
+                            "ReplayAccepted",
+                            "Published to dead-letter-replays; the dead letter leaves the listing",
+                        ),
+                        **_problems(401, 403, 404, 503),
+                    },
+                    description=(
+                        "A command: the replay function publishes the message again and removes it "
+                        "from the listing; a failed batch is pending again until it is predicted."
+                    ),
+                ),
             },
             "/v1/me": {
                 "get": _operation(

@@ -108,11 +108,13 @@ def create_topology(
             "topic": publisher.topic_path(project, topic),
             "push_config": {"push_endpoint": push_endpoint(function_urls[function], project, topic)},
             "ack_deadline_seconds": policy.ack_deadline_seconds,
-            "dead_letter_policy": {
+        }
+        # A subscriber of a dead-letter topic has none of its own (as in infra/pubsub.tf).
+        if not topology.is_dead_letter_topic(topic):
+            request["dead_letter_policy"] = {
                 "dead_letter_topic": publisher.topic_path(project, topology.dead_letter_topic(topic)),
                 "max_delivery_attempts": policy.max_delivery_attempts,
-            },
-        }
+            }
         if policy.retry_policy:
             request["retry_policy"] = {
                 "minimum_backoff": policy.minimum_backoff,
