@@ -22,27 +22,17 @@ from svmflow.runtime.messages import DeadLetter
 from svmflow.runtime.processor import publish
 
 
-def already_replayed(db: Database, message_id: str) -> bool:
-    with db.transaction() as session:
-        row = session.get(DeadLetterRecord, message_id)
-        return row is not None and row.replayed_at is not None
-
-
 def mark_replayed(
     db: Database,
     read_model: ReadModel,
     replayed: Iterable[DeadLetter],
-    *,
-    missing: dict[str, str] | None = None,
 ) -> None:
-    """Record ``replayed`` (and the ids in ``missing``, by their topic) as replayed now. A dead letter
-    not recorded yet gets a row too, so its late delivery to the recording function changes nothing."""
+    """Record ``replayed`` as replayed now. A dead letter not recorded yet gets a row too, so its late
+    delivery to the recording function changes nothing."""
     now = datetime.now(UTC)
     rows: dict[str, dict[str, Any]] = {}
     for letter in replayed:
-        rows[letter.message_id] = _row(letter.message_id, letter.topic, letter.attributes, now)
-    for message_id, topic in (missing or {}).items():
-        rows.setdefault(message_id, _row(message_id, topic, {}, now))
+        rows[letter.message_id] = record_row(letter.message_id, letter.topic, letter.attributes, now)
     if not rows:
         return
     with db.transaction() as session:
@@ -87,7 +77,11 @@ def announce(publisher: Publisher, replayed: Iterable[DeadLetter], requested_by:
         publish(publisher, topology.DEAD_LETTER_REPLAYS, command)
 
 
-def _row(message_id: str, topic: str, attributes: dict[str, str], now: datetime) -> dict[str, Any]:
+def record_row(
+    message_id: str, topic: str, attributes: dict[str, str], replayed_at: datetime | None
+) -> dict[str, Any]:
+    """A dead letter's row as far as a replay knows it (the recording function knows more)."""
+    now = datetime.now(UTC)
     batch_id = attributes.get("batch_id")
     return {
         "message_id": message_id,
@@ -97,5 +91,5 @@ def _row(message_id: str, topic: str, attributes: dict[str, str], now: datetime)
         "attributes": attributes,
         "submitted_at": None,
         "dead_lettered_at": now,
-        "replayed_at": now,
+        "replayed_at": replayed_at,
     }

@@ -103,6 +103,9 @@ def handle(delivery: Delivery, context: EventContext, *, db: Database, read_mode
         db.insert_one_ignore(session, DeadLetterRecord, record)
         row = session.get(DeadLetterRecord, delivery.message_id)
         assert row is not None
+        if not row.attributes:  # a replay's placeholder, written before this message arrived
+            for key in ("batch_id", "reason", "attributes", "submitted_at", "dead_lettered_at"):
+                setattr(row, key, record[key])
         if row.replayed_at is not None:
             log.info("dead letter already replayed; nothing to record", extra={"message_id": row.message_id})
             return
