@@ -380,7 +380,8 @@ def cmd_rebuild_cache(settings: Settings, _: argparse.Namespace) -> int:
         return 1
     counts = operations.rebuild_read_model(container)
     print(
-        f"read model rebuilt: {counts['batches']} batches, {counts['models']} models, {counts['jobs']} jobs"
+        f"read model rebuilt: {counts['batches']} batches, {counts['models']} models, {counts['jobs']} jobs, "
+        f"{counts['dead_letters']} dead letters"
     )
     return 0
 
