@@ -91,7 +91,7 @@ def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
         system.read_model.current_model(),
         [s.batch_id for s in system.read_model.list_batches(10)],
     )
-    assert counts == {"batches": 2, "models": 1, "jobs": 1}
+    assert counts == {"batches": 2, "models": 1, "jobs": 1, "dead_letters": 0}
     assert rebuilt == live
 
 
@@ -105,3 +105,7 @@ def test_poison_request_is_dead_lettered_and_replayable(embedded: Container) -> 
     assert letter.topic == topology.PREDICTION_REQUESTS
     assert "invalid prediction-requests message" in letter.reason
     assert letter.attributes["batch_id"] == "p-1"
+    failure = system.read_model.get_failure("p-1")  # polled as failed, with the reason
+    assert failure is not None
+    assert "invalid prediction-requests message" in failure.reason
+    assert failure.dead_letter_id == letter.message_id
