@@ -90,14 +90,35 @@ def migrate_database(engine: Engine, app_role: str | None = None, app_password: 
     """
     if current(engine) is None and _has_svmflow_tables(engine):
         drift = differences(engine)
-        if drift:
+        if drift and not _only_later_tables_missing(drift):
             raise ValueError(f"the tables predate migrations and differ from the code: {drift[:3]}")
+        # Created at start by this version (nothing differs): already at the newest revision. By an
+        # older one: at the first, and the migrations after it add what is missing.
         with engine.begin() as connection:
-            command.stamp(_config(connection), "0001")
+            command.stamp(_config(connection), "0001" if drift else "head")
     upgrade(engine)
     if app_role:
         grant_app_role(engine, app_role, app_password)
     return current(engine) or ""
+
+
+# Tables the migrations after the first add, and those they drop: what a database created at start
+# by the first release lacks, or has beyond the code.
+LATER_TABLES = frozenset({"training_requests", "dead_letters"})
+DROPPED_TABLES = frozenset({"leases"})
+
+
+def _only_later_tables_missing(drift: list[Any]) -> bool:
+    for item in drift:
+        kind, subject = (item[0] if isinstance(item, list) else item)[:2]
+        table = subject if kind in ("add_table", "remove_table") else getattr(subject, "table", None)
+        name = getattr(table, "name", None)
+        if kind in ("add_table", "add_index") and name in LATER_TABLES:
+            continue
+        if kind == "remove_table" and name in DROPPED_TABLES:
+            continue
+        return False
+    return True
 
 
 def _has_svmflow_tables(engine: Engine) -> bool:

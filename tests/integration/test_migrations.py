@@ -64,17 +64,17 @@ def test_migrations_build_exactly_the_tables_in_the_code(
     engine_fixture: str, request: pytest.FixtureRequest
 ) -> None:
     engine: Engine = request.getfixturevalue(engine_fixture)
-    assert migrate.migrate_database(engine) == "0001"
+    assert migrate.migrate_database(engine) == "0002"
     assert migrate.differences(engine) == []
     # Running again changes nothing.
-    assert migrate.migrate_database(engine) == "0001"
+    assert migrate.migrate_database(engine) == "0002"
 
 
 def test_a_table_change_without_a_migration_is_found(pg_engine: Engine) -> None:
     migrate.migrate_database(pg_engine)
     with pg_engine.begin() as connection:
         connection.execute(text("DROP INDEX ix_training_jobs_finished_at"))
-        connection.execute(text("ALTER TABLE leases ADD COLUMN note text"))
+        connection.execute(text("ALTER TABLE retrain_state ADD COLUMN note text"))
     found = {
         str(diff[0][0] if isinstance(diff, list) else diff[0]) for diff in migrate.differences(pg_engine)
     }
@@ -84,7 +84,18 @@ def test_a_table_change_without_a_migration_is_found(pg_engine: Engine) -> None:
 def test_tables_created_at_start_are_adopted(sqlite_engine: Engine) -> None:
     Base.metadata.create_all(sqlite_engine)
     assert migrate.current(sqlite_engine) is None
-    assert migrate.migrate_database(sqlite_engine) == "0001"
+    assert migrate.migrate_database(sqlite_engine) == "0002"
+    assert migrate.differences(sqlite_engine) == []
+
+
+def test_tables_created_at_start_by_the_first_release_are_adopted_and_upgraded(
+    sqlite_engine: Engine,
+) -> None:
+    older = [t for name, t in Base.metadata.tables.items() if name not in migrate.LATER_TABLES]
+    Base.metadata.create_all(sqlite_engine, tables=older)
+    with sqlite_engine.begin() as connection:  # the first release's lease table, since replaced
+        connection.execute(text("CREATE TABLE leases (name VARCHAR(64) PRIMARY KEY, holder VARCHAR(160))"))
+    assert migrate.migrate_database(sqlite_engine) == "0002"
     assert migrate.differences(sqlite_engine) == []
 
 
@@ -103,14 +114,17 @@ def test_the_app_role_uses_the_tables_but_cannot_change_the_schema(
     try:
         with app.begin() as connection:
             connection.execute(
-                text("INSERT INTO leases (name, holder, expires_at) VALUES ('training', 'me', now())")
+                text(
+                    "INSERT INTO processed_events (consumer, event_id, processed_at) "
+                    "VALUES ('test', 'me', now())"
+                )
             )
-            assert connection.execute(text("SELECT holder FROM leases")).scalar_one() == "me"
-            connection.execute(text("DELETE FROM leases"))
+            assert connection.execute(text("SELECT event_id FROM processed_events")).scalar_one() == "me"
+            connection.execute(text("DELETE FROM processed_events"))
         with pytest.raises(Exception, match="permission denied"), app.begin() as connection:
             connection.execute(text("CREATE TABLE intruder (id int)"))
         with pytest.raises(Exception, match="must be owner"), app.begin() as connection:
-            connection.execute(text("ALTER TABLE leases ADD COLUMN note text"))
+            connection.execute(text("ALTER TABLE retrain_state ADD COLUMN note text"))
     finally:
         app.dispose()
     # A second run (the next deploy) rotates the password to the secret's current value.
@@ -123,4 +137,4 @@ def test_the_app_role_uses_the_tables_but_cannot_change_the_schema(
 
 def test_a_bad_role_name_is_refused(pg_engine: Engine) -> None:
     with pytest.raises(ValueError, match="invalid role name"):
-        migrate.grant_app_role(pg_engine, 'x"; DROP TABLE leases; --', "pw")
+        migrate.grant_app_role(pg_engine, 'x"; DROP TABLE retrain_state; --', "pw")
