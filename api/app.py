@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from api import bulk, console, ingest, operator, predict
+from api import bulk, console, dead_letters, ingest, operator, predict
 from api.errors import EXCEPTION_HANDLERS, PROBLEM_JSON, UnavailableError
 from api.models import Health
 from api.openapi import ingest_document, predict_document
@@ -149,6 +149,8 @@ def create_predict_app(
         Route("/v1/jobs/bulk/{job_id}", protected(bulk.bulk_progress), methods=["GET"]),
         Route("/v1/me", protected(operator.me), methods=["GET"]),
         Route("/v1/models/rollback", protected(operator.rollback), methods=["POST"]),
+        Route("/v1/dead-letters", protected(dead_letters.list_dead_letters), methods=["GET"]),
+        Route("/v1/dead-letters/{message_id}/replay", protected(dead_letters.replay), methods=["POST"]),
         *console.routes(ingest_at),
         Route("/v1/training-rows", protected(predict.training_rows), methods=["GET"]),
     ]

@@ -16,7 +16,7 @@ from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
 from svmflow.domain.records import RowCounts
-from svmflow.read_model import BatchResult, BatchView
+from svmflow.read_model import BatchFailed, BatchResult, BatchView, DeadLetterView
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
 
@@ -70,10 +70,17 @@ class ModelPerformance(VersionPerformance, kw_only=True):
     overall and per UTC day of prediction; each figure with its 95% Wilson interval and its count."""
 
 
+class BatchFailure(BatchFailed, kw_only=True):
+    """A batch whose prediction request was dead-lettered: the reason, and the dead letter an operator
+    can replay (then the batch is pending again until it is predicted)."""
+
+
 class BatchListItem(msgspec.Struct, kw_only=True):
     batch_id: str
     submitted_at: datetime
     href: str
+    # pending, done, or failed (its prediction request was dead-lettered; GET the batch for the reason)
+    status: str
 
 
 class BatchPage(msgspec.Struct, kw_only=True):
@@ -174,4 +181,18 @@ class RollbackAccepted(msgspec.Struct, kw_only=True):
 
     job_id: str
     to_version: str
+    status: str
+
+
+class DeadLetterItem(DeadLetterView, kw_only=True):
+    """A message the system gave up on: where it came from, why, and the batch it leaves failed."""
+
+
+class DeadLetterListing(msgspec.Struct, kw_only=True):
+    items: list[DeadLetterItem]
+
+
+class ReplayAccepted(msgspec.Struct, kw_only=True):
+    message_id: str
+    topic: str
     status: str

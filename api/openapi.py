@@ -11,6 +11,7 @@ from api.errors import PROBLEM_JSON, Problem
 from api.models import (
     Batch,
     BatchAccepted,
+    BatchFailure,
     BatchPage,
     BatchPending,
     BatchSubmission,
@@ -19,6 +20,7 @@ from api.models import (
     BulkPending,
     BulkSubmission,
     CurrentModel,
+    DeadLetterListing,
     ExplainedBatch,
     FeedbackAccepted,
     FeedbackSubmission,
@@ -26,6 +28,7 @@ from api.models import (
     Listing,
     Me,
     ModelPerformance,
+    ReplayAccepted,
     RollbackAccepted,
     RollbackSubmission,
     TrainingRows,
@@ -38,7 +41,10 @@ _TYPES = (
     BatchPending,
     Batch,
     ExplainedBatch,
+    BatchFailure,
     BatchPage,
+    DeadLetterListing,
+    ReplayAccepted,
     FeedbackSubmission,
     FeedbackAccepted,
     Listing,
@@ -224,10 +230,14 @@ def predict_document() -> dict[str, Any]:
                 "200": {
                     "description": (
                         "The results, one per subject; with explain=true, each with every feature's "
-                        "exact contribution to the decision (an ExplainedBatch)"
+                        "exact contribution to the decision (an ExplainedBatch); or `failed` with the "
+                        "reason, when the batch's prediction request was dead-lettered (an operator's "
+                        "replay makes it pending)"
                     ),
                     "content": {
-                        "application/json": {"schema": {"anyOf": [_ref("Batch"), _ref("ExplainedBatch")]}}
+                        "application/json": {
+                            "schema": {"anyOf": [_ref("Batch"), _ref("ExplainedBatch"), _ref("BatchFailure")]}
+                        }
                     },
                 },
                 "202": _json("BatchPending", "Accepted, results not in yet", headers={"Retry-After": {}}),
@@ -313,6 +323,32 @@ def predict_document() -> dict[str, Any]:
                     ),
                     requestBody=_body("RollbackSubmission"),
                 )
+            },
+            "/v1/dead-letters": {
+                "get": _operation(
+                    "Dead letters waiting for an operator, newest first (operator keys only)",
+                    {"200": _json("DeadLetterListing", "Dead letters"), **_problems(401, 403, 503)},
+                    parameters=[_LIMIT],
+                )
+            },
+            "/v1/dead-letters/{message_id}/replay": {
+                "parameters": [
+                    {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "post": _operation(
+                    "Publish a dead letter again to the topic it came from (operator keys only)",
+                    {
+                        "202": _json(
+                            "ReplayAccepted",
+                            "Published to dead-letter-replays; the dead letter leaves the listing",
+                        ),
+                        **_problems(401, 403, 404, 503),
+                    },
+                    description=(
+                        "A command: the replay function publishes the message again and removes it "
+                        "from the listing; a failed batch is pending again until it is predicted."
+                    ),
+                ),
             },
             "/v1/me": {
                 "get": _operation(

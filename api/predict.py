@@ -162,13 +162,15 @@ async def list_batches(request: Request) -> Response:
     # One more than asked tells whether there is a next page.
     rows = await run_in_threadpool(service.read_model.page_batches, limit + 1, after)
     page, more = rows[:limit], len(rows) > limit
+    statuses = await run_in_threadpool(service.read_model.batch_statuses, [row.batch_id for row in page])
     items = [
         BatchListItem(
             batch_id=row.batch_id,
             submitted_at=datetime.fromtimestamp(row.submitted_at, UTC),
             href=service.batch_url(row.batch_id),
+            status=status,
         )
-        for row in page
+        for row, status in zip(page, statuses, strict=True)
     ]
     next_cursor = encode_cursor(service, page[-1].submitted_at, page[-1].batch_id) if more else None
     return json_response(BatchPage(items=items, next_cursor=next_cursor))
@@ -190,6 +192,11 @@ async def rate_batch(request: Request) -> Response:
             raise UnprocessableError(f"subject {subject!r} is rated twice", field=f"subjects[{index}]")
         seen.add(subject)
     view = await run_in_threadpool(service.read_model.get_batch, batch_id)
+    if view is None and await run_in_threadpool(service.read_model.get_failure, batch_id) is not None:
+        raise ConflictError(
+            "the batch failed (its prediction request was dead-lettered) and has no results to rate",
+            field="batch_id",
+        )
     if view is None:
         raise ConflictError(
             "the batch has no results yet; rate it once GET /v1/batches/{id} answers 200",

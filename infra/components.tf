@@ -3,7 +3,7 @@
 # tests/unit/infra checks them against svmflow/topology.py and main.py.
 
 locals {
-  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests"]
+  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays"]
 
   # Key: the entry point exported by main.py.
   #   topic / publishes: must equal svmflow.topology.FUNCTIONS.
@@ -81,7 +81,7 @@ locals {
       timeout       = 60
       concurrency   = 1
       warm          = false
-      max_instances = 2
+      max_instances = 1
       db            = true
       redis         = true
       bucket        = ""
@@ -185,6 +185,37 @@ locals {
       bucket        = "write"
       secrets       = []
     }
+    # Subscribed to a dead-letter topic (beside the operator's pull subscription): the batch of a
+    # dead-lettered prediction request is failed, with the reason, and the dead letter is listed.
+    prediction_dead_letters = {
+      topic         = "prediction-requests-dead-letter"
+      publishes     = []
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 60
+      concurrency   = 1
+      warm          = false
+      max_instances = 1
+      db            = true
+      redis         = true
+      bucket        = ""
+      secrets       = ["db-password"]
+    }
+    # An operator's replay: pulls the dead letter from its subscription and publishes it again.
+    dead_letter_replay = {
+      topic         = "dead-letter-replays"
+      publishes     = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays"]
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 60
+      concurrency   = 1
+      warm          = false
+      max_instances = 1
+      db            = true
+      redis         = true
+      bucket        = ""
+      secrets       = ["db-password"]
+    }
   }
 
   # Key: the argument of `python -m api`. publishes must equal svmflow.topology.APIS.
@@ -196,7 +227,7 @@ locals {
       reads_bulk_files = true
     }
     predict = {
-      publishes        = ["feedback", "rollback-requests"]
+      publishes        = ["feedback", "rollback-requests", "dead-letter-replays"]
       secrets          = ["api-keys", "id-signing-key"]
       reads_bulk_files = false
     }

@@ -46,7 +46,7 @@ locals {
     { for name, f in local.functions : "${name}/${f.topic}-dead-letter" => {
       name  = name
       topic = "${f.topic}-dead-letter"
-    } },
+    } if !endswith(f.topic, "-dead-letter") },
   )
 
   api_publish_grants = { for pair in flatten([

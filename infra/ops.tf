@@ -197,3 +197,12 @@ resource "google_storage_bucket_iam_member" "ops_models" {
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.ops.email}"
 }
+
+# The replay function pulls an operator's dead letter from its subscription and acknowledges it.
+resource "google_pubsub_subscription_iam_member" "replay_dead_letters" {
+  for_each = toset(local.topics)
+
+  subscription = google_pubsub_subscription.dead_letter[each.value].name
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_service_account.function["dead_letter_replay"].email}"
+}

@@ -47,7 +47,7 @@ resource "google_pubsub_subscription" "dead_letter" {
 }
 
 resource "google_pubsub_subscription" "function" {
-  for_each = local.functions
+  for_each = local.source_functions
 
   name  = local.subscription_names[each.key]
   topic = google_pubsub_topic.main[each.value.topic].id
@@ -116,9 +116,47 @@ resource "google_pubsub_topic_iam_member" "service_agent_dead_letter" {
 }
 
 resource "google_pubsub_subscription_iam_member" "service_agent_source" {
-  for_each = local.functions
+  for_each = local.source_functions
 
   subscription = google_pubsub_subscription.function[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
+}
+
+locals {
+  # Functions fed by a topic of the pipeline, and those fed by a dead-letter topic (they record what
+  # was given up on, beside the operator's pull subscription).
+  source_functions      = { for k, f in local.functions : k => f if !endswith(f.topic, "-dead-letter") }
+  dead_letter_functions = { for k, f in local.functions : k => f if endswith(f.topic, "-dead-letter") }
+}
+
+# A dead letter has nowhere further to go: what its function fails on is retried, with backoff,
+# for as long as Pub/Sub keeps it, and it stays in the operator's subscription meanwhile.
+resource "google_pubsub_subscription" "dead_letter_function" {
+  for_each = local.dead_letter_functions
+
+  name                       = local.subscription_names[each.key]
+  topic                      = google_pubsub_topic.dead_letter[trimsuffix(each.value.topic, "-dead-letter")].id
+  ack_deadline_seconds       = min(600, each.value.timeout + 30)
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.processor[each.key].service_config[0].uri}/projects/${var.project_id}/topics/${each.value.topic}"
+
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.processor[each.key].service_config[0].uri
+    }
+  }
+
+  depends_on = [google_cloud_run_service_iam_member.push_invoker]
 }

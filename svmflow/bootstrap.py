@@ -262,6 +262,10 @@ class Container:
                 "progress": self.bulk_progress,
                 "chunk_rows": s.bulk_chunk_rows,
             }
+        if name == "prediction_dead_letters":
+            return {"db": self.db, "read_model": self.read_model}
+        if name == "dead_letter_replay":
+            return {"dead_letters": self.dead_letters, "db": self.db, "read_model": self.read_model}
         if name == "bulk_results":
             return {"bucket": self.bucket, "progress": self.bulk_progress}
         raise KeyError(name)
@@ -280,7 +284,7 @@ class Container:
                 self._processors[name] = Processor(
                     name=name,
                     topic=topic,
-                    contract=contracts.MESSAGE_TYPES[topic],
+                    contract=contracts.MESSAGE_TYPES.get(topic),
                     handler=self._bind(name),
                     publisher=self.publisher,
                 )

@@ -515,7 +515,8 @@ def cmd_rebuild_cache(settings: Settings, _: argparse.Namespace) -> int:
         return 1
     counts = operations.rebuild_read_model(container)
     print(
-        f"read model rebuilt: {counts['batches']} batches, {counts['models']} models, {counts['jobs']} jobs"
+        f"read model rebuilt: {counts['batches']} batches, {counts['models']} models, {counts['jobs']} jobs, "
+        f"{counts['dead_letters']} dead letters"
     )
     return 0
 
@@ -529,8 +530,15 @@ def cmd_dead_letters_list(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_dead_letters_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow import dead_letters
+
     ids = set(args.ids) if args.ids else None
-    replayed = Container(settings).dead_letters.replay(ids)
+    container = Container(settings)
+    replayed = dead_letters.replay(container, ids)
+    if settings.mode == "embedded":
+        # The read model of a running `svmflow run` lives in its memory: the replay function there
+        # takes these dead letters out of its listing (they are recorded as replayed already).
+        dead_letters.announce(container.publisher, replayed)
     for letter in replayed:
         print(f"replayed {letter.message_id} to {letter.topic}")
     print(f"{len(replayed)} message(s) replayed")

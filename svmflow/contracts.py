@@ -186,6 +186,18 @@ class RollbackRequest(Contract, kw_only=True):
     requested_at: datetime
 
 
+class DeadLetterReplay(Contract, kw_only=True):
+    """Published by the predict API for an operator: publish one dead letter again to the topic it came
+    from. Keyed by the dead letter's message id, so a redelivered command replays it at most once."""
+
+    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    topic: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]  # the topic it came from
+    # A digest of the operator's API key, never the key.
+    requested_by: str
+    requested_at: datetime
+
+
 class Evaluation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Accuracy of one model on the shared hold-out, the trusted seed part and the feedback part apart."""
 
@@ -243,6 +255,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.BULK_REQUESTS: BulkRequest,
     topology.BULK_PREDICTIONS: BulkPredictions,
     topology.ROLLBACK_REQUESTS: RollbackRequest,
+    topology.DEAD_LETTER_REPLAYS: DeadLetterReplay,
 }
 
 C = TypeVar("C", bound=Contract)

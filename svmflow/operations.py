@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from sqlalchemy import func, select, update
@@ -15,12 +16,19 @@ from svmflow.bootstrap import Container
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import performance
 from svmflow.db.database import as_utc
-from svmflow.db.tables import ModelVersion, Prediction, PredictionBatch, TrainingJob, TrainingRow
+from svmflow.db.tables import (
+    DeadLetterRecord,
+    ModelVersion,
+    Prediction,
+    PredictionBatch,
+    TrainingJob,
+    TrainingRow,
+)
 from svmflow.domain.explanations import Explainer
 from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.errors import SvmflowError
-from svmflow.handlers import training, training_to_cache
+from svmflow.handlers import prediction_dead_letters, training, training_to_cache
 from svmflow.read_model import BatchResult, BatchView, ExplanationInputs
 from svmflow.runtime.processor import EventContext, publish
 
@@ -162,7 +170,17 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
             if figures is not None:
                 read_model.put_performance(figures)
                 counts["performance"] += 1
+        counts["dead_letters"] = _restore_dead_letters(session, read_model)
     return counts
+
+
+def _restore_dead_letters(session: Any, read_model: Any) -> int:
+    """Dead letters not replayed yet, listed again; their batches failed unless predicted since."""
+    rows = session.scalars(select(DeadLetterRecord).where(DeadLetterRecord.replayed_at.is_(None))).all()
+    for row in rows:
+        predicted = bool(row.batch_id) and session.get(PredictionBatch, row.batch_id) is not None
+        prediction_dead_letters.show(row, read_model, predicted)
+    return len(rows)
 
 
 def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEvent:

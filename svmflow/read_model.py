@@ -12,6 +12,11 @@ Keys (all under the configured prefix):
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
 * ``performance:<version>``: hash, a model version's live performance (the highest revision wins).
 * ``training-rows``: hash, the training table's counts and quarantined rows at the newest training.
+* ``deadletters`` / ``deadletters:data``: sorted set and hash of the dead letters waiting for an operator.
+
+A batch whose prediction request was dead-lettered is stored as ``failed`` with the rank
+``FAILED_RANK``, above any prediction's: a prediction always replaces it, a failure never replaces a
+prediction, and a replay removes the failure only (the batch is pending again until it is predicted).
 
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
 events for the same key converge to the same winner whatever order they arrive in.
@@ -61,6 +66,30 @@ return 1
 """
 
 
+# Above any prediction's rank (microseconds since 1970, below 4e15 until 2096) and below 2**53.
+FAILED_RANK = 8_000_000_000_000_000
+
+# Store a failure unless the batch has a prediction (a rank other than the failure's).
+_FAIL_BATCH = """
+local current = redis.call('HGET', KEYS[1], 'rank')
+if current and tonumber(current) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'body', ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5])
+return 1
+"""
+
+# Remove a failure, never a prediction.
+_CLEAR_FAILED = """
+local current = redis.call('HGET', KEYS[1], 'rank')
+if current and tonumber(current) == tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[1])
+    return 1
+end
+return 0
+"""
+
+
 class BatchResult(msgspec.Struct, kw_only=True):
     subject: str
     label: int
@@ -84,9 +113,38 @@ class ExplanationInputs(msgspec.Struct, kw_only=True):
     explainer: bytes
 
 
+class BatchFailed(msgspec.Struct, kw_only=True):
+    """A batch whose prediction request was dead-lettered: why, and which dead letter replays it."""
+
+    batch_id: str
+    status: str = "failed"
+    reason: str
+    dead_letter_id: str
+    submitted_at: datetime | None
+    failed_at: datetime
+
+
+class DeadLetterView(msgspec.Struct, kw_only=True):
+    """One dead letter as the operator sees it."""
+
+    message_id: str
+    topic: str  # the topic it was first published to, where a replay publishes it again
+    reason: str
+    batch_id: str | None
+    function: str | None
+    delivery_attempts: int | None
+    dead_lettered_at: datetime
+
+
 class BatchSummary(msgspec.Struct, kw_only=True):
     batch_id: str
     submitted_at: float
+    # pending (no answer yet), done, or failed (its prediction request was dead-lettered)
+    status: str = "pending"
+
+
+class _Status(msgspec.Struct):
+    status: str
 
 
 def epoch_micros(moment: datetime) -> int:
@@ -110,6 +168,8 @@ class ReadModel:
         self.jobs_size = jobs_size
         self._set_if_better = client.register_script(_SET_IF_BETTER)
         self._put_job = client.register_script(_PUT_JOB)
+        self._fail_batch = client.register_script(_FAIL_BATCH)
+        self._clear_failed = client.register_script(_CLEAR_FAILED)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -150,8 +210,48 @@ class ReadModel:
         return bool(stored)
 
     def get_batch(self, batch_id: str) -> BatchView | None:
+        """The batch's results; None while it is pending or failed."""
         body = self.get_batch_json(batch_id)
-        return None if body is None else msgspec.json.decode(body, type=BatchView)
+        if body is None or batch_status(body) == "failed":
+            return None
+        return msgspec.json.decode(body, type=BatchView)
+
+    def get_failure(self, batch_id: str) -> BatchFailed | None:
+        body = self.get_batch_json(batch_id)
+        if body is None or batch_status(body) != "failed":
+            return None
+        return msgspec.json.decode(body, type=BatchFailed)
+
+    def fail_batch(self, failure: BatchFailed) -> bool:
+        """Mark a batch failed unless it has a prediction. True if stored."""
+        submitted = failure.submitted_at or failure.failed_at
+        return bool(
+            self._fail_batch(
+                keys=[self._key("batch", failure.batch_id), self._key("batches")],
+                args=[
+                    FAILED_RANK,
+                    msgspec.json.encode(failure),
+                    self.ttl_seconds,
+                    submitted.timestamp(),
+                    failure.batch_id,
+                ],
+            )
+        )
+
+    def clear_failure(self, batch_id: str) -> bool:
+        """The batch is pending again (its request was replayed); a prediction is never removed."""
+        return bool(self._clear_failed(keys=[self._key("batch", batch_id)], args=[FAILED_RANK]))
+
+    def batch_statuses(self, batch_ids: list[str]) -> list[str]:
+        """pending, done or failed for each batch, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for batch_id in batch_ids:
+            pipe.hget(self._key("batch", batch_id), "rank")
+        ranks = pipe.execute()
+        return [
+            "pending" if rank is None else "failed" if int(float(rank)) == FAILED_RANK else "done"
+            for rank in ranks
+        ]
 
     def get_batch_json(self, batch_id: str) -> bytes | None:
         """The batch view as stored: JSON ready to serve, with no decode and re-encode per poll."""
@@ -277,6 +377,30 @@ class ReadModel:
         bodies = self.client.hmget(self._key(name, "data"), keys)
         return [msgspec.json.decode(body) for body in bodies if body is not None]
 
+    # -- dead letters ------------------------------------------------------------------------
+
+    def put_dead_letter(self, letter: DeadLetterView) -> None:
+        self._put_ranked(
+            "deadletters",
+            letter.message_id,
+            msgspec.to_builtins(letter),
+            letter.dead_lettered_at.timestamp(),
+            self.index_size,
+        )
+
+    def dead_letter(self, message_id: str) -> DeadLetterView | None:
+        body = self.client.hget(self._key("deadletters", "data"), message_id)
+        return None if body is None else msgspec.json.decode(body, type=DeadLetterView)
+
+    def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._ranked("deadletters", limit)
+
+    def remove_dead_letter(self, message_id: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self._key("deadletters"), message_id)
+        pipe.hdel(self._key("deadletters", "data"), message_id)
+        pipe.execute()
+
     def clear(self) -> None:
         cursor = 0
         while True:
@@ -285,6 +409,11 @@ class ReadModel:
                 self.client.delete(*keys)
             if cursor == 0:
                 return
+
+
+def batch_status(body: bytes) -> str:
+    """A stored batch's status without decoding its results."""
+    return msgspec.json.decode(body, type=_Status).status
 
 
 def _text(value: bytes | str) -> str:

@@ -13,6 +13,8 @@ MODELS = "models"
 BULK_REQUESTS = "bulk-requests"
 BULK_PREDICTIONS = "bulk-predictions"
 ROLLBACK_REQUESTS = "rollback-requests"
+DEAD_LETTER_REPLAYS = "dead-letter-replays"
+DEAD_LETTER_SUFFIX = "-dead-letter"
 
 TOPICS = (
     PREDICTION_REQUESTS,
@@ -23,6 +25,7 @@ TOPICS = (
     BULK_REQUESTS,
     BULK_PREDICTIONS,
     ROLLBACK_REQUESTS,
+    DEAD_LETTER_REPLAYS,
 )
 
 # entry point -> (trigger topic, topics it publishes to)
@@ -40,17 +43,30 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bulk_split": (BULK_REQUESTS, (PREDICTION_REQUESTS,)),
     "bulk_results": (BULK_PREDICTIONS, ()),
     "rollback": (ROLLBACK_REQUESTS, (MODELS,)),
+    # Records a dead-lettered prediction request: its batch is failed, and it is listed for replay.
+    "prediction_dead_letters": (f"{PREDICTION_REQUESTS}{DEAD_LETTER_SUFFIX}", ()),
+    # An operator's replay: the dead letter goes back to the topic it came from.
+    "dead_letter_replay": (DEAD_LETTER_REPLAYS, TOPICS),
 }
 
 # API -> topics it publishes to
 APIS: dict[str, tuple[str, ...]] = {
     "ingest": (PREDICTION_REQUESTS, BULK_REQUESTS),
-    "predict": (FEEDBACK, ROLLBACK_REQUESTS),
+    "predict": (FEEDBACK, ROLLBACK_REQUESTS, DEAD_LETTER_REPLAYS),
 }
 
 
 def dead_letter_topic(topic: str) -> str:
-    return f"{topic}-dead-letter"
+    return f"{topic}{DEAD_LETTER_SUFFIX}"
+
+
+def is_dead_letter_topic(topic: str) -> bool:
+    """A dead-letter topic has none of its own: what its subscribers fail on is retried, not moved on."""
+    return topic.endswith(DEAD_LETTER_SUFFIX)
+
+
+def source_topic(dead_letter: str) -> str:
+    return dead_letter.removesuffix(DEAD_LETTER_SUFFIX)
 
 
 def subscription_name(function: str) -> str:

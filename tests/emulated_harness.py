@@ -73,7 +73,12 @@ class EmulatedRun:
 
     @property
     def api_key(self) -> str:
-        return self.secret_values["api-keys"]
+        """A plain key (the secret's first entry)."""
+        return self.secret_values["api-keys"].split(",")[0]
+
+    @property
+    def operator_key(self) -> str:
+        return self.secret_values["api-keys"].split(",")[1].removeprefix("operator:")
 
     @property
     def container(self) -> Container:
@@ -165,7 +170,7 @@ def emulated() -> Iterator[EmulatedRun]:
     logs = base / "logs"
     secret_values = {
         "db-password": secrets.token_urlsafe(18),
-        "api-keys": f"key-{secrets.token_urlsafe(18)}",
+        "api-keys": f"key-{secrets.token_urlsafe(18)},operator:op-{secrets.token_urlsafe(18)}",
         "id-signing-key": secrets.token_urlsafe(32),
     }
     redis = PrivateRedis(free_port(), base / "redis", logs)

@@ -7,6 +7,20 @@ CREATE TABLE champion_tests (
 	PRIMARY KEY (version)
 );
 
+CREATE TABLE dead_letters (
+	message_id VARCHAR(200) NOT NULL,
+	topic VARCHAR(128) NOT NULL,
+	batch_id VARCHAR(128),
+	reason VARCHAR(1000) NOT NULL,
+	attributes JSON NOT NULL,
+	submitted_at DATETIME,
+	dead_lettered_at DATETIME NOT NULL,
+	replayed_at DATETIME,
+	PRIMARY KEY (message_id)
+);
+
+CREATE INDEX ix_dead_letters_batch_id ON dead_letters (batch_id);
+
 CREATE TABLE feedback_verdicts (
 	batch_id VARCHAR(128) NOT NULL,
 	subject VARCHAR(128) NOT NULL,

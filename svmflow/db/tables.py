@@ -226,3 +226,20 @@ class ChampionTests(Base):
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     tests: Mapped[int]
     updated_at: Mapped[datetime]
+
+
+class DeadLetterRecord(Base):
+    """A message the system gave up on, from the moment it reaches its dead-letter topic until an
+    operator replays it. ``batch_id`` names the batch a dead-lettered prediction request leaves failed."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_batch_id", "batch_id"),)
+
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    batch_id: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(1000))
+    attributes: Mapped[dict[str, Any]]
+    submitted_at: Mapped[datetime | None]
+    dead_lettered_at: Mapped[datetime]
+    replayed_at: Mapped[datetime | None]

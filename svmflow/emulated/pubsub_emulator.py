@@ -102,20 +102,30 @@ def create_topology(
                 "ack_deadline_seconds": policy.ack_deadline_seconds,
             }
         )
-    for function, (topic, _) in topology.FUNCTIONS.items():
-        request: dict[str, Any] = {
-            "name": subscriber.subscription_path(project, topology.subscription_name(function)),
-            "topic": publisher.topic_path(project, topic),
-            "push_config": {"push_endpoint": push_endpoint(function_urls[function], project, topic)},
-            "ack_deadline_seconds": policy.ack_deadline_seconds,
-            "dead_letter_policy": {
-                "dead_letter_topic": publisher.topic_path(project, topology.dead_letter_topic(topic)),
-                "max_delivery_attempts": policy.max_delivery_attempts,
-            },
+    for function in topology.FUNCTIONS:
+        create_push_subscription(project, function, function_urls[function], policy, publisher, subscriber)
+
+
+def create_push_subscription(
+    project: str, function: str, function_url: str, policy: DeliveryPolicy, publisher: Any, subscriber: Any
+) -> None:
+    """The push subscription that delivers ``function``'s trigger topic to it."""
+    topic = topology.FUNCTIONS[function][0]
+    request: dict[str, Any] = {
+        "name": subscriber.subscription_path(project, topology.subscription_name(function)),
+        "topic": publisher.topic_path(project, topic),
+        "push_config": {"push_endpoint": push_endpoint(function_url, project, topic)},
+        "ack_deadline_seconds": policy.ack_deadline_seconds,
+    }
+    # A subscriber of a dead-letter topic has none of its own (as in infra/pubsub.tf).
+    if not topology.is_dead_letter_topic(topic):
+        request["dead_letter_policy"] = {
+            "dead_letter_topic": publisher.topic_path(project, topology.dead_letter_topic(topic)),
+            "max_delivery_attempts": policy.max_delivery_attempts,
         }
-        if policy.retry_policy:
-            request["retry_policy"] = {
-                "minimum_backoff": policy.minimum_backoff,
-                "maximum_backoff": policy.maximum_backoff,
-            }
-        subscriber.create_subscription(request=request)
+    if policy.retry_policy:
+        request["retry_policy"] = {
+            "minimum_backoff": policy.minimum_backoff,
+            "maximum_backoff": policy.maximum_backoff,
+        }
+    subscriber.create_subscription(request=request)

@@ -73,7 +73,7 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (not_before);
 CREATE INDEX IF NOT EXISTS deliveries_subscription_due ON deliveries (subscription, not_before);
 """
 
-DEAD_LETTER_SUFFIX = "-dead-letter"
+DEAD_LETTER_SUFFIX = topology.DEAD_LETTER_SUFFIX
 
 
 def dead_letter_subscription(topic: str) -> str:
@@ -243,7 +243,7 @@ class EmbeddedBus:
                     (
                         topology.subscription_name(function),
                         topic,
-                        topology.dead_letter_topic(topic),
+                        None if topology.is_dead_letter_topic(topic) else topology.dead_letter_topic(topic),
                     ),
                 )
             for topic in topology.TOPICS:
@@ -482,7 +482,11 @@ class EmbeddedBus:
                     ),
                 )
                 return
-            if delivery.delivery_attempt < self.max_attempts:
+            dead_topic = db.execute(
+                "SELECT dead_letter_topic FROM subscriptions WHERE name = ?", (subscription,)
+            ).fetchone()[0]
+            # Without a dead-letter topic (a subscriber of one), a message is retried, never dropped.
+            if delivery.delivery_attempt < self.max_attempts or not dead_topic:
                 backoff = min(self.max_backoff, self.min_backoff * 2 ** (delivery.delivery_attempt - 1))
                 db.execute(
                     "UPDATE deliveries SET not_before = ?, leased_until = 0, last_error = ? "
@@ -495,9 +499,6 @@ class EmbeddedBus:
                     ),
                 )
                 return
-            dead_topic = db.execute(
-                "SELECT dead_letter_topic FROM subscriptions WHERE name = ?", (subscription,)
-            ).fetchone()[0]
             self._remove(db, subscription, delivery.message_id)
             if dead_topic:  # moved in the same transaction: a crash cannot lose it or keep both
                 attributes = {
@@ -586,16 +587,16 @@ class EmbeddedBus:
     # -- dead letters ------------------------------------------------------------------------
 
     def list_dead_letters(self) -> list[DeadLetter]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT s.topic, m.message_id, m.data, m.attributes FROM deliveries d "
-                "JOIN messages m USING (message_id) JOIN subscriptions s ON s.name = d.subscription "
-                "WHERE s.topic LIKE ? ORDER BY m.published_at",
-                (f"%{DEAD_LETTER_SUFFIX}",),
-            )
-            .fetchall()
+        # Only the operator's subscriptions: a function subscribed to a dead-letter topic (to record
+        # the failure) holds its own deliveries of the same messages.
+        names = [dead_letter_subscription(topic) for topic in topology.TOPICS]
+        marks = ",".join("?" * len(names))
+        query = (
+            "SELECT s.topic, m.message_id, m.data, m.attributes FROM deliveries d "  # noqa: S608
+            "JOIN messages m USING (message_id) JOIN subscriptions s ON s.name = d.subscription "
+            f"WHERE d.subscription IN ({marks}) ORDER BY m.published_at"
         )
+        rows = self._conn().execute(query, names).fetchall()
         letters = []
         for dead_topic, message_id, data, attributes in rows:
             attrs = json.loads(attributes)

@@ -77,7 +77,9 @@ Handler = Callable[[Any, EventContext], None]
 class Processor:
     name: str
     topic: str
-    contract: type[contracts.Contract]
+    # None: the handler takes the delivery as it came (a dead letter need not decode: that may be why
+    # it was dead-lettered).
+    contract: type[contracts.Contract] | None
     handler: Handler
     publisher: Publisher
 
@@ -94,7 +96,9 @@ class Processor:
             traceparent=context.traceparent,
         ):
             try:
-                message = contracts.decode(delivery.data, self.contract)
+                message: Any = (
+                    delivery if self.contract is None else contracts.decode(delivery.data, self.contract)
+                )
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 self._dead_letter(delivery, f"invalid {self.topic} message: {exc}")
                 return "dead-lettered"
@@ -116,6 +120,10 @@ class Processor:
             return "done"
 
     def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        if topology.is_dead_letter_topic(self.topic):
+            # A dead letter has nowhere further to go; it stays in the operator's subscription.
+            log.error("permanent failure on a dead letter; acknowledged", extra={"error": reason})
+            return
         log.error("permanent failure; sent to the dead-letter topic", extra={"error": reason})
         attributes = {
             **delivery.attributes,

@@ -110,7 +110,7 @@ def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
     live = snapshot()
     assert live[-1] is not None
     counts = operations.rebuild_read_model(system)
-    assert counts == {"batches": 2, "models": 1, "jobs": 1, "performance": 1}
+    assert counts == {"batches": 2, "models": 1, "jobs": 1, "performance": 1, "dead_letters": 0}
     assert snapshot() == live
 
 
@@ -124,3 +124,7 @@ def test_poison_request_is_dead_lettered_and_replayable(embedded: Container) -> 
     assert letter.topic == topology.PREDICTION_REQUESTS
     assert "invalid prediction-requests message" in letter.reason
     assert letter.attributes["batch_id"] == "p-1"
+    failure = system.read_model.get_failure("p-1")  # polled as failed, with the reason
+    assert failure is not None
+    assert "invalid prediction-requests message" in failure.reason
+    assert failure.dead_letter_id == letter.message_id

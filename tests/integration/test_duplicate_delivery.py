@@ -17,6 +17,7 @@ from svmflow import contracts, topology
 from svmflow.contracts import (
     BulkPredictions,
     BulkRequest,
+    DeadLetterReplay,
     ModelEvent,
     Predictions,
     RollbackRequest,
@@ -24,6 +25,7 @@ from svmflow.contracts import (
 )
 from svmflow.db import job_queue
 from svmflow.db.tables import PredictionBatch
+from svmflow.runtime.processor import publish
 from tests.builders import db_snapshot, feedback, prediction_request, redis_snapshot
 from tests.emulated_harness import EmulatedRun, wait_until
 
@@ -137,6 +139,25 @@ def _bulk_predictions(run: EmulatedRun) -> contracts.Contract:
     )
 
 
+def _dead_letter_replay(run: EmulatedRun) -> contracts.Contract:
+    """A replay of a prediction request waiting in its dead-letter subscription."""
+    request = prediction_request(f"dup-{secrets.token_hex(4)}", rows=3, offset=1040)
+    dead = topology.dead_letter_topic(topology.PREDICTION_REQUESTS)
+    message_id = publish(run.container.publisher, dead, request, batch_id=request.batch_id)
+    wait_until(
+        lambda: any(d.message_id == message_id for d in run.container.dead_letters.list_dead_letters()),
+        30,
+        "the dead letter in its subscription",
+    )
+    return DeadLetterReplay(
+        request_id=f"dup-{secrets.token_hex(4)}",
+        message_id=message_id,
+        topic=topology.PREDICTION_REQUESTS,
+        requested_by="duplicate-delivery test",
+        requested_at=datetime.now(UTC),
+    )
+
+
 MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
     "prediction": lambda run: prediction_request(f"dup-{secrets.token_hex(4)}", rows=6, offset=1020),
     "prediction_to_cache": _predictions,
@@ -159,6 +180,12 @@ MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
     ),
     "bulk_split": _bulk_request,
     "bulk_results": _bulk_predictions,
+    # Pushed straight to the function, as the emulator pushes a dead letter: the batch is failed
+    # and the dead letter listed once.
+    "prediction_dead_letters": lambda run: prediction_request(
+        f"dup-{secrets.token_hex(4)}", rows=3, offset=1030
+    ),
+    "dead_letter_replay": _dead_letter_replay,
 }
 
 

@@ -84,6 +84,36 @@ def test_dead_letters_list_and_replay(capsys: pytest.CaptureFixture[str], state:
     assert bus.list_dead_letters() == []
 
 
+def test_a_cli_replay_clears_the_failed_batch_and_listing_of_a_running_system(
+    capsys: pytest.CaptureFixture[str], state: Path
+) -> None:
+    """The read model of `svmflow run` lives in its memory: the CLI's replay reaches it as a command."""
+    import fakeredis
+
+    from svmflow.bootstrap import Container
+    from svmflow.runtime.embedded_bus import EmbeddedBus
+    from tests.builders import encoded, prediction_request
+
+    settings = Settings.from_env()
+    running = Container(settings, redis=fakeredis.FakeRedis(server=fakeredis.FakeServer()))
+    bus: EmbeddedBus = running.bus
+    running.subscribe_all(bus, ["prediction_dead_letters", "dead_letter_replay"])
+    request = prediction_request("cli-batch", rows=2)
+    attributes = {"batch_id": "cli-batch", "svmflow_error": "dead-lettered after 5 attempts: boom"}
+    bus.publish("prediction-requests-dead-letter", encoded(request), attributes).result()
+    bus.drain(10)
+    assert running.read_model.get_failure("cli-batch") is not None
+    assert [d["batch_id"] for d in running.read_model.dead_letters()] == ["cli-batch"]
+
+    assert main(["dead-letters", "replay"]) == 0
+    assert "1 message(s) replayed" in capsys.readouterr().out
+    bus.drain(10)  # the command the CLI published
+    assert running.read_model.dead_letters() == []
+    assert running.read_model.get_failure("cli-batch") is None  # pending until it is predicted
+    assert running.read_model.batch_statuses(["cli-batch"]) == ["pending"]
+    assert bus.list_dead_letters() == []
+
+
 def test_rebuild_cache_needs_a_running_system(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("SVMFLOW_EMBEDDED_REDIS_PORT", "1")
     assert main(["rebuild-cache"]) == 1

@@ -1,5 +1,5 @@
 // The svmflow console: one page, one view per URL fragment (#/submit, #/batches, #/batches/<id>,
-// #/models, #/jobs). Views poll the predict API while they are shown.
+// #/models, #/jobs, #/dead-letters). Views poll the predict API while they are shown.
 import { ApiError, ingest, predict, session } from "./api.js";
 import { parseBatch } from "./csv.js";
 import { h, percent, replace, when } from "./dom.js";
@@ -86,6 +86,8 @@ function signInView() {
 
 function renderWho() {
   const who = document.getElementById("who");
+  // Dead letters are for operators; the API refuses them to a plain key anyway (403).
+  document.getElementById("nav-dead-letters").hidden = !(session.key() && session.isOperator());
   if (!session.key()) return replace(who, "");
   replace(who,
     h("span", { class: `role ${session.role()}` }, session.isOperator() ? "operator" : "user"),
@@ -196,8 +198,9 @@ const details = new Map(); // batch id -> its results (immutable once done)
 
 async function batchDetail(id) {
   if (!details.has(id)) {
-    const { status, data } = await predict(`/v1/batches/${encodeURIComponent(id)}`);
-    if (status !== 200) return data;
+    const { data } = await predict(`/v1/batches/${encodeURIComponent(id)}`);
+    // Pending and failed can still change (an operator may replay a failed batch's request).
+    if (data.status !== "done") return data;
     details.set(id, data);
   }
   return details.get(id);
@@ -259,7 +262,7 @@ function batchesView() {
     const positives = labels.filter((l) => l === 1).length;
     const el = h("tr", {},
       h("td", {}, h("a", { href: `#/batches/${id}`, class: "mono", "aria-label": `Batch ${id}`, title: id }, id.slice(0, 12) + "…")),
-      h("td", {}, statusBadge(d.status)),
+      h("td", {}, statusBadge(d.status), d.reason ? h("div", { class: "reason help" }, d.reason) : null),
       h("td", {}, when(at)),
       h("td", { class: "num" }, d.record_count ?? "—"),
       h("td", { class: "num" }, d.results ? `${positives} / ${labels.length - positives}` : "—"),
@@ -297,8 +300,19 @@ function batchView(id) {
   let shown = false;
   const stop = every(1000, async () => {
     if (shown) return;
-    const { status, data } = await predict(`/v1/batches/${encodeURIComponent(id)}`);
-    if (status !== 200) {
+    const { data } = await predict(`/v1/batches/${encodeURIComponent(id)}`);
+    if (data.status === "failed") {
+      replace(box, h("dl", { class: "facts" }, h("dt", {}, "Batch"), h("dd", { class: "mono" }, id),
+        h("dt", {}, "Status"), h("dd", {}, statusBadge(data.status)),
+        h("dt", {}, "Reason"), h("dd", { id: "failure-reason" }, data.reason),
+        h("dt", {}, "Failed"), h("dd", {}, when(data.failed_at))),
+        h("p", { class: "help" }, session.isOperator()
+          ? h("span", {}, "Replay its request from ", h("a", { href: "#/dead-letters" }, "Dead letters"),
+            " once the cause is fixed; this page updates by itself.")
+          : "An operator can replay its request once the cause is fixed; this page updates by itself."));
+      return;
+    }
+    if (data.status !== "done") {
       replace(box, h("dl", { class: "facts" }, h("dt", {}, "Batch"), h("dd", { class: "mono" }, id),
         h("dt", {}, "Status"), h("dd", {}, statusBadge(data.status))),
         h("p", { class: "help" }, "The prediction is on its way; this page updates by itself."));
@@ -486,6 +500,55 @@ function jobsView() {
   });
 }
 
+function deadLettersView() {
+  if (!session.isOperator()) {
+    replace(main, title("Dead letters"), h("p", { class: "msg error" }, "Dead letters need an API key with the operator role."));
+    return null;
+  }
+  const outcome = h("div", { "aria-live": "polite" });
+  const body = h("tbody");
+  const replaying = new Set();
+  let items = [];
+  const replay = async (letter) => {
+    replaying.add(letter.message_id);
+    draw();
+    try {
+      await predict(`/v1/dead-letters/${encodeURIComponent(letter.message_id)}/replay`, { method: "POST" });
+      replace(outcome, h("p", { class: "msg ok" },
+        `Replay of ${letter.message_id} requested; it goes back to ${letter.topic}.`));
+    } catch (e) {
+      replaying.delete(letter.message_id);
+      replace(outcome, h("p", { class: "msg error" }, `Replay refused: ${e.message}`));
+      draw();
+    }
+  };
+  const draw = () => {
+    replace(body, items.length ? items.map((d) => h("tr", {},
+      h("td", {}, when(d.dead_lettered_at)),
+      h("td", { class: "mono" }, d.topic),
+      h("td", {}, d.batch_id ? h("a", { href: `#/batches/${d.batch_id}`, class: "mono" }, d.batch_id.slice(0, 12) + "…") : "—"),
+      h("td", {}, d.reason),
+      h("td", { class: "num" }, d.delivery_attempts ?? "—"),
+      h("td", {}, h("button", { type: "button", class: "secondary", disabled: replaying.has(d.message_id),
+        "aria-label": `Replay ${d.message_id}`, onclick: () => replay(d) },
+      replaying.has(d.message_id) ? "Replaying…" : "Replay"))))
+      : h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No dead letters.")));
+  };
+  replace(main, title("Dead letters"), outcome, h("div", { class: "card scroll" }, h("table", { id: "dead-letters" },
+    h("caption", { class: "sr-only" }, "Messages the system gave up on, newest first; updates live"),
+    h("thead", {}, h("tr", {}, ["Dead-lettered", "Topic", "Batch", "Reason", "Attempts", "Replay"]
+      .map((c) => h("th", { scope: "col" }, c)))), body)));
+  let drawn = null;
+  return every(2000, async () => {
+    const { data } = await predict("/v1/dead-letters?limit=50");
+    const signature = JSON.stringify(data.items);
+    if (signature === drawn) return; // unchanged: keep focus where it is
+    drawn = signature;
+    items = data.items;
+    draw();
+  });
+}
+
 // -- routing -------------------------------------------------------------------------------------
 
 const views = [
@@ -494,6 +557,7 @@ const views = [
   [/^#\/batches\/([^/]+)$/, batchView],
   [/^#\/models$/, modelsView],
   [/^#\/jobs$/, jobsView],
+  [/^#\/dead-letters$/, deadLettersView],
 ];
 export function register(pattern, view) {
   views.push([pattern, view]);

@@ -123,11 +123,17 @@ def check_functions(
             problems.append(f"{name} is triggered by {spec.get('topic')}, topology says {topic}")
         if set(spec.get("publishes", [])) != set(publishes):
             problems.append(f"{name} may publish to {spec.get('publishes')}, topology says {publishes}")
-    sub = tf.resource("google_pubsub_subscription", "function")
-    if sub.get("for_each") != "${local.functions}" or "each.value.topic" not in sub.get("topic", ""):
-        problems.append("push subscriptions are not one per function on its trigger topic")
-    if "processor[each.key]" not in str(sub.get("push_config")):
-        problems.append("a push subscription does not deliver to its own function")
+    # Functions fed by a pipeline topic and those fed by a dead-letter topic have a resource each;
+    # together they cover every function.
+    for resource, each in (
+        ("function", "${local.source_functions}"),
+        ("dead_letter_function", "${local.dead_letter_functions}"),
+    ):
+        sub = tf.resource("google_pubsub_subscription", resource)
+        if sub.get("for_each") != each or "each.value.topic" not in sub.get("topic", ""):
+            problems.append("push subscriptions are not one per function on its trigger topic")
+        if "processor[each.key]" not in str(sub.get("push_config")):
+            problems.append("a push subscription does not deliver to its own function")
     names = tf.locals.get("subscription_names", "")
     expected_names = {n: subscription_name(n) for n in functions}
     rendered = {n: f"{n.replace('_', '-')}-sub" for n in declared}

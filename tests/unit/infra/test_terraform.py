@@ -63,7 +63,11 @@ def test_a_missing_topic_fails(tmp_path: Path) -> None:
 
 
 def test_every_subscription_has_retry_and_dead_letter_policies(tf: model.Terraform) -> None:
-    assert set(tf.of_kind("google_pubsub_subscription")) == {"function", "dead_letter"}
+    assert set(tf.of_kind("google_pubsub_subscription")) == {
+        "function",
+        "dead_letter",
+        "dead_letter_function",
+    }
     assert model.check_subscriptions(tf) == []
 
 
@@ -148,8 +152,8 @@ def test_database_connections_fit(tf: model.Terraform) -> None:
 def test_too_many_instances_for_the_database_fails(tmp_path: Path) -> None:
     broken = mutated(tmp_path, "components.tf", "max_instances = 5", "max_instances = 50")
     assert model.check_connection_budget(broken) == [
-        "small: functions may open 128 connections; the database allows 40",
-        "production: functions may open 128 connections; the database allows 90",
+        "small: functions may open 130 connections; the database allows 40",
+        "production: functions may open 130 connections; the database allows 90",
     ]
 
 

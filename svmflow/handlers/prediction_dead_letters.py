@@ -1,0 +1,127 @@
+"""prediction-dead-letters: a prediction request that was dead-lettered fails its batch, visibly.
+
+Subscribed to ``prediction-requests-dead-letter`` beside the operator's pull subscription. It records
+the dead letter in the database (the source of truth a read-model rebuild restores it from), lists it
+for the console, and marks the batch ``failed`` with the reason, unless the batch has a prediction
+(a later success always wins) or the dead letter was replayed already (a late delivery changes nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import msgspec
+
+from svmflow import topology
+from svmflow.db.database import Database, as_utc
+from svmflow.db.tables import DeadLetterRecord, PredictionBatch
+from svmflow.read_model import BatchFailed, DeadLetterView, ReadModel
+from svmflow.runtime.messages import Delivery
+from svmflow.runtime.processor import EventContext
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REASON = "delivery attempts exhausted"
+
+
+class _Head(msgspec.Struct):
+    """What a failed batch needs from its request, read leniently: the request may be malformed."""
+
+    batch_id: str | None = None
+    submitted_at: datetime | None = None
+    bulk: dict[str, object] | None = None
+
+
+def _head(data: bytes) -> _Head:
+    try:
+        return msgspec.json.decode(data, type=_Head)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _Head()
+
+
+def record_of(delivery: Delivery, topic: str) -> dict[str, object]:
+    """The database row of a dead letter of ``topic`` (the topic it was first published to)."""
+    attributes = dict(delivery.attributes)
+    head = _head(delivery.data) if topic == topology.PREDICTION_REQUESTS else _Head()
+    # A bulk file's chunk is not a batch of the read model; its job reports its own progress.
+    batch_id = None if head.bulk is not None else (attributes.get("batch_id") or head.batch_id)
+    return {
+        "message_id": delivery.message_id,
+        "topic": topic,
+        "batch_id": batch_id[:128] if batch_id else None,
+        "reason": attributes.get("svmflow_error", DEFAULT_REASON)[:1000],
+        "attributes": attributes,
+        "submitted_at": head.submitted_at,
+        "dead_lettered_at": delivery.publish_time,
+        "replayed_at": None,
+    }
+
+
+def view_of(row: DeadLetterRecord) -> DeadLetterView:
+    attempts = row.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
+    return DeadLetterView(
+        message_id=row.message_id,
+        topic=row.topic,
+        reason=row.reason,
+        batch_id=row.batch_id,
+        function=row.attributes.get("svmflow_function")
+        or _function_of(row.attributes.get("CloudPubSubDeadLetterSourceSubscription", "")),
+        delivery_attempts=int(attempts) if attempts and attempts.isdigit() else None,
+        dead_lettered_at=as_utc(row.dead_lettered_at),
+    )
+
+
+def _function_of(subscription: str) -> str | None:
+    name = subscription.rsplit("/", 1)[-1].removesuffix("-sub").replace("-", "_")
+    return name if name in topology.FUNCTIONS else None
+
+
+def failure_of(row: DeadLetterRecord) -> BatchFailed:
+    assert row.batch_id is not None
+    return BatchFailed(
+        batch_id=row.batch_id,
+        reason=row.reason,
+        dead_letter_id=row.message_id,
+        submitted_at=as_utc(row.submitted_at) if row.submitted_at else None,
+        failed_at=as_utc(row.dead_lettered_at),
+    )
+
+
+def show(row: DeadLetterRecord, read_model: ReadModel, predicted: bool) -> None:
+    """Put a recorded, unreplayed dead letter in the read model (also used by the rebuild)."""
+    read_model.put_dead_letter(view_of(row))
+    if row.batch_id and not predicted:
+        read_model.fail_batch(failure_of(row))
+
+
+def handle(delivery: Delivery, context: EventContext, *, db: Database, read_model: ReadModel) -> None:
+    """Keyed by the dead letter's message id; a redelivery writes the same values again."""
+    topic = topology.source_topic(delivery.topic)
+    record = record_of(delivery, topic)
+    with db.transaction() as session:
+        db.insert_one_ignore(session, DeadLetterRecord, record)
+        row = session.get(DeadLetterRecord, delivery.message_id)
+        assert row is not None
+        if not row.attributes:  # a replay's placeholder, written before this message arrived
+            for key in ("batch_id", "reason", "attributes", "submitted_at", "dead_lettered_at"):
+                setattr(row, key, record[key])
+        if row.replayed_at is not None:
+            log.info("dead letter already replayed; nothing to record", extra={"message_id": row.message_id})
+            return
+        predicted = bool(row.batch_id) and session.get(PredictionBatch, row.batch_id) is not None
+        session.expunge(row)
+    show(row, read_model, predicted)
+    # A replay that ran between the check above and these writes already cleared the read model:
+    # clear it again, so a replayed dead letter never stays listed.
+    with db.transaction() as session:
+        replayed = session.get(DeadLetterRecord, delivery.message_id)
+        if replayed is not None and replayed.replayed_at is not None:
+            forget(read_model, row.message_id, row.batch_id)
+
+
+def forget(read_model: ReadModel, message_id: str, batch_id: str | None) -> None:
+    """A replayed dead letter leaves the listing, and its batch is pending again."""
+    read_model.remove_dead_letter(message_id)
+    if batch_id:
+        read_model.clear_failure(batch_id)
