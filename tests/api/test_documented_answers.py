@@ -35,7 +35,7 @@ from api.operator import MAX_ROLLBACK_BYTES
 from api.predict import MAX_FEEDBACK_BYTES
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
-from svmflow.read_model import ReadModel
+from svmflow.read_model import DeadLetterView, ReadModel
 from tests.api.conftest import AUTH, GENUINE, System, batch, make_settings
 from tests.api.edge_server import Answer, free_port, parse, read_all, send_raw, send_slowly, serve
 
@@ -78,6 +78,9 @@ def _bulk_file(system: System) -> str:
     return path
 
 
+WAITING_DEAD_LETTER = "dead-letter-waiting"
+
+
 def _operated_read_model(system: System, container: Container, batch_id: str) -> tuple[str, str, str]:
     """The session's current model, an earlier promoted version, and the done batch under another id
     without its explanation inputs (as when restored while its model's artifact was unavailable)."""
@@ -97,6 +100,17 @@ def _operated_read_model(system: System, container: Container, batch_id: str) ->
     assert view is not None
     unexplainable_id = BatchIds(container.secrets).issue()
     read_model.put_batch(msgspec.structs.replace(view, batch_id=unexplainable_id))
+    read_model.put_dead_letter(
+        DeadLetterView(
+            message_id=WAITING_DEAD_LETTER,
+            topic="prediction-requests",
+            reason="dead-lettered after 5 attempts, not retried again until replayed",
+            batch_id=unexplainable_id,
+            function="prediction",
+            delivery_attempts=5,
+            dead_lettered_at=now,
+        )
+    )
     return current["version"], earlier, unexplainable_id
 
 
@@ -147,6 +161,7 @@ def _answer(response: Any) -> Answer:
 
 def _path(apps: Apps, path: str, batch_id: str | None = None) -> str:
     path = path.replace("{job_id}", batch_id or apps.job_id).replace("{version}", batch_id or apps.version)
+    path = path.replace("{message_id}", batch_id or WAITING_DEAD_LETTER)
     return path.replace("{batch_id}", batch_id or str(apps.done["batch_id"]))
 
 
@@ -217,6 +232,11 @@ _OPERATOR_JSON = {**OPERATOR, "Content-Type": "application/json"}
 
 def _rollback(which: str = "operated", headers: dict[str, str] = OPERATOR, **kwargs: Any) -> Call:
     return _app(which, headers=headers, **kwargs)
+
+
+def _unknown_dead_letter(apps: Apps, api: str, method: str, path: str) -> Answer:
+    target = _path(apps, path, "never-dead-lettered")
+    return _answer(apps.operated[api].request(method.upper(), target, headers=OPERATOR))
 
 
 def _bulk_submission(apps: Apps, api: str, method: str, path: str) -> Answer:
@@ -299,6 +319,21 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         **_TRANSPORT,
     },
     ("predict", "get", "/v1/me"): {200: _app(), **_NO_KEY, **_TRANSPORT},
+    ("predict", "get", "/v1/dead-letters"): {
+        200: _rollback(),
+        403: _app(),
+        503: _rollback("down"),
+        **_NO_KEY,
+        **_TRANSPORT,
+    },
+    ("predict", "post", "/v1/dead-letters/{message_id}/replay"): {
+        202: _rollback(),
+        403: _app(),
+        404: _unknown_dead_letter,
+        503: _rollback("down"),
+        **_NO_KEY,
+        **_TRANSPORT,
+    },
     ("predict", "post", "/v1/models/rollback"): {
         202: _rollback(json={}),
         400: _rollback(headers=_OPERATOR_JSON, content=b"{"),
