@@ -108,7 +108,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bus.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API keeps an event loop running in the main thread while it is open,
+# which later tests (asyncio.run) and a second Playwright must not find.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert CHROMIUM.exists(), "Chromium is missing: `make browser` installs Debian's chromium package"
     with sync_playwright() as playwright:
