@@ -48,11 +48,7 @@ def wilson(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
     and 1 and for the small counts a new model version starts with."""
     if n <= 0:
         raise ValueError("an interval needs at least one label")
-    p = successes / n
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return wilson_fractional(successes / n, n, z)
 
 
 def figure(successes: int, n: int) -> Figure:
