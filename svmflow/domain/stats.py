@@ -16,8 +16,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-Z_95 = 1.959963984540054
-
 
 @dataclass(frozen=True)
 class PairedTest:
