@@ -45,21 +45,24 @@ def choose_c(
     simpler model). Folds are by a hash of the features, so duplicates never straddle two folds."""
     assignment = np.asarray([fold_of(r, folds) for r in rows])
     _, y = to_arrays(rows)
+    # The folds do not depend on C: split the rows once, not once per C.
+    splits = []
+    for k in range(folds):
+        test = assignment == k
+        if test.any():
+            train = [r for r, t in zip(rows, test, strict=True) if not t]
+            held = [r for r, t in zip(rows, test, strict=True) if t]
+            splits.append((test, train, held))
     best: tuple[float, float, int] | None = None
     scores = []
     for c in grid:
         predicted = np.full(len(rows), -1, dtype=np.int64)
         fold_scores = []
-        for k in range(folds):
-            test = assignment == k
-            if not test.any():
-                continue
-            train = [r for r, t in zip(rows, test, strict=True) if not t]
+        for test, train, held in splits:
             try:
                 model = fit(train, feedback_weight, c, class_weight)
             except TrainingDataError:
                 continue  # a fold with one class left cannot be fitted; the others still count
-            held = [r for r, t in zip(rows, test, strict=True) if t]
             predicted[test] = predict_rows(model, held)
             fold_scores.append(metrics.value(metric, y[test], predicted[test]))
         mean = float(np.mean(fold_scores)) if fold_scores else 0.0
