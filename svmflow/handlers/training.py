@@ -333,8 +333,8 @@ def gather(db: Database, options: TrainingOptions) -> TrainingData:
         train=[s.row for s in active if not (s.row.source == SEED and s.holdout)],
         seed_holdout=[s.row for s in active if s.row.source == SEED and s.holdout],
         window=window[-options.policy.window :] if options.policy.window > 0 else [],
-        feedback_rows=sum(1 for s in stored if s.row.source == FEEDBACK),
-        quarantined=len(held),
+        feedback_rows=counts.feedback,
+        quarantined=counts.quarantined,
         labels_total=total,
         counts=counts,
     )
