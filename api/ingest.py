@@ -18,10 +18,10 @@ from starlette.responses import Response
 from api.body import decode_json, read_body
 from api.errors import BadRequestError, UnavailableError, UnprocessableError
 from api.models import BatchAccepted, BatchSubmission
+from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import PredictionRequest
-from svmflow.runtime.processor import publish
 
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
@@ -127,20 +127,13 @@ async def submit_batch(request: Request) -> Response:
         batch_id=batch_id, subjects=batch.subjects, features=batch.features, submitted_at=submitted_at
     )
     traceparent = request.headers.get("traceparent")
-    try:
-        await run_in_threadpool(
-            publish,
-            service.publisher,
-            topology.PREDICTION_REQUESTS,
-            message,
-            batch_id=batch_id,
-            traceparent=traceparent if traceparent and TRACEPARENT.match(traceparent) else None,
-        )
-    except Exception as exc:
-        service.log.exception("publish failed", extra={"batch_id": batch_id})
-        raise UnavailableError(
-            "the batch could not be handed to Pub/Sub; nothing was accepted, retry the request "
-            "(with an Idempotency-Key, a retry cannot predict it twice)",
-            headers={"Retry-After": "2"},
-        ) from exc
+    await publish_or_unavailable(
+        service,
+        topology.PREDICTION_REQUESTS,
+        message,
+        unavailable="the batch could not be handed to Pub/Sub; nothing was accepted, retry the request "
+        "(with an Idempotency-Key, a retry cannot predict it twice)",
+        batch_id=batch_id,
+        traceparent=traceparent if traceparent and TRACEPARENT.match(traceparent) else None,
+    )
     return _accepted(service, batch_id, len(batch.subjects), submitted_at)
