@@ -18,13 +18,13 @@ from starlette.responses import Response
 
 from api.body import decode_json, read_body
 from api.errors import NotFoundError, UnavailableError, UnprocessableError
-from api.ingest import TRACEPARENT, _idempotency_key
+from api.ingest import _idempotency_key
 from api.models import BulkAccepted, BulkPending, BulkSubmission
+from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.bulk.files import BulkFileError, Location, check_head, locate, output_prefix
 from svmflow.contracts import BulkRequest
-from svmflow.runtime.processor import publish
 
 HEAD_BYTES = 64 * 1024
 MAX_BULK_BODY_BYTES = 8 * 1024
@@ -90,22 +90,14 @@ async def submit_bulk(request: Request) -> Response:
         output=output_prefix(location.path, job_id),
         submitted_at=submitted_at,
     )
-    traceparent = request.headers.get("traceparent")
-    try:
-        await run_in_threadpool(
-            publish,
-            service.publisher,
-            topology.BULK_REQUESTS,
-            message,
-            batch_id=job_id,
-            traceparent=traceparent if traceparent and TRACEPARENT.match(traceparent) else None,
-        )
-    except Exception as exc:
-        service.log.exception("publish failed", extra={"batch_id": job_id})
-        raise UnavailableError(
-            "the job could not be handed to Pub/Sub; nothing was accepted, retry the request",
-            headers={"Retry-After": "2"},
-        ) from exc
+    await publish_or_unavailable(
+        service,
+        topology.BULK_REQUESTS,
+        message,
+        unavailable="the job could not be handed to Pub/Sub; nothing was accepted, retry the request",
+        batch_id=job_id,
+        traceparent=incoming_traceparent(request),
+    )
     location_url = f"{service.predict_url}/v1/jobs/bulk/{job_id}"
     accepted = BulkAccepted(
         job_id=job_id, uri=submission.uri, status="queued", submitted_at=submitted_at, location=location_url

@@ -13,14 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.errors import NotFoundError, UnavailableError
+from api.errors import NotFoundError
 from api.models import DeadLetterItem, DeadLetterListing, ReplayAccepted
 from api.operator import caller
 from api.predict import _limit, json_response
+from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import DeadLetterReplay
-from svmflow.runtime.processor import publish
 
 MAX_MESSAGE_ID = 200
 
@@ -52,16 +52,13 @@ async def replay(request: Request) -> Response:
         requested_by=who.identity,
         requested_at=datetime.now(UTC),
     )
-    try:
-        await run_in_threadpool(
-            publish, service.publisher, topology.DEAD_LETTER_REPLAYS, command, batch_id=letter.batch_id
-        )
-    except Exception as exc:
-        service.log.exception("publish failed")
-        raise UnavailableError(
-            "the replay could not be handed to Pub/Sub; nothing was requested, retry",
-            headers={"Retry-After": "2"},
-        ) from exc
+    await publish_or_unavailable(
+        service,
+        topology.DEAD_LETTER_REPLAYS,
+        command,
+        unavailable="the replay could not be handed to Pub/Sub; nothing was requested, retry",
+        batch_id=letter.batch_id,
+    )
     return json_response(
         ReplayAccepted(message_id=letter.message_id, topic=letter.topic, status="accepted"), 202
     )

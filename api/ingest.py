@@ -18,17 +18,16 @@ from starlette.responses import Response
 from api.body import decode_json, read_body
 from api.errors import BadRequestError, UnavailableError, UnprocessableError
 from api.models import BatchAccepted, BatchSubmission
+from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import PredictionRequest
-from svmflow.runtime.processor import publish
 
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_FEATURE_MAGNITUDE = 1e100
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 _decoder = msgspec.json.Decoder(BatchSubmission)
 
@@ -126,21 +125,13 @@ async def submit_batch(request: Request) -> Response:
     message = PredictionRequest(
         batch_id=batch_id, subjects=batch.subjects, features=batch.features, submitted_at=submitted_at
     )
-    traceparent = request.headers.get("traceparent")
-    try:
-        await run_in_threadpool(
-            publish,
-            service.publisher,
-            topology.PREDICTION_REQUESTS,
-            message,
-            batch_id=batch_id,
-            traceparent=traceparent if traceparent and TRACEPARENT.match(traceparent) else None,
-        )
-    except Exception as exc:
-        service.log.exception("publish failed", extra={"batch_id": batch_id})
-        raise UnavailableError(
-            "the batch could not be handed to Pub/Sub; nothing was accepted, retry the request "
-            "(with an Idempotency-Key, a retry cannot predict it twice)",
-            headers={"Retry-After": "2"},
-        ) from exc
+    await publish_or_unavailable(
+        service,
+        topology.PREDICTION_REQUESTS,
+        message,
+        unavailable="the batch could not be handed to Pub/Sub; nothing was accepted, retry the request "
+        "(with an Idempotency-Key, a retry cannot predict it twice)",
+        batch_id=batch_id,
+        traceparent=incoming_traceparent(request),
+    )
     return _accepted(service, batch_id, len(batch.subjects), submitted_at)

@@ -12,14 +12,14 @@ from starlette.responses import Response
 
 from api.auth import Caller
 from api.body import decode_json, read_body
-from api.errors import ConflictError, NotFoundError, UnavailableError
+from api.errors import ConflictError, NotFoundError
 from api.models import Me, RollbackAccepted, RollbackSubmission
 from api.predict import json_response
+from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import RollbackRequest
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import publish
 
 MAX_ROLLBACK_BYTES = 4096
 # How far back the read model's history is searched for a version to roll back to.
@@ -75,14 +75,12 @@ async def rollback(request: Request) -> Response:
         requested_by=who.identity,
         requested_at=datetime.now(UTC),
     )
-    try:
-        await run_in_threadpool(publish, service.publisher, topology.ROLLBACK_REQUESTS, message)
-    except Exception as exc:
-        service.log.exception("publish failed")
-        raise UnavailableError(
-            "the rollback could not be handed to Pub/Sub; nothing was requested, retry",
-            headers={"Retry-After": "2"},
-        ) from exc
+    await publish_or_unavailable(
+        service,
+        topology.ROLLBACK_REQUESTS,
+        message,
+        unavailable="the rollback could not be handed to Pub/Sub; nothing was requested, retry",
+    )
     accepted = RollbackAccepted(
         job_id=f"rollback-{message.request_id}", to_version=to_version, status="accepted"
     )

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.body import decode_json, read_body
-from api.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError, UnprocessableError
+from api.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from api.models import (
     BatchListItem,
     BatchPage,
@@ -26,13 +26,13 @@ from api.models import (
     FeedbackSubmission,
     Listing,
 )
+from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
 from svmflow.read_model import BatchView, ExplanationInputs
-from svmflow.runtime.processor import publish
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -224,14 +224,13 @@ async def rate_batch(request: Request) -> Response:
         kind=kind,
         labelled_by=f"key:{request.state.identity[:16]}" if hasattr(request.state, "identity") else None,
     )
-    try:
-        await run_in_threadpool(publish, service.publisher, topology.FEEDBACK, message, batch_id=batch_id)
-    except Exception as exc:
-        service.log.exception("publish failed", extra={"batch_id": batch_id})
-        raise UnavailableError(
-            "the ratings could not be handed to Pub/Sub; nothing was accepted, retry the request",
-            headers={"Retry-After": "2"},
-        ) from exc
+    await publish_or_unavailable(
+        service,
+        topology.FEEDBACK,
+        message,
+        unavailable="the ratings could not be handed to Pub/Sub; nothing was accepted, retry the request",
+        batch_id=batch_id,
+    )
     accepted = FeedbackAccepted(
         batch_id=batch_id, accepted=len(feedback.subjects), status="accepted", kind=kind
     )

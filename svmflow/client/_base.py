@@ -6,14 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx2
 import msgspec
 
-from svmflow.client.errors import UnexpectedResponseError, error_from_response
+from svmflow.client.errors import ConflictError, UnexpectedResponseError, error_from_response
 from svmflow.client.retry import PollSchedule, RetryPolicy
+
+if TYPE_CHECKING:
+    from svmflow.client.types import Accepted
 
 T = TypeVar("T")
 
@@ -106,3 +109,19 @@ def ratings_for(result_labels: Mapping[str, int], corrections: Mapping[str, int]
         "subjects": subjects,
         "ratings": [int(result_labels[s] == int(corrections[s])) for s in subjects],
     }
+
+
+def batch_id_of(batch: str | Accepted) -> str:
+    return batch if isinstance(batch, str) else batch.batch_id
+
+
+def pending_conflict(batch_id: str) -> ConflictError:
+    """Correcting a batch needs its results; this is the error when they are not in yet."""
+    return ConflictError(
+        409,
+        title="Conflict",
+        detail="the batch has no results yet; correct it once wait() returns",
+        field="batch_id",
+        method="GET",
+        url=batch_id,
+    )

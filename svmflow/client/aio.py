@@ -14,7 +14,6 @@ from svmflow.client import _base
 from svmflow.client.batching import Batch, batches
 from svmflow.client.errors import ServiceUnreachableError, WaitTimeoutError
 from svmflow.client.retry import RETRY_STATUSES
-from svmflow.client.sync import _batch_id, _pending_conflict
 from svmflow.client.types import (
     Accepted,
     BatchResult,
@@ -142,7 +141,7 @@ class AsyncClient:
 
     async def results(self, batch_ids: Iterable[str | Accepted], timeout: float = 120.0) -> list[BatchResult]:
         """Waits for all of them at once."""
-        return list(await asyncio.gather(*(self.wait(_batch_id(b), timeout) for b in batch_ids)))
+        return list(await asyncio.gather(*(self.wait(_base.batch_id_of(b), timeout) for b in batch_ids)))
 
     async def iter_predictions(
         self,
@@ -179,7 +178,7 @@ class AsyncClient:
     async def correct_many(self, batch_id: str, labels: Mapping[str, int]) -> FeedbackAccepted:
         result = await self.poll(batch_id)
         if result is None:
-            raise _pending_conflict(batch_id)
+            raise _base.pending_conflict(batch_id)
         body = _base.ratings_for({p.subject: p.label for p in result.results}, labels)
         return await self.rate(batch_id, dict(zip(body["subjects"], body["ratings"], strict=True)))
 

@@ -151,7 +151,9 @@ class Client:
     def results(self, batch_ids: Iterable[str | Accepted], timeout: float = 120.0) -> list[BatchResult]:
         """Every batch's results, waiting for each; ``timeout`` is for all of them together."""
         deadline = time.monotonic() + timeout
-        return [self.wait(_batch_id(b), timeout=max(0.0, deadline - time.monotonic())) for b in batch_ids]
+        return [
+            self.wait(_base.batch_id_of(b), timeout=max(0.0, deadline - time.monotonic())) for b in batch_ids
+        ]
 
     def iter_predictions(
         self,
@@ -195,7 +197,7 @@ class Client:
     def correct_many(self, batch_id: str, labels: Mapping[str, int]) -> FeedbackAccepted:
         result = self.poll(batch_id)
         if result is None:
-            raise _pending_conflict(batch_id)
+            raise _base.pending_conflict(batch_id)
         body = _base.ratings_for({p.subject: p.label for p in result.results}, labels)
         return self.rate(batch_id, dict(zip(body["subjects"], body["ratings"], strict=True)))
 
@@ -247,20 +249,3 @@ class Client:
             if time.monotonic() > deadline:
                 raise WaitTimeoutError(f"bulk job {job_id} not finished after {timeout:g} s")
             self._sleep(interval)
-
-
-def _batch_id(batch: str | Accepted) -> str:
-    return batch if isinstance(batch, str) else batch.batch_id
-
-
-def _pending_conflict(batch_id: str) -> Exception:
-    from svmflow.client.errors import ConflictError
-
-    return ConflictError(
-        409,
-        title="Conflict",
-        detail="the batch has no results yet; correct it once wait() returns",
-        field="batch_id",
-        method="GET",
-        url=batch_id,
-    )
