@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from api.server import uvicorn_options
+from svmflow.emulated.processes import free_port
 
 # Short, so the tests of the deadline take seconds; the shipped default is api.server's.
 REQUEST_TIMEOUT = 2.0
@@ -87,12 +88,6 @@ def read_all(conn: socket.socket) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
