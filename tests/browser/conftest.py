@@ -8,7 +8,6 @@ not used.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from svmflow import operations
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.emulated.processes import free_port
 from svmflow.runtime.embedded_bus import EmbeddedBus
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,12 +36,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 RETRAIN_AFTER = 4
 # Two shared cores render a 2 MB Swagger UI bundle slowly.
 expect.set_options(timeout=20_000)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
