@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ import uvicorn
 
 from api.server import uvicorn_options
 from svmflow.emulated.processes import free_port
+from tests.http_servers import running
 
 # Short, so the tests of the deadline take seconds; the shipped default is api.server's.
 REQUEST_TIMEOUT = 2.0
@@ -103,16 +103,5 @@ def serve(app: Any, request_timeout: float = REQUEST_TIMEOUT) -> Iterator[int]:
         lifespan="off",
         **uvicorn_options(request_timeout),
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"edge-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with running(config):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
