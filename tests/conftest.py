@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,3 +87,15 @@ def embedded(settings: Settings) -> Iterator[Container]:
         yield c
     finally:
         c.bus.stop()
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports: all are held at once, so no two are the same."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()

@@ -18,12 +18,9 @@ from svmflow.emulated.processes import free_port
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve ``app`` on a free port for the duration; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-    )
+def running(config: uvicorn.Config) -> Iterator[int]:
+    """Run uvicorn with ``config`` in a thread until the block ends; yields its port once it listens."""
+    port = config.port
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"test-http-{port}", daemon=True)
     thread.start()
@@ -33,10 +30,20 @@ def serving(app: Any) -> Iterator[str]:
         assert time.monotonic() < deadline, f"server on {port} did not start in time"
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield port
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve ``app`` on a free port for the duration; yields its base URL."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_config=None, access_log=False, lifespan="off"
+    )
+    with running(config) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @dataclass

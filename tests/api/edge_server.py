@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,8 @@ from typing import Any
 import uvicorn
 
 from api.server import uvicorn_options
+from svmflow.emulated.processes import free_port
+from tests.http_servers import running
 
 # Short, so the tests of the deadline take seconds; the shipped default is api.server's.
 REQUEST_TIMEOUT = 2.0
@@ -89,12 +90,6 @@ def read_all(conn: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def serve(app: Any, request_timeout: float = REQUEST_TIMEOUT) -> Iterator[int]:
     """Serve ``app`` as `svmflow run` and the container do; yields the port."""
@@ -108,16 +103,5 @@ def serve(app: Any, request_timeout: float = REQUEST_TIMEOUT) -> Iterator[int]:
         lifespan="off",
         **uvicorn_options(request_timeout),
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"edge-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with running(config):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)

@@ -35,9 +35,10 @@ from api.operator import MAX_ROLLBACK_BYTES
 from api.predict import MAX_FEEDBACK_BYTES
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
+from svmflow.emulated.processes import free_port
 from svmflow.read_model import DeadLetterView, ReadModel
 from tests.api.conftest import AUTH, GENUINE, System, batch, make_settings
-from tests.api.edge_server import Answer, free_port, parse, read_all, send_raw, send_slowly, serve
+from tests.api.edge_server import Answer, parse, read_all, send_raw, send_slowly, serve
 
 OPERATOR = {"X-API-Key": "op-key"}
 # Every app here but the session's own also takes an operator key, so the operator-only rollback can be

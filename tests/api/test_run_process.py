@@ -20,19 +20,9 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import FORGED, GENUINE, KEY
+from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _call(method: str, url: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
@@ -84,7 +74,7 @@ def command() -> list[str]:
 
 
 def test_run_serves_both_apis_and_stops_cleanly_on_ctrl_c(tmp_path: Path, command: list[str]) -> None:
-    ingest_port, predict_port, redis_port = _free_ports(3)
+    ingest_port, predict_port, redis_port = free_ports(3)
     env = {
         **os.environ,
         "SVMFLOW_STATE_DIR": str(tmp_path / "state"),

@@ -8,9 +8,6 @@ not used.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,9 @@ from svmflow import operations
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.emulated.processes import free_port
 from svmflow.runtime.embedded_bus import EmbeddedBus
+from tests.http_servers import running
 
 CHROMIUM = Path("/usr/bin/chromium")
 USER_KEY = "console-user-key"
@@ -38,29 +37,8 @@ RETRAIN_AFTER = 4
 expect.set_options(timeout=20_000)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One ASGI app served by uvicorn in a thread, on a loopback port."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert self.thread.is_alive(), f"the server for port {port} stopped"
-            assert time.monotonic() < deadline, f"port {port} did not listen"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+def loopback_config(app: Any, port: int) -> uvicorn.Config:
+    return uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
 
 
 @dataclass
@@ -98,13 +76,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     operations.seed(container)
     assert operations.train(container).decision == "promoted"
     bus.drain(timeout=60)
-    servers = [
-        Server(create_ingest_app(container), ingest_port),
-        Server(create_predict_app(container), predict_port),
-    ]
-    yield Stack(container, bus, ingest_url, predict_url)
-    for server in servers:
-        server.stop()
+    with (
+        running(loopback_config(create_ingest_app(container), ingest_port)),
+        running(loopback_config(create_predict_app(container), predict_port)),
+    ):
+        yield Stack(container, bus, ingest_url, predict_url)
     bus.stop()
 
 

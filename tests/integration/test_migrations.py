@@ -8,6 +8,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,9 +42,10 @@ def postgres() -> Iterator[PrivatePostgres]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_engine(postgres: PrivatePostgres) -> Iterator[Engine]:
-    database = f"migrations_{secrets.token_hex(4)}"
+@contextmanager
+def scratch_database(postgres: PrivatePostgres, prefix: str, *, drop_app_role: bool) -> Iterator[Engine]:
+    """An engine on a new, empty database that is dropped (with the app role, if asked) afterwards."""
+    database = f"{prefix}_{secrets.token_hex(4)}"
     postgres.create_database(database)
     engine = make_engine(postgres.url(database), password=postgres.password, pool_size=2)
     try:
@@ -52,7 +54,14 @@ def pg_engine(postgres: PrivatePostgres) -> Iterator[Engine]:
         engine.dispose()
         with postgres.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            conn.execute(f'DROP ROLE IF EXISTS "{APP_ROLE}"')
+            if drop_app_role:
+                conn.execute(f'DROP ROLE IF EXISTS "{APP_ROLE}"')
+
+
+@pytest.fixture
+def pg_engine(postgres: PrivatePostgres) -> Iterator[Engine]:
+    with scratch_database(postgres, "migrations", drop_app_role=True) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -306,15 +315,8 @@ def twin_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engi
     """A second, empty database on the same server as the engine the test is given."""
     if request.node.callspec.params["engine_fixture"] == "pg_engine":
         postgres: PrivatePostgres = request.getfixturevalue("postgres")
-        database = f"twin_{secrets.token_hex(4)}"
-        postgres.create_database(database)
-        engine = make_engine(postgres.url(database), password=postgres.password, pool_size=2)
-        try:
+        with scratch_database(postgres, "twin", drop_app_role=False) as engine:
             yield engine
-        finally:
-            engine.dispose()
-            with postgres.admin() as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     else:
         engine = make_engine(f"sqlite:///{tmp_path / 'twin.sqlite'}")
         try:

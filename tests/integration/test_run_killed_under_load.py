@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import FORGED, GENUINE, KEY
-from tests.api.test_run_process import _free_ports, _wait_ready
+from tests.api.test_run_process import _wait_ready
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +102,7 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_kill_9_under_load_then_restart_loses_nothing(tmp_path: Path) -> None:
-    ingest_port, predict_port, redis_port = _free_ports(3)
+    ingest_port, predict_port, redis_port = free_ports(3)
     env = {
         **os.environ,
         "SVMFLOW_STATE_DIR": str(tmp_path / "state"),

@@ -9,6 +9,7 @@ import pytest
 
 from svmflow.cli import _parser, main
 from svmflow.config import Settings
+from tests.conftest import free_ports
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +146,7 @@ def test_run_with_a_port_taken_says_which_and_what_to_change_in_one_line(
         ("SVMFLOW_PREDICT_PORT", "predict API"),
         ("SVMFLOW_EMBEDDED_REDIS_PORT", "embedded Redis"),
     ):
-        ports = _free_ports(3)
+        ports = free_ports(3)
         for name, port in zip(
             ("SVMFLOW_INGEST_PORT", "SVMFLOW_PREDICT_PORT", "SVMFLOW_EMBEDDED_REDIS_PORT"), ports, strict=True
         ):
@@ -167,8 +168,8 @@ def test_run_with_a_port_taken_says_which_and_what_to_change_in_one_line(
 def test_run_refuses_one_port_for_both_apis(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = _free_ports(1)[0]
-    monkeypatch.setenv("SVMFLOW_EMBEDDED_REDIS_PORT", str(_free_ports(1)[0]))
+    port = free_ports(1)[0]
+    monkeypatch.setenv("SVMFLOW_EMBEDDED_REDIS_PORT", str(free_ports(1)[0]))
     assert main(["run", "--ingest-port", str(port), "--predict-port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"both set to port {port}" in err
@@ -191,17 +192,6 @@ def test_demo_help_shows_the_urls_and_key_it_really_uses(
     # ... and those are what the demo then uses.
     args = _parser(Settings.from_env()).parse_args(["demo"])
     assert (args.ingest_url, args.predict_url) == ("http://127.0.0.1:9180", "http://predict.example:9999")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def test_jobs_lists_every_training_request_with_its_state(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -14,13 +12,7 @@ from svmflow.db import job_queue
 from svmflow.emulated.processes import free_port
 from svmflow.errors import SvmflowError
 from svmflow.runtime.embedded import EmbeddedSystem
-
-
-def dead_holder() -> str:
-    """The holder string of a process on this host that has exited, as a run killed with -9 leaves."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return f"{socket.gethostname()}:{child.pid}:0badc0de"
+from tests.builders import dead_holder
 
 
 def test_first_start_takes_over_the_training_claim_of_a_killed_run(settings: Settings) -> None:

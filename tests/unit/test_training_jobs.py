@@ -3,9 +3,6 @@ dies or freezes, never an error because the service is busy."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +18,7 @@ from svmflow.db.tables import TrainingJob, TrainingRequestRecord, TrainingRow
 from svmflow.domain.training import FEEDBACK
 from svmflow.handlers import training, training_to_cache, training_to_db
 from svmflow.runtime.processor import EventContext
-from tests.builders import encoded
+from tests.builders import dead_holder, encoded
 from tests.conftest import new_delivery
 from tests.fakes import RecordingPublisher
 
@@ -163,12 +160,6 @@ def test_requests_during_a_training_join_one_queued_job_and_nothing_fails(
 
 def events(publisher: RecordingPublisher) -> list[ModelEvent]:
     return [contracts.decode(m.data, ModelEvent) for m in publisher.on(topology.MODELS)]
-
-
-def dead_holder() -> str:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return f"{socket.gethostname()}:{child.pid}:0badc0de"
 
 
 def test_a_killed_training_frees_its_claim_at_once_and_its_redelivery_trains(trained: Container) -> None:
