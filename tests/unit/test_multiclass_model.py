@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_wine
@@ -9,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from svmflow.domain.explanations import Explainer
 from svmflow.domain.fitting import fit_linear_svm
 from svmflow.domain.linear_model import ARTIFACT_FORMAT, MULTICLASS_ARTIFACT_FORMAT, LinearModel
 from svmflow.domain.training import TrainingDataError
@@ -101,3 +103,39 @@ def test_fit_linear_svm_refuses_one_class_and_misnamed_columns() -> None:
         fit_linear_svm(x, np.zeros(4, dtype=np.int64), ["a", "b", "c"])
     with pytest.raises(TrainingDataError, match="3 feature columns for 2 feature names"):
         fit_linear_svm(x, np.array([0, 1, 0, 1]), ["a", "b"])
+
+
+def test_the_prediction_handler_serves_a_stored_one_vs_rest_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from svmflow.adapters.local_bucket import LocalBucket
+    from svmflow.contracts import PredictionRequest
+    from svmflow.domain.linear_model import sha256_hex
+    from svmflow.handlers.prediction import predict
+    from svmflow.model_registry import ArtifactMetadata, ModelRegistry, ModelServer
+
+    pipeline, x, names = _pipeline("wine")
+    model = LinearModel.from_pipeline(pipeline, names)
+    registry = ModelRegistry(LocalBucket(tmp_path))
+    now = datetime.now(UTC)
+    metadata = ArtifactMetadata(
+        version="wine-1",
+        sha256=sha256_hex(model.to_bytes()),
+        created_at=now,
+        job_id="job",
+        data_fingerprint="",
+        train_size=len(x),
+        feedback_rows=0,
+        metrics={},
+        library_versions={},
+    )
+    registry.save(model, metadata)
+    registry.promote("wine-1", 0)
+    request = PredictionRequest(
+        batch_id="b", subjects=[f"s{i}" for i in range(len(x))], features=x.tolist(), submitted_at=now
+    )
+    answer = predict(request, ModelServer(registry, refresh_seconds=0))
+    assert answer.labels == pipeline.predict(x).tolist()  # type: ignore[attr-defined]
+    assert answer.scores == pipeline.decision_function(x).max(axis=1).tolist()  # type: ignore[attr-defined]
+    explainer = msgspec.json.decode(answer.explainer, type=Explainer)  # type: ignore[arg-type]
+    assert explainer.decisions == [0, 1, 2]
