@@ -134,6 +134,15 @@ def test_an_invalid_model_name_is_refused_before_writing(
     assert not (tmp_path / "ok.toml").exists()
 
 
+def test_a_continuous_label_is_refused_as_not_a_class(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write(tmp_path / "prices.csv", ["size", "price"], [[i, i * 1.5] for i in range(150)])
+    assert main(["init", str(data), "--label", "price"]) == 2
+    assert "has 150 distinct values, more than 100 classes" in capsys.readouterr().err
+    assert not (tmp_path / "prices.toml").exists()
+
+
 @pytest.mark.parametrize(
     ("file_name", "model_name"),
     [

@@ -139,3 +139,20 @@ def test_the_prediction_handler_serves_a_stored_one_vs_rest_model(tmp_path) -> N
     assert answer.scores == pipeline.decision_function(x).max(axis=1).tolist()  # type: ignore[attr-defined]
     explainer = msgspec.json.decode(answer.explainer, type=Explainer)  # type: ignore[arg-type]
     assert explainer.decisions == [0, 1, 2]
+
+
+def test_training_fit_accepts_three_classes_and_still_refuses_one() -> None:
+    from svmflow.domain.training import SEED, LabelledRow, accuracy, fit
+
+    bunch = load_wine()
+    # The four most telling wine features stand in for the four feature names training still assumes.
+    x = bunch.data[:, [0, 6, 9, 12]]
+    rows = [
+        LabelledRow(SEED, f"row-{i}", tuple(r), int(t))
+        for i, (r, t) in enumerate(zip(x.tolist(), bunch.target, strict=True))
+    ]
+    model = fit(rows)
+    assert model.coef.shape == (3, 4)
+    assert accuracy(model, rows) >= 0.9  # type: ignore[operator]
+    with pytest.raises(TrainingDataError, match="two classes or more"):
+        fit([r for r in rows if r.label == 1])
