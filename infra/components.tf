@@ -75,7 +75,7 @@ locals {
     }
     feedback_to_performance = {
       topic         = "feedback"
-      publishes     = []
+      publishes     = ["rollback-requests"]
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
@@ -84,7 +84,7 @@ locals {
       max_instances = 1
       db            = true
       redis         = true
-      bucket        = ""
+      bucket        = "read"
       secrets       = ["db-password"]
     }
     feedback_to_training = {

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from svmflow import contracts, logs, topology
 from svmflow.config import Settings
 from svmflow.domain.gate import GatePolicy
+from svmflow.domain.sequential import WatchPolicy
 from svmflow.model_registry import ModelRegistry, ModelServer
 from svmflow.ports import BlobStore, Publisher, Secrets
 from svmflow.runtime.processor import Processor
@@ -224,6 +225,15 @@ class Container:
             retrain_max_labels=s.retrain_max_new_labels,
         )
 
+    @property
+    def watch_policy(self) -> WatchPolicy | None:
+        s = self.settings
+        if s.auto_rollback == "off":
+            return None
+        return WatchPolicy(
+            drop=s.auto_rollback_drop, alpha=s.auto_rollback_alpha, max_labels=s.auto_rollback_labels
+        )
+
     # -- processors --------------------------------------------------------------------------
 
     def _dependencies(self, name: str) -> dict[str, Any]:
@@ -236,7 +246,13 @@ class Container:
         if name in ("prediction_to_db", "feedback_to_db", "training_to_db"):
             return {"db": self.db}
         if name == "feedback_to_performance":
-            return {"db": self.db, "read_model": self.read_model}
+            return {
+                "db": self.db,
+                "read_model": self.read_model,
+                "registry": self.registry,
+                "publisher": self.publisher,
+                "watch": self.watch_policy,
+            }
         if name == "feedback_to_training":
             return {
                 "db": self.db,

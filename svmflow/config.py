@@ -42,6 +42,13 @@ class Settings:
     cache_jobs_size: int = 200
     # How often the prediction function looks at the production pointer for a new model.
     model_refresh_seconds: float = 10.0
+    # Automatic rollback: after a promotion, the sequential test (domain/sequential.py) watches the new
+    # model's first rated predictions for a drop in accuracy of at least this much against its
+    # predecessor's, with at most this chance of rolling back a model that did not drop ("off" disables).
+    auto_rollback: str = "on"
+    auto_rollback_drop: float = 0.05
+    auto_rollback_alpha: float = 0.01
+    auto_rollback_labels: int = 1000
     # New labels before a retrain is asked for: this many at first; afterwards each training derives
     # the number its next test needs (bounded by the min and max), and any new label is enough once
     # retrain_max_wait_seconds have passed since the last request.
@@ -118,6 +125,14 @@ class Settings:
             raise ConfigError("SVMFLOW_BULK_CHUNK_ROWS must be between 1 and 10000")
         if self.gate_metric not in ("auto", "accuracy", "balanced_accuracy", "macro_f1"):
             raise ConfigError("SVMFLOW_GATE_METRIC must be auto, accuracy, balanced_accuracy or macro_f1")
+        if self.auto_rollback not in ("on", "off"):
+            raise ConfigError("SVMFLOW_AUTO_ROLLBACK must be on or off")
+        if not 0.0 < self.auto_rollback_drop < 1.0 or not 0.0 < self.auto_rollback_alpha < 1.0:
+            raise ConfigError(
+                "SVMFLOW_AUTO_ROLLBACK_DROP and SVMFLOW_AUTO_ROLLBACK_ALPHA must be between 0 and 1"
+            )
+        if self.auto_rollback_labels < 1:
+            raise ConfigError("SVMFLOW_AUTO_ROLLBACK_LABELS must be at least 1")
         if self.class_weight not in ("none", "balanced"):
             raise ConfigError("SVMFLOW_CLASS_WEIGHT must be none or balanced")
         if not 0.0 < self.gate_alpha < 1.0:

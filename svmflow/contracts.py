@@ -27,7 +27,7 @@ FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FE
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Rating = Literal[0, 1]
 # A training job's state: queued, running, covered (another job trains on its labels) until it ends
-# promoted, rejected or failed; rolled_back is an operator's rollback.
+# promoted, rejected or failed; rolled_back is a rollback (an operator's or an automatic one).
 Decision = Literal["queued", "running", "covered", "promoted", "rejected", "failed", "rolled_back"]
 PENDING_DECISIONS = ("queued", "running")
 
@@ -181,9 +181,14 @@ class RollbackRequest(Contract, kw_only=True):
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     to_version: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    # A digest of the operator's API key, never the key: who asked, for the job record.
+    # A digest of the operator's API key, never the key: who asked, for the job record. "auto" for
+    # the automatic rollback of a promotion whose live accuracy dropped.
     requested_by: str
     requested_at: datetime
+    # Why, for the job record (the automatic rollback's test figures); and the version this request
+    # means to roll back from: if production has moved on meanwhile, the request is refused.
+    reason: Annotated[str, msgspec.Meta(max_length=900)] | None = None
+    from_version: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
 
 class DeadLetterReplay(Contract, kw_only=True):

@@ -36,7 +36,8 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prediction_to_db": (PREDICTIONS, ()),
     "feedback_to_db": (FEEDBACK, ()),
     "feedback_to_training": (FEEDBACK, (TRAINING_REQUESTS,)),
-    "feedback_to_performance": (FEEDBACK, ()),
+    # After a promotion, a significant drop in live accuracy asks for an automatic rollback.
+    "feedback_to_performance": (FEEDBACK, (ROLLBACK_REQUESTS,)),
     "training": (TRAINING_REQUESTS, (MODELS,)),
     "training_to_cache": (MODELS, ()),
     "training_to_db": (MODELS, ()),
