@@ -47,7 +47,7 @@ locals {
     }
     prediction_to_db = {
       topic         = "predictions"
-      publishes     = []
+      publishes     = ["training-requests"]
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60

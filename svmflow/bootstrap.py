@@ -223,6 +223,7 @@ class Container:
             outlier_iqr=s.quarantine_iqr,
             retrain_min_labels=s.retrain_floor_new_labels,
             retrain_max_labels=s.retrain_max_new_labels,
+            shadow_records=s.shadow_records,
         )
 
     @property
@@ -243,7 +244,9 @@ class Container:
             return {"models": self.model_server, "publisher": self.publisher}
         if name in ("prediction_to_cache", "training_to_cache"):
             return {"read_model": self.read_model}
-        if name in ("prediction_to_db", "feedback_to_db", "training_to_db"):
+        if name == "prediction_to_db":
+            return {"db": self.db, "publisher": self.publisher}
+        if name in ("feedback_to_db", "training_to_db"):
             return {"db": self.db}
         if name == "feedback_to_performance":
             return {

@@ -49,6 +49,9 @@ class Settings:
     auto_rollback_drop: float = 0.05
     auto_rollback_alpha: float = 0.01
     auto_rollback_labels: int = 1000
+    # Shadow scoring: above 0, a challenger that passes the gate first scores this many live records
+    # beside the champion (its answers not returned, its flips counted), then it is promoted.
+    shadow_records: int = 0
     # New labels before a retrain is asked for: this many at first; afterwards each training derives
     # the number its next test needs (bounded by the min and max), and any new label is enough once
     # retrain_max_wait_seconds have passed since the last request.
@@ -131,6 +134,8 @@ class Settings:
             raise ConfigError(
                 "SVMFLOW_AUTO_ROLLBACK_DROP and SVMFLOW_AUTO_ROLLBACK_ALPHA must be between 0 and 1"
             )
+        if self.shadow_records < 0:
+            raise ConfigError("SVMFLOW_SHADOW_RECORDS must be 0 (off) or more")
         if self.auto_rollback_labels < 1:
             raise ConfigError("SVMFLOW_AUTO_ROLLBACK_LABELS must be at least 1")
         if self.class_weight not in ("none", "balanced"):

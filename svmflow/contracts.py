@@ -27,8 +27,9 @@ FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FE
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Rating = Literal[0, 1]
 # A training job's state: queued, running, covered (another job trains on its labels) until it ends
-# promoted, rejected or failed; rolled_back is a rollback (an operator's or an automatic one).
-Decision = Literal["queued", "running", "covered", "promoted", "rejected", "failed", "rolled_back"]
+# promoted, rejected, shadow (passed the gate, scores live batches in shadow before its promotion) or
+# failed; rolled_back is a rollback (an operator's or an automatic one).
+Decision = Literal["queued", "running", "covered", "promoted", "rejected", "shadow", "failed", "rolled_back"]
 PENDING_DECISIONS = ("queued", "running")
 
 
@@ -84,6 +85,39 @@ class PredictionRequest(Contract, kw_only=True):
             raise ValueError("prediction request: every feature row must have the same length")
 
 
+class ShadowFlip(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One record the shadow model would have labelled differently."""
+
+    batch_id: str
+    subject: str
+    label: int  # the champion's answer, returned to the client
+    shadow_label: int
+
+
+SHADOW_EXAMPLES = 5  # flips kept per batch, and in a promotion record
+
+
+class ShadowScores(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A batch scored by the shadow model too: never returned to clients, only counted."""
+
+    version: str
+    champion_version: str
+    records: int
+    flips: int
+    examples: list[ShadowFlip]
+    # Shadow-scored records after which the shadow is promoted (set when it was stored).
+    promote_after: int
+
+
+class ShadowReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """In a promotion after shadow scoring: how many live predictions the model would have changed."""
+
+    champion_version: str
+    records: int
+    flips: int
+    examples: list[ShadowFlip]
+
+
 class Predictions(Contract, kw_only=True):
     """Published by the prediction function: the request plus one label and score per subject."""
 
@@ -98,6 +132,7 @@ class Predictions(Contract, kw_only=True):
     # The model's scaler and weights (a few dozen numbers), so the read model can explain any record
     # of the batch exactly without reaching the model.
     explainer: Explainer | None = None
+    shadow: ShadowScores | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
@@ -170,7 +205,8 @@ class TrainingRequest(Contract, kw_only=True):
     """Asks for a retrain: after enough new labels, or on an operator's request."""
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    reason: Literal["labels", "manual"]
+    # shadow: promote the shadow model named by ``request_id`` (``shadow-<version>``), its scoring done.
+    reason: Literal["labels", "manual", "shadow"]
     requested_at: datetime
     new_labels: int = 0
 
@@ -239,6 +275,8 @@ class ModelEvent(Contract, kw_only=True):
     record: DecisionRecord | None = None
     training: TrainingSummary | None = None
     rows: RowCounts | None = None
+    # A promotion after shadow scoring: the live predictions the model would have flipped.
+    shadow: ShadowReport | None = None
 
 
 class _FeaturesOnly(msgspec.Struct):

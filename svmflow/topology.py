@@ -33,7 +33,8 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     # A bulk file's chunks are answered on bulk-predictions, so they stay out of the batch read model.
     "prediction": (PREDICTION_REQUESTS, (PREDICTIONS, BULK_PREDICTIONS)),
     "prediction_to_cache": (PREDICTIONS, ()),
-    "prediction_to_db": (PREDICTIONS, ()),
+    # Counts a shadow model's scores; once it has scored enough, asks the training function to promote it.
+    "prediction_to_db": (PREDICTIONS, (TRAINING_REQUESTS,)),
     "feedback_to_db": (FEEDBACK, ()),
     "feedback_to_training": (FEEDBACK, (TRAINING_REQUESTS,)),
     # After a promotion, a significant drop in live accuracy asks for an automatic rollback.

@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import delete, select
 
-from svmflow.contracts import Predictions
+from svmflow import topology
+from svmflow.contracts import Predictions, ShadowScores, TrainingRequest
+from svmflow.db import shadow
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import Prediction, PredictionBatch
-from svmflow.runtime.processor import EventContext
+from svmflow.ports import Publisher
+from svmflow.runtime.processor import EventContext, publish
+from svmflow.shadow_promotion import REQUEST_PREFIX
 
 CONSUMER = "prediction_to_db"
 
 
-def handle(message: Predictions, context: EventContext, *, db: Database) -> None:
+def handle(
+    message: Predictions, context: EventContext, *, db: Database, publisher: Publisher | None = None
+) -> None:
     """Keyed by (batch_id, subject). If a batch was predicted twice (a redelivery after a model swap),
-    the earliest prediction wins, the same rule the cache applies, so the two always agree."""
+    the earliest prediction wins, the same rule the cache applies, so the two always agree. A batch the
+    model in shadow scored too is counted towards its promotion."""
+    _store(message, context, db)
+    if message.shadow is not None and publisher is not None:
+        _promote_when_scored(message.shadow, context, db, publisher)
+
+
+def _promote_when_scored(
+    scores: ShadowScores, context: EventContext, db: Database, publisher: Publisher
+) -> None:
+    """Asked again by every later batch (and a redelivery) until the shadow is promoted and the
+    prediction function stops scoring with it: the training function promotes it once, by request id."""
+    with db.transaction() as session:
+        scored = shadow.totals(session, scores.version).records
+    if scored < scores.promote_after:
+        return
+    request = TrainingRequest(
+        request_id=f"{REQUEST_PREFIX}{scores.version}", reason="shadow", requested_at=datetime.now(UTC)
+    )
+    publish(publisher, topology.TRAINING_REQUESTS, request, traceparent=context.traceparent)
+
+
+def _store(message: Predictions, context: EventContext, db: Database) -> None:
     batch = {
         "batch_id": message.batch_id,
         "model_version": message.model_version,
@@ -25,6 +55,8 @@ def handle(message: Predictions, context: EventContext, *, db: Database) -> None
     with db.transaction() as session:
         if not db.claim_event(session, CONSUMER, context.event_id):
             return
+        if message.shadow is not None:
+            shadow.record(db, session, message.batch_id, message.shadow)
         if not db.insert_one_ignore(session, PredictionBatch, batch):
             existing = session.scalar(
                 select(PredictionBatch).where(PredictionBatch.batch_id == message.batch_id).with_for_update()

@@ -13,7 +13,7 @@ import msgspec
 import numpy as np
 from sqlalchemy.exc import OperationalError
 
-from svmflow import contracts, topology
+from svmflow import contracts, shadow_promotion, topology
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import job_queue, queries
 from svmflow.db.database import Database, as_utc
@@ -69,6 +69,9 @@ class TrainingOptions:
     outlier_iqr: float = 3.0  # quarantine feedback beyond the quartiles +/- this many IQRs
     retrain_min_labels: int = 20  # bounds of the derived number of new labels before the next training
     retrain_max_labels: int = 300
+    shadow_records: int = (
+        0  # above 0: a challenger that passes the gate scores this many live records in shadow
+    )
 
 
 def handle(
@@ -84,6 +87,8 @@ def handle(
     and answered once: trained now, queued behind the running job (which picks it up when it ends),
     or covered by a job that trains on its labels. Only a training that fails for a transient reason
     raises, so the request is redelivered; a busy service is never an error."""
+    if request.reason == "shadow":  # no training: the model in shadow has scored enough to be promoted
+        return shadow_promotion.handle(request, context, db=db, registry=registry, publisher=publisher)
     job_id = job_queue.job_id_for(request.request_id)
     deps = {"db": db, "registry": registry, "publisher": publisher, "options": options}
     holder = job_queue.new_holder()
@@ -545,7 +550,12 @@ def train_and_decide(
     )
     decision: contracts.Decision = "promoted" if promote else "rejected"
     reason, now_serving = record.sentence, current
-    if promote:
+    if promote and options.shadow_records > 0 and current is not None:
+        decision = "shadow"
+        reason = shadow_promotion.store(
+            registry, version, current, job_id, record.sentence, options.shadow_records
+        )
+    elif promote:
         try:
             registry.promote(version, generation, reason=record.sentence)
             now_serving = version
