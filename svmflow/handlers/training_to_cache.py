@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -35,6 +36,8 @@ def version_entry(event: ModelEvent) -> dict[str, Any]:
         "feedback_rows": event.feedback_rows,
         "decision_record": msgspec.to_builtins(event.record),
         "training": msgspec.to_builtins(event.training),
+        # Promoted after shadow scoring: the live predictions it would have flipped, with examples.
+        "shadow": msgspec.to_builtins(event.shadow),
     }
 
 
@@ -69,8 +72,26 @@ def handle(event: ModelEvent, context: EventContext, *, read_model: ReadModel) -
         rows["as_of"] = event.finished_at.isoformat()
         rows["job_id"] = event.job_id
         read_model.put_training_rows(rows, event.finished_at)
-    if event.candidate_version and event.decision in ("promoted", "rejected"):
+    if event.candidate_version and event.decision in ("promoted", "rejected", "shadow"):
         read_model.put_model_version(event.candidate_version, version_entry(event), event.finished_at)
+    if event.decision == "rolled_back" and event.previous_version:
+        mark_rolled_back(read_model, event)
     if event.decision in CHANGES_PRODUCTION and event.current_version:
         known = read_model.model_version(event.current_version)
         read_model.put_current_model(current_entry(event, known), event.finished_at)
+
+
+def mark_rolled_back(read_model: ReadModel, event: ModelEvent) -> None:
+    """The version rolled back from says so in the model list, with the reason (an automatic
+    rollback's test figures), where it keeps its place."""
+    assert event.previous_version is not None
+    entry = read_model.model_version(event.previous_version)
+    if entry is None:
+        return
+    entry["rolled_back"] = {
+        "job_id": event.job_id,
+        "to_version": event.current_version,
+        "reason": event.reason,
+        "at": event.finished_at.isoformat(),
+    }
+    read_model.put_model_version(event.previous_version, entry, datetime.fromisoformat(entry["created_at"]))

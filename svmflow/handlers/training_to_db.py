@@ -50,7 +50,7 @@ def handle(event: ModelEvent, context: EventContext, *, db: Database) -> None:
             ):
                 for key, value in row.items():
                     setattr(stored, key, value)
-        if event.candidate_version and event.decision in ("promoted", "rejected"):
+        if event.candidate_version and event.decision in ("promoted", "rejected", "shadow"):
             db.insert_ignore(
                 session,
                 ModelVersion,

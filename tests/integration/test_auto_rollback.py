@@ -107,6 +107,17 @@ def test_a_promotion_that_drops_is_rolled_back_once_with_the_reason(
     stores: Stores, registry: ModelRegistry
 ) -> None:
     old, new = two_versions(registry)
+    promotion = ModelEvent(
+        job_id=f"job-{new}",
+        request_id=new,
+        decision="promoted",
+        reason="Promoted: significantly better.",
+        candidate_version=new,
+        current_version=new,
+        previous_version=old,
+        finished_at=datetime.now(UTC),
+    )
+    training_to_cache.handle(promotion, context(), read_model=stores.read_model)
     publisher = RecordingPublisher()
     clock = [0.0]
     server = ModelServer(registry, Settings().model_refresh_seconds, clock=lambda: clock[0])
@@ -164,6 +175,9 @@ def test_a_promotion_that_drops_is_rolled_back_once_with_the_reason(
     assert len(jobs) == 1
     assert jobs[0]["decision"] == "rolled_back"
     assert jobs[0]["reason"].startswith(f"rolled back from {new} to {old}: automatic rollback")
+    listed = {entry["version"]: entry for entry in stores.read_model.model_versions()}
+    assert listed[new]["rolled_back"]["to_version"] == old
+    assert "automatic rollback" in listed[new]["rolled_back"]["reason"]
     current = stores.read_model.current_model()
     assert current is not None
     assert (current["version"], current["decision"]) == (old, "rolled_back")

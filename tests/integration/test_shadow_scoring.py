@@ -19,7 +19,7 @@ from svmflow.contracts import ModelEvent, Predictions, TrainingRequest
 from svmflow.domain.gate import GatePolicy
 from svmflow.domain.linear_model import sha256_hex
 from svmflow.domain.training import fit
-from svmflow.handlers import prediction, prediction_to_cache, prediction_to_db, training
+from svmflow.handlers import prediction, prediction_to_cache, prediction_to_db, training, training_to_cache
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, ModelServer, library_versions, new_version
 from svmflow.runtime.processor import EventContext
 from svmflow.shadow_promotion import store
@@ -141,6 +141,13 @@ def test_a_challenger_in_shadow_counts_flips_and_is_promoted_with_them(
     assert pointer.version == challenger
     published = [contracts.decode(m.data, ModelEvent) for m in models_publisher.on(topology.MODELS)]
     assert [e.decision for e in published] == ["promoted"]
+    # /v1/models lists the version with what it would have flipped.
+    promotion = published[0]
+    training_to_cache.handle(promotion, context(), read_model=stores.read_model)
+    listed = {entry["version"]: entry for entry in stores.read_model.model_versions()}
+    assert listed[challenger]["decision"] == "promoted"
+    assert listed[challenger]["shadow"]["flips"] == total_flips
+    assert len(listed[challenger]["shadow"]["examples"]) == contracts.SHADOW_EXAMPLES
 
     # A later batch's request (or a redelivery) republishes the recorded outcome; nothing moves.
     again = training.handle(
