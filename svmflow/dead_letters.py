@@ -15,11 +15,18 @@ from svmflow import topology
 from svmflow.contracts import DeadLetterReplay
 from svmflow.db.database import Database
 from svmflow.db.tables import DeadLetterRecord
-from svmflow.handlers.prediction_dead_letters import DEFAULT_REASON, forget
+from svmflow.messaging import DeadLetter, publish
 from svmflow.ports import Publisher
 from svmflow.read_model import ReadModel
-from svmflow.runtime.messages import DeadLetter
-from svmflow.runtime.processor import publish
+
+DEFAULT_REASON = "delivery attempts exhausted"
+
+
+def forget(read_model: ReadModel, message_id: str, batch_id: str | None) -> None:
+    """A replayed dead letter leaves the listing, and its batch is pending again."""
+    read_model.remove_dead_letter(message_id)
+    if batch_id:
+        read_model.clear_failure(batch_id)
 
 
 def mark_replayed(

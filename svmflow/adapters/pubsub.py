@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from svmflow import topology
+from svmflow.messaging import DeadLetter
 from svmflow.ports import PublishFuture
-from svmflow.runtime.messages import DeadLetter
 
 
 class PubSubPublisher:

@@ -16,13 +16,11 @@ import msgspec
 from svmflow import topology
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import DeadLetterRecord, PredictionBatch
+from svmflow.dead_letters import DEFAULT_REASON, forget
+from svmflow.messaging import Delivery, EventContext
 from svmflow.read_model import BatchFailed, DeadLetterView, ReadModel
-from svmflow.runtime.messages import Delivery
-from svmflow.runtime.processor import EventContext
 
 log = logging.getLogger(__name__)
-
-DEFAULT_REASON = "delivery attempts exhausted"
 
 
 class _Head(msgspec.Struct):
@@ -118,10 +116,3 @@ def handle(delivery: Delivery, context: EventContext, *, db: Database, read_mode
         replayed = session.get(DeadLetterRecord, delivery.message_id)
         if replayed is not None and replayed.replayed_at is not None:
             forget(read_model, row.message_id, row.batch_id)
-
-
-def forget(read_model: ReadModel, message_id: str, batch_id: str | None) -> None:
-    """A replayed dead letter leaves the listing, and its batch is pending again."""
-    read_model.remove_dead_letter(message_id)
-    if batch_id:
-        read_model.clear_failure(batch_id)

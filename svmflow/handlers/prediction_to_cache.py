@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from svmflow import contracts
 from svmflow.contracts import Predictions
+from svmflow.messaging import EventContext
 from svmflow.read_model import BatchResult, BatchView, ExplanationInputs, ReadModel
-from svmflow.runtime.processor import EventContext
 
 
 def batch_view(message: Predictions) -> BatchView:

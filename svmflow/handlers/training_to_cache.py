@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 
 from svmflow.contracts import ModelEvent, decision_rank
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 
 CHANGES_PRODUCTION = ("promoted", "rolled_back")
 

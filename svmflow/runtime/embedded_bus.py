@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from svmflow import topology
 from svmflow.errors import BusyError
-from svmflow.runtime.messages import DeadLetter, Delivery
+from svmflow.messaging import DeadLetter, Delivery
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from svmflow import operations, topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.contracts import RollbackRequest
 from svmflow.handlers import rollback
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 from tests.api.conftest import AUTH, PREDICT_URL, System
 
 OPERATOR = {"X-API-Key": "op-key"}

@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 from svmflow import topology
 from svmflow.contracts import Predictions
 from svmflow.db.tables import FeedbackVerdict, PredictionBatch
-from svmflow.runtime.messages import DeadLetter
-from svmflow.runtime.processor import publish
+from svmflow.messaging import DeadLetter, publish
 from tests.builders import feedback
 from tests.emulated_harness import POLICY, EmulatedRun, wait_until
 

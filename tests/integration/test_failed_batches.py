@@ -21,7 +21,7 @@ from svmflow import topology
 from svmflow.db.tables import DeadLetterRecord
 from svmflow.emulated import pubsub_emulator
 from svmflow.emulated.raw_http import RawHttp
-from svmflow.runtime.processor import publish
+from svmflow.messaging import publish
 from tests.builders import prediction_request
 from tests.emulated_harness import POLICY, EmulatedRun, wait_until
 

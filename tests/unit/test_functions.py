@@ -13,8 +13,8 @@ import pytest
 from svmflow import bootstrap, contracts, operations, topology
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.messaging import Delivery
 from svmflow.runtime.embedded_bus import EmbeddedBus
-from svmflow.runtime.messages import Delivery
 from tests.builders import encoded, prediction_request
 
 ROOT = Path(__file__).resolve().parents[2]
