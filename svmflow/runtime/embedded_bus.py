@@ -237,7 +237,7 @@ class EmbeddedBus:
 
     def _create_topology(self) -> None:
         with self._write() as db:
-            for function, (topic, _) in topology.FUNCTIONS.items():
+            for function, (topic, _, _) in topology.FUNCTIONS.items():
                 db.execute(
                     "INSERT OR IGNORE INTO subscriptions VALUES (?, ?, ?)",
                     (
