@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from svmflow import contracts
 from svmflow.ports import Publisher
@@ -39,6 +40,14 @@ class DeadLetter:
     data: bytes
     attributes: dict[str, str]
     reason: str
+
+
+class DeadLetters(Protocol):
+    """Where dead letters wait for an operator: listed, and replayed to the topic they came from."""
+
+    def list_dead_letters(self) -> list[DeadLetter]: ...
+
+    def replay(self, message_ids: set[str] | None = None) -> list[DeadLetter]: ...
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def train(container: Container, reason: str = "manual") -> ModelEvent:
         db=container.db,
         registry=container.registry,
         publisher=container.publisher,
-        options=container.training_options,
+        options=container.options,
     )
 
 

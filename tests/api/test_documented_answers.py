@@ -33,6 +33,7 @@ from api.ingest import MAX_BODY_BYTES
 from api.openapi import ingest_document, predict_document
 from api.operator import MAX_ROLLBACK_BYTES
 from api.predict import MAX_FEEDBACK_BYTES
+from api.wiring import backend_of
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.emulated.processes import free_port
@@ -120,8 +121,8 @@ def apps(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     def clients(redis_client: Any, folder: Path) -> dict[str, TestClient]:
         container = Container(make_settings(folder), redis=redis_client, secrets=_KEYS)
         return {
-            "ingest": TestClient(create_ingest_app(container)),
-            "predict": TestClient(create_predict_app(container)),
+            "ingest": TestClient(create_ingest_app(backend_of(container))),
+            "predict": TestClient(create_predict_app(backend_of(container))),
         }
 
     down = clients(_dead_redis(), tmp_path_factory.mktemp("down"))
