@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from svmflow import contracts, logs, topology
 from svmflow.config import Settings
 from svmflow.domain.gate import GatePolicy
-from svmflow.messaging import DeadLetters
+from svmflow.messaging import DeadLetters, EventContext
 from svmflow.model_registry import ModelRegistry, ModelServer
 from svmflow.ports import BlobStore, Publisher, Secrets
-from svmflow.runtime.processor import Handler, Processor
+from svmflow.runtime.processor import Processor
 
 if TYPE_CHECKING:
     import fakeredis
@@ -262,7 +262,7 @@ class Container:
 
     # -- processors --------------------------------------------------------------------------
 
-    def bind(self, function: topology.Function) -> Handler:
+    def bind(self, function: topology.Function) -> Callable[[Any, EventContext], Any]:
         """``function``'s handler with its keyword parameters bound to the dependencies so named.
 
         The handler module is imported here, so a function's cold start loads only its own handler.
