@@ -192,7 +192,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from api.app import create_ingest_app, create_predict_app
     from api.server import uvicorn_options
     from api.wiring import backend_of
-    from svmflow.runtime.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
+    from svmflow.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
     from svmflow.runtime.listen import PortUnavailableError, check_free
 
     try:

@@ -40,5 +40,3 @@ def test_every_module_of_the_package_has_a_layer() -> None:
         and not any(name.startswith(f"svmflow.{child}.") for name in layered)
     }
     assert unplaced == set()
-    runtime = {p.stem for p in (package / "runtime").glob("*.py") if p.stem != "__init__"}
-    assert {f"svmflow.runtime.{name}" for name in runtime} <= layered
