@@ -35,7 +35,8 @@ from svmflow.messaging import DeadLetter, Delivery
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Delivery], None]
+# What a subscriber returns is ignored: it acknowledges by returning, and asks for redelivery by raising.
+Handler = Callable[[Delivery], object]
 T = TypeVar("T")
 
 
