@@ -29,8 +29,8 @@ from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.errors import SvmflowError
 from svmflow.handlers import prediction_dead_letters, training, training_to_cache
-from svmflow.read_model import BatchResult, BatchView, ExplanationInputs
 from svmflow.runtime.processor import EventContext, publish
+from svmflow.views import BatchResult, BatchView, ExplanationInputs
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ def two_versions(system: System) -> Iterator[tuple[str, str]]:
     system.drain()
     current = system.container.registry.pointer()[0]
     assert current is not None
-    versions = [v["version"] for v in system.container.read_model.model_versions(50)]
+    versions = [v.version for v in system.container.read_model.model_versions(50)]
     other = next(v for v in versions if v != current.version)
     yield current.version, other
     if system.container.registry.pointer()[0].version != current.version:  # type: ignore[union-attr]

@@ -155,7 +155,7 @@ def test_an_operator_rolls_back_and_the_history_shows_it(watched: Watched, stack
     stack.bus.drain(timeout=60)
     current = stack.container.read_model.current_model()
     assert current is not None
-    others = [v["version"] for v in stack.container.read_model.model_versions(50)]
+    others = [v.version for v in stack.container.read_model.model_versions(50)]
     target = next(v for v in others if v != current["version"])
 
     page = watched.page
