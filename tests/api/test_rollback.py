@@ -72,7 +72,7 @@ def test_an_unknown_version_is_404_naming_the_field(operator: TestClient) -> Non
 def test_the_version_in_production_is_409(system: System, operator: TestClient) -> None:
     current = system.container.read_model.current_model()
     assert current is not None
-    answer = operator.post("/v1/models/rollback", json={"to_version": current["version"]}, headers=OPERATOR)
+    answer = operator.post("/v1/models/rollback", json={"to_version": current.version}, headers=OPERATOR)
     assert answer.status_code == 409
     assert "already in production" in answer.json()["detail"]
 
