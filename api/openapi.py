@@ -185,8 +185,13 @@ def _public(schema: Any) -> Any:
 
 
 def _components() -> dict[str, Any]:
+    """The body schemas, each under its public name."""
     _, generated = msgspec.json.schema_components(_TYPES, ref_template="#/components/schemas/{name}")
-    return {_PUBLIC_NAMES.get(name, name): _public(schema) for name, schema in generated.items()}
+    components = {}
+    for name, schema in generated.items():
+        public = _PUBLIC_NAMES.get(name, name)
+        components[public] = {**_public(schema), "title": public} if "title" in schema else _public(schema)
+    return components
 
 
 def _document(title: str, description: str, paths: dict[str, Any]) -> dict[str, Any]:
