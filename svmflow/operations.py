@@ -6,10 +6,10 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from svmflow import topology
 from svmflow.bootstrap import Container
@@ -28,6 +28,7 @@ from svmflow.domain.explanations import Explainer
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.errors import SvmflowError
 from svmflow.handlers import prediction_dead_letters, training, training_to_cache
+from svmflow.read_model import ReadModel
 from svmflow.runtime.processor import EventContext, publish
 from svmflow.views import BatchResult, BatchView, ExplanationInputs
 
@@ -173,7 +174,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
     return counts
 
 
-def _restore_dead_letters(session: Any, read_model: Any) -> int:
+def _restore_dead_letters(session: Session, read_model: ReadModel) -> int:
     """Dead letters not replayed yet, listed again; their batches failed unless predicted since."""
     rows = session.scalars(select(DeadLetterRecord).where(DeadLetterRecord.replayed_at.is_(None))).all()
     for row in rows:

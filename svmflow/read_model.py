@@ -18,6 +18,9 @@ A batch whose prediction request was dead-lettered is stored as ``failed`` with 
 ``FAILED_RANK``, above any prediction's: a prediction always replaces it, a failure never replaces a
 prediction, and a replay removes the failure only (the batch is pending again until it is predicted).
 
+What each key holds is a view typed in ``svmflow.views``, stored as its JSON: the APIs serve it as
+it is, or decode it to that type.
+
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
 events for the same key converge to the same winner whatever order they arrive in.
 """
