@@ -115,6 +115,7 @@ class FeedbackAccepted(msgspec.Struct, kw_only=True):
     kind: str = "sample"  # how the ratings were recorded (``auto`` resolved)
 
 
+# The predict API serves the stored views as they are; these name the listings' schemas.
 class ModelListing(msgspec.Struct, kw_only=True):
     """Model versions, newest first, as the training function recorded them."""
 

@@ -24,8 +24,6 @@ from api.models import (
     ExplainedResult,
     FeedbackAccepted,
     FeedbackSubmission,
-    JobListing,
-    ModelListing,
 )
 from api.publishing import publish_or_unavailable
 from api.service import Service
@@ -241,16 +239,27 @@ async def rate_batch(request: Request) -> Response:
 # -- models and jobs -------------------------------------------------------------------------
 
 
+# The current model, model versions and jobs are served as the projector stored them (their schemas
+# are the views'), as batches are: no decode and re-encode per request, and an entry stored before a
+# view gained a field is served as it was.
+
+
 async def current_model(request: Request) -> Response:
-    model = await run_in_threadpool(_service(request).read_model.current_model)
-    if model is None:
+    body = await run_in_threadpool(_service(request).read_model.current_model_json)
+    if body is None:
         raise NotFoundError("no model is in production yet")
-    return json_response(model)
+    return Response(body, media_type="application/json")
+
+
+def _listing(bodies: list[bytes]) -> Response:
+    """A ModelListing or JobListing of stored views."""
+    return json_response({"items": [msgspec.Raw(body) for body in bodies]})
 
 
 async def list_models(request: Request) -> Response:
-    items = await run_in_threadpool(_service(request).read_model.model_versions, _limit(request))
-    return json_response(ModelListing(items=items))
+    return _listing(
+        await run_in_threadpool(_service(request).read_model.model_versions_json, _limit(request))
+    )
 
 
 TRAINING_ROW_FILTERS = ("status", "source", "batch_id")
@@ -285,8 +294,8 @@ async def training_rows(request: Request) -> Response:
 
 
 async def list_jobs(request: Request) -> Response:
-    items = await run_in_threadpool(_service(request).read_model.jobs, _limit(request))
-    return json_response(JobListing(items=items))
+    read_model = _service(request).read_model
+    return _listing(await run_in_threadpool(read_model.jobs_json, _limit(request)))
 
 
 async def model_performance(request: Request) -> Response:

@@ -300,8 +300,13 @@ class ReadModel:
         )
 
     def current_model(self) -> CurrentModelView | None:
-        body = self.client.hget(self._key("model", "current"), "body")
+        body = self.current_model_json()
         return None if body is None else _decode(body, CurrentModelView)
+
+    def current_model_json(self) -> bytes | None:
+        """The current model's view as stored, to serve as it is."""
+        body: bytes | None = self.client.hget(self._key("model", "current"), "body")
+        return body
 
     def put_job(self, job: JobView, rank: int) -> bool:
         """Keep the job's highest-ranked state; listed by the time of its latest state. True if stored."""
@@ -313,13 +318,21 @@ class ReadModel:
         return bool(stored)
 
     def jobs(self, limit: int = 50) -> list[JobView]:
-        return self._ranked("jobs", limit, JobView)
+        return [_decode(body, JobView) for body in self.jobs_json(limit)]
+
+    def jobs_json(self, limit: int = 50) -> list[bytes]:
+        """The newest jobs' views as stored, newest first."""
+        return self._ranked("jobs", limit)
 
     def put_model_version(self, entry: ModelVersionView, created_at: datetime) -> None:
         self._put_ranked("models", entry.version, entry, created_at.timestamp(), self.jobs_size)
 
     def model_versions(self, limit: int = 50) -> list[ModelVersionView]:
-        return self._ranked("models", limit, ModelVersionView)
+        return [_decode(body, ModelVersionView) for body in self.model_versions_json(limit)]
+
+    def model_versions_json(self, limit: int = 50) -> list[bytes]:
+        """The newest model versions' views as stored, newest first."""
+        return self._ranked("models", limit)
 
     def model_version(self, version: str) -> ModelVersionView | None:
         body = self.client.hget(self._key("models", "data"), version)
@@ -369,12 +382,12 @@ class ReadModel:
                 pipe.hdel(also, *overflow)
             pipe.execute()
 
-    def _ranked(self, name: str, limit: int, view: type[V]) -> list[V]:
+    def _ranked(self, name: str, limit: int) -> list[bytes]:
         keys = self.client.zrevrange(self._key(name), 0, limit - 1)
         if not keys:
             return []
         bodies = self.client.hmget(self._key(name, "data"), keys)
-        return [_decode(body, view) for body in bodies if body is not None]
+        return [body for body in bodies if body is not None]
 
     # -- dead letters ------------------------------------------------------------------------
 
@@ -392,7 +405,7 @@ class ReadModel:
         return None if body is None else _decode(body, DeadLetterView)
 
     def dead_letters(self, limit: int = 50) -> list[DeadLetterView]:
-        return self._ranked("deadletters", limit, DeadLetterView)
+        return [_decode(body, DeadLetterView) for body in self._ranked("deadletters", limit)]
 
     def remove_dead_letter(self, message_id: str) -> None:
         pipe = self.client.pipeline(transaction=True)

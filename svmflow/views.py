@@ -86,14 +86,15 @@ class ModelVersionView(msgspec.Struct, kw_only=True):
     artifact_uri: str | None
     data_fingerprint: str | None
     train_size: int
-    n_features: int | None
-    feature_names: list[str] | None
+    # Defaults for the fields added since the first release, so an entry stored before reads back.
+    n_features: int | None = None
+    feature_names: list[str] | None = None
     evaluation: Evaluation | None  # the version's own, on the hold-out of its training
     champion_evaluation: Evaluation | None  # the model it was judged against, on the same hold-out
     new_labels: int
-    feedback_rows: int
-    decision_record: DecisionRecord | None
-    training: TrainingSummary | None
+    feedback_rows: int = 0
+    decision_record: DecisionRecord | None = None
+    training: TrainingSummary | None = None
 
 
 class CurrentModelView(msgspec.Struct, kw_only=True):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import fakeredis
 import msgspec
 
 from svmflow.contracts import Evaluation, ModelEvent
 from svmflow.domain.records import QuarantinedRow, RowCounts
+from svmflow.read_model import ReadModel
 from svmflow.views import (
     CurrentModelView,
     JobView,
@@ -99,3 +101,37 @@ def test_the_training_rows_view_adds_when_and_by_which_job() -> None:
     served = msgspec.json.decode(msgspec.json.encode(training_rows_view(promoted, promoted.rows)))
     assert list(served)[-2:] == ["as_of", "job_id"]
     assert (served["seed"], served["job_id"], served["quarantined_rows"][0]["by"]) == (8, "job-1", "rule")
+
+
+def test_a_version_stored_before_the_view_gained_fields_reads_back_and_is_served_as_stored() -> None:
+    read_model = ReadModel(fakeredis.FakeRedis(server=fakeredis.FakeServer()), "t:")
+    # As the first release stored it: no feature count or names, no decision record, no training.
+    stored = msgspec.json.encode(
+        {
+            "version": "v0",
+            "decision": "promoted",
+            "reason": "first",
+            "job_id": "job-0",
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "artifact_uri": None,
+            "data_fingerprint": None,
+            "train_size": 10,
+            "evaluation": msgspec.to_builtins(EVALUATION),
+            "champion_evaluation": None,
+            "new_labels": 0,
+        }
+    )
+    read_model.client.hset("t:models:data", "v0", stored)
+    read_model.client.zadd("t:models", {"v0": 1.0})
+    read_model.put_model_version(model_version_view(event("promoted")), FINISHED)
+    assert read_model.model_versions_json() == [
+        msgspec.json.encode(model_version_view(event("promoted"))),
+        stored,
+    ]
+    [_, old] = read_model.model_versions()
+    assert (old.version, old.evaluation, old.decision_record, old.feedback_rows) == (
+        "v0",
+        EVALUATION,
+        None,
+        0,
+    )
