@@ -17,7 +17,8 @@ from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import DeadLetterRecord
 from svmflow.messaging import DeadLetter, publish
 from svmflow.ports import Publisher
-from svmflow.read_model import BatchFailed, DeadLetterView, ReadModel
+from svmflow.read_model import ReadModel
+from svmflow.views import BatchFailed, DeadLetterView
 
 DEFAULT_REASON = "delivery attempts exhausted"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from svmflow import contracts
 from svmflow.contracts import Predictions
 from svmflow.messaging import EventContext
-from svmflow.read_model import BatchResult, BatchView, ExplanationInputs, ReadModel
+from svmflow.read_model import ReadModel
+from svmflow.views import BatchResult, BatchView, ExplanationInputs
 
 
 def batch_view(message: Predictions) -> BatchView:
