@@ -12,9 +12,9 @@ from svmflow import topology
 from svmflow.contracts import RollbackRequest
 from svmflow.domain.performance import VersionPerformance
 from svmflow.domain.sequential import WatchPolicy, WatchResult, watch
+from svmflow.messaging import publish
 from svmflow.model_registry import ModelRegistry, Pointer
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import publish
 
 log = logging.getLogger(__name__)
 

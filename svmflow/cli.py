@@ -205,7 +205,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # package; nothing else in the core does.
     from api.app import create_ingest_app, create_predict_app
     from api.server import uvicorn_options
-    from svmflow.runtime.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
+    from api.wiring import backend_of
+    from svmflow.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
     from svmflow.runtime.listen import PortUnavailableError, check_free
 
     try:
@@ -228,14 +229,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             [
                 HttpService(
                     "ingest",
-                    create_ingest_app(container, predict_url=predict_url),
+                    create_ingest_app(backend_of(container), predict_url=predict_url),
                     settings.api_host,
                     settings.ingest_port,
                     uvicorn_options(),
                 ),
                 HttpService(
                     "predict",
-                    create_predict_app(container, predict_url=predict_url, ingest_url=ingest_url),
+                    create_predict_app(backend_of(container), predict_url=predict_url, ingest_url=ingest_url),
                     settings.api_host,
                     settings.predict_port,
                     uvicorn_options(),
@@ -270,7 +271,7 @@ def _print_banner(container: Container, ingest_url: str, predict_url: str) -> No
     default = LOCAL_DEFAULTS["api-keys"]
     key = default if keys == default else "the one in SVMFLOW_SECRET_API_KEYS"
     current = container.read_model.current_model()
-    model = current["version"] if current else "none yet"
+    model = current.version if current else "none yet"
     if (ingest_url, predict_url) == local_urls(Settings()):
         # Where the Makefile's demo target goes from a new shell.
         demo_hint = f"make demo    (or {demo.command()})"

@@ -14,9 +14,9 @@ from svmflow.contracts import ModelEvent, ShadowReport, TrainingRequest
 from svmflow.db import shadow as shadow_scores
 from svmflow.db.database import Database
 from svmflow.errors import PreconditionFailedError, TransientError
+from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 from svmflow.model_registry import ModelRegistry, ShadowPointer
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from svmflow.db.queries import predictions_for
 from svmflow.db.verdicts import record_verdicts
 from svmflow.domain.performance import VersionPerformance
 from svmflow.domain.sequential import WatchPolicy
+from svmflow.messaging import EventContext
 from svmflow.model_registry import ModelRegistry
 from svmflow.ports import Publisher
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 
 CONSUMER = "feedback_to_performance"
 

@@ -11,8 +11,8 @@ from svmflow.contracts import Predictions, ShadowScores, TrainingRequest
 from svmflow.db import shadow
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import Prediction, PredictionBatch
+from svmflow.messaging import EventContext, publish
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import EventContext, publish
 from svmflow.shadow_promotion import REQUEST_PREFIX
 
 CONSUMER = "prediction_to_db"

@@ -87,7 +87,7 @@ def test_a_csv_with_bad_rows_gives_results_and_an_error_file(system: System) -> 
     assert results[0] == ["line", "subject", "label", "score"]
     assert [(int(r[0]), r[1]) for r in results[1:]] == [(line, s) for line, s, _ in expected]
     version = progress["model_version"]
-    assert version == system.container.read_model.current_model()["version"]
+    assert version == system.container.read_model.current_model().version
     assert [int(r[2]) for r in results[1:]] == offline_labels(system, version, [f for *_, f in expected])
 
     errors = read_csv(system, progress["errors_uri"])
@@ -215,8 +215,8 @@ def test_a_chunk_is_predicted_by_its_pinned_version_not_production(system: Syste
             model_sha256=metadata.sha256,
         ),
     )
-    answer = predict_chunk(request, request.bulk, system.container.model_server)  # type: ignore[arg-type]
+    answer = predict_chunk(request, request.bulk, system.container.models)  # type: ignore[arg-type]
     assert answer.model_version == version != pointer.version
     assert answer.labels == [1, 0]  # production says [0, 1]
     assert answer.lines == [2, 3]
-    assert system.container.model_server.current().version == pointer.version
+    assert system.container.models.current().version == pointer.version

@@ -11,6 +11,7 @@ import pytest
 
 from api.app import create_ingest_app, create_predict_app
 from api.batch_ids import BatchIds
+from api.wiring import backend_of
 from svmflow.client import (
     AsyncClient,
     Client,
@@ -45,8 +46,8 @@ class Served:
 def served(system: System) -> Iterator[Served]:
     container = system.container
     with (
-        serving(create_predict_app(container, predict_url="http://unused")) as predict_url,
-        serving(create_ingest_app(container, predict_url=predict_url)) as ingest_url,
+        serving(create_predict_app(backend_of(container), predict_url="http://unused")) as predict_url,
+        serving(create_ingest_app(backend_of(container), predict_url=predict_url)) as ingest_url,
     ):
         yield Served(ingest_url, predict_url, system)
 
@@ -68,7 +69,7 @@ def test_submit_wait_and_results(served: Served) -> None:
         result = client.wait(accepted.batch_id, timeout=60)
     assert [p.subject for p in result.results] == subjects
     assert [p.label for p in result.results] == [0, 1, 0, 1, 0]
-    assert result.model_version == served.system.container.read_model.current_model()["version"]
+    assert result.model_version == served.system.container.read_model.current_model().version
 
 
 def test_large_inputs_are_split_within_the_api_limits(served: Served) -> None:

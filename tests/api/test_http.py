@@ -15,6 +15,7 @@ from redis.retry import Retry
 from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
+from api.wiring import backend_of
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from tests.api.conftest import AUTH, KEY, PREDICT_URL, System, batch, make_settings
@@ -73,7 +74,7 @@ class TestAuth:
         container = Container(
             make_settings(tmp_path), redis=fakeredis.FakeRedis(server=fakeredis.FakeServer()), secrets=secrets
         )
-        with TestClient(create_predict_app(container)) as client:
+        with TestClient(create_predict_app(backend_of(container))) as client:
             assert client.get("/v1/models", headers={"X-API-Key": "new-key"}).status_code == 200
             assert client.get("/v1/models", headers={"X-API-Key": "old-key"}).status_code == 200
             assert client.get("/v1/models", headers={"X-API-Key": KEY}).status_code == 401
@@ -97,7 +98,7 @@ class TestHealth:
     def test_readyz_is_503_when_redis_is_unreachable(self, tmp_path: Path, unused_port: int) -> None:
         dead = _dead_redis(unused_port)
         container = Container(make_settings(tmp_path), redis=dead, secrets=EnvSecrets({}))
-        with TestClient(create_predict_app(container)) as client:
+        with TestClient(create_predict_app(backend_of(container))) as client:
             response = client.get("/readyz")
             alive = client.get("/healthz")
         assert response.status_code == 503
@@ -112,8 +113,8 @@ class TestHealth:
         dead = _dead_redis(unused_port)
         container = Container(make_settings(tmp_path), redis=dead, secrets=EnvSecrets({}))
         with (
-            TestClient(create_predict_app(container)) as predict,
-            TestClient(create_ingest_app(container)) as ingest,
+            TestClient(create_predict_app(backend_of(container))) as predict,
+            TestClient(create_ingest_app(backend_of(container))) as ingest,
         ):
             answers = [
                 predict.get("/v1/models", headers=AUTH),
@@ -139,7 +140,7 @@ class TestHealth:
             publisher=Down(),
             secrets=EnvSecrets({}),
         )
-        with TestClient(create_ingest_app(container)) as client:
+        with TestClient(create_ingest_app(backend_of(container))) as client:
             response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"] == {"redis": "ok", "pubsub": "unreachable: ConnectionError"}
@@ -220,6 +221,35 @@ class TestOpenApi:
             "/v1/jobs/bulk/{job_id}",
         } <= set(predict)
         assert list(predict["/v1/batches"]) == ["get"]
+
+    def test_every_body_documents_its_fields(self, system: System) -> None:
+        """No response is an opaque "object": each object schema names its properties (or, for a
+        mapping such as the health checks, the type of its values)."""
+        schemas = system.predict.get("/openapi.json").json()["components"]["schemas"]
+
+        def opaque(node: object, where: str) -> list[str]:
+            if isinstance(node, list):
+                return [o for i, item in enumerate(node) for o in opaque(item, f"{where}[{i}]")]
+            if not isinstance(node, dict):
+                return []
+            found = []
+            if (
+                node.get("type") == "object"
+                and "properties" not in node
+                and "additionalProperties" not in node
+            ):
+                found.append(where)
+            return found + [o for key, value in node.items() for o in opaque(value, f"{where}.{key}")]
+
+        assert opaque(schemas, "schemas") == []
+        model = schemas["ModelVersion"]["properties"]
+        assert model["evaluation"]["anyOf"][0] == {"$ref": "#/components/schemas/Evaluation"}
+        assert schemas["ModelListing"]["properties"]["items"]["items"] == {
+            "$ref": "#/components/schemas/ModelVersion"
+        }
+        assert schemas["JobListing"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/Job"}
+        assert {"version", "since", "evaluation", "n_features"} <= set(schemas["CurrentModel"]["properties"])
+        assert {"quarantined_rows", "as_of", "job_id"} <= set(schemas["TrainingRows"]["properties"])
 
     def test_the_location_points_at_the_predict_api(self, system: System) -> None:
         accepted = system.ingest.post("/v1/batches", json=batch(1), headers=AUTH)

@@ -12,11 +12,12 @@ from starlette.testclient import TestClient
 
 from api.app import create_predict_app
 from api.auth import ApiKeys
+from api.wiring import backend_of
 from svmflow import operations, topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.contracts import RollbackRequest
 from svmflow.handlers import rollback
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 from tests.api.conftest import AUTH, PREDICT_URL, System
 
 OPERATOR = {"X-API-Key": "op-key"}
@@ -25,7 +26,7 @@ OPERATOR = {"X-API-Key": "op-key"}
 @pytest.fixture
 def operator(system: System) -> Iterator[TestClient]:
     """The predict API over the same system, with a plain key and an operator key."""
-    app = create_predict_app(system.container, predict_url=PREDICT_URL)
+    app = create_predict_app(backend_of(system.container), predict_url=PREDICT_URL)
     app.state.service.api_keys = ApiKeys(
         EnvSecrets({"SVMFLOW_SECRET_API_KEYS": "dev-local-key,operator:op-key"})
     )
@@ -40,7 +41,7 @@ def two_versions(system: System) -> Iterator[tuple[str, str]]:
     system.drain()
     current = system.container.registry.pointer()[0]
     assert current is not None
-    versions = [v["version"] for v in system.container.read_model.model_versions(50)]
+    versions = [v.version for v in system.container.read_model.model_versions(50)]
     other = next(v for v in versions if v != current.version)
     yield current.version, other
     if system.container.registry.pointer()[0].version != current.version:  # type: ignore[union-attr]
@@ -72,7 +73,7 @@ def test_an_unknown_version_is_404_naming_the_field(operator: TestClient) -> Non
 def test_the_version_in_production_is_409(system: System, operator: TestClient) -> None:
     current = system.container.read_model.current_model()
     assert current is not None
-    answer = operator.post("/v1/models/rollback", json={"to_version": current["version"]}, headers=OPERATOR)
+    answer = operator.post("/v1/models/rollback", json={"to_version": current.version}, headers=OPERATOR)
     assert answer.status_code == 409
     assert "already in production" in answer.json()["detail"]
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import msgspec
 import pytest
 
 from svmflow import contracts, topology
@@ -25,8 +24,8 @@ from svmflow.handlers import (
     training_to_cache,
     training_to_db,
 )
+from svmflow.messaging import EventContext
 from svmflow.model_registry import ModelRegistry, ModelServer
-from svmflow.runtime.processor import EventContext
 from tests.builders import promote_by_hand
 from tests.fakes import RecordingPublisher
 from tests.stores import Stores, real_stores
@@ -171,17 +170,19 @@ def test_a_promotion_that_drops_is_rolled_back_once_with_the_reason(
         event_context = EventContext(published.message_id, published.attributes)
         training_to_cache.handle(event, event_context, read_model=stores.read_model)
         training_to_db.handle(event, event_context, db=stores.db)
-    jobs = [job for job in stores.read_model.jobs() if job["job_id"] == first.job_id]
+    jobs = [job for job in stores.read_model.jobs() if job.job_id == first.job_id]
     assert len(jobs) == 1
-    assert jobs[0]["decision"] == "rolled_back"
-    assert jobs[0]["reason"].startswith(f"rolled back from {new} to {old}: automatic rollback")
-    listed = {entry["version"]: entry for entry in stores.read_model.model_versions()}
-    assert listed[new]["rolled_back"]["to_version"] == old
-    assert "automatic rollback" in listed[new]["rolled_back"]["reason"]
+    assert jobs[0].decision == "rolled_back"
+    assert jobs[0].reason.startswith(f"rolled back from {new} to {old}: automatic rollback")
+    listed = {entry.version: entry for entry in stores.read_model.model_versions()}
+    note = listed[new].rolled_back
+    assert note is not None
+    assert note.to_version == old
+    assert "automatic rollback" in note.reason
     current = stores.read_model.current_model()
     assert current is not None
-    assert (current["version"], current["decision"]) == (old, "rolled_back")
-    assert "significantly below" in msgspec.json.encode(current).decode()
+    assert (current.version, current.decision) == (old, "rolled_back")
+    assert "significantly below" in current.reason
 
 
 def test_a_promotion_as_good_as_its_predecessor_is_kept(stores: Stores, registry: ModelRegistry) -> None:

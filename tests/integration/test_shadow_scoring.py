@@ -20,8 +20,8 @@ from svmflow.domain.gate import GatePolicy
 from svmflow.domain.linear_model import sha256_hex
 from svmflow.domain.training import fit
 from svmflow.handlers import prediction, prediction_to_cache, prediction_to_db, training, training_to_cache
+from svmflow.messaging import EventContext
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, ModelServer, library_versions, new_version
-from svmflow.runtime.processor import EventContext
 from svmflow.shadow_promotion import store
 from tests.builders import _ROWS, prediction_request, promote_by_hand
 from tests.fakes import RecordingPublisher
@@ -144,10 +144,12 @@ def test_a_challenger_in_shadow_counts_flips_and_is_promoted_with_them(
     # /v1/models lists the version with what it would have flipped.
     promotion = published[0]
     training_to_cache.handle(promotion, context(), read_model=stores.read_model)
-    listed = {entry["version"]: entry for entry in stores.read_model.model_versions()}
-    assert listed[challenger]["decision"] == "promoted"
-    assert listed[challenger]["shadow"]["flips"] == total_flips
-    assert len(listed[challenger]["shadow"]["examples"]) == contracts.SHADOW_EXAMPLES
+    listed = {entry.version: entry for entry in stores.read_model.model_versions()}
+    assert listed[challenger].decision == "promoted"
+    report = listed[challenger].shadow
+    assert report is not None
+    assert report.flips == total_flips
+    assert len(report.examples) == contracts.SHADOW_EXAMPLES
 
     # A later batch's request (or a redelivery) republishes the recorded outcome; nothing moves.
     again = training.handle(

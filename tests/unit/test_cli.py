@@ -104,7 +104,7 @@ def test_a_cli_replay_clears_the_failed_batch_and_listing_of_a_running_system(
     bus.publish("prediction-requests-dead-letter", encoded(request), attributes).result()
     bus.drain(10)
     assert running.read_model.get_failure("cli-batch") is not None
-    assert [d["batch_id"] for d in running.read_model.dead_letters()] == ["cli-batch"]
+    assert [d.batch_id for d in running.read_model.dead_letters()] == ["cli-batch"]
 
     assert main(["dead-letters", "replay"]) == 0
     assert "1 message(s) replayed" in capsys.readouterr().out
@@ -214,7 +214,7 @@ def test_models_performance_prints_figures_with_intervals(capsys: pytest.Capture
     from svmflow.config import Settings
     from svmflow.contracts import Feedback, Predictions
     from svmflow.handlers import feedback_to_performance, prediction_to_db
-    from svmflow.runtime.processor import EventContext
+    from svmflow.messaging import EventContext
 
     assert main(["models", "performance"]) == 1
     assert "no model in production" in capsys.readouterr().err

@@ -9,9 +9,9 @@ import pytest
 from svmflow.config import Settings
 from svmflow.contracts import TrainingRequest
 from svmflow.db import job_queue
+from svmflow.embedded import EmbeddedSystem
 from svmflow.emulated.processes import free_port
 from svmflow.errors import SvmflowError
-from svmflow.runtime.embedded import EmbeddedSystem
 from tests.builders import dead_holder
 
 
@@ -28,7 +28,7 @@ def test_first_start_takes_over_the_training_claim_of_a_killed_run(settings: Set
         assert time.monotonic() - started < 60
         current = system.container.read_model.current_model()
         assert current is not None
-        assert current["decision"] == "promoted"
+        assert current.decision == "promoted"
     finally:
         system.stop()
 
