@@ -5,6 +5,7 @@ from __future__ import annotations
 from functions.bulk_results import bulk_results
 from functions.bulk_split import bulk_split
 from functions.dead_letter_replay import dead_letter_replay
+from functions.drift_monitor import drift_monitor
 from functions.feedback_to_db import feedback_to_db
 from functions.feedback_to_performance import feedback_to_performance
 from functions.feedback_to_training import feedback_to_training
@@ -21,6 +22,7 @@ __all__ = [
     "bulk_results",
     "bulk_split",
     "dead_letter_replay",
+    "drift_monitor",
     "feedback_to_db",
     "feedback_to_performance",
     "feedback_to_training",

@@ -235,6 +235,16 @@ class Container:
             return {"read_model": self.read_model}
         if name in ("prediction_to_db", "feedback_to_db", "training_to_db"):
             return {"db": self.db}
+        if name == "drift_monitor":
+            from svmflow.handlers.drift_monitor import DriftOptions, ReferenceProfiles
+
+            return {
+                "db": self.db,
+                "read_model": self.read_model,
+                "publisher": self.publisher,
+                "references": self._get("drift_references", lambda: ReferenceProfiles(self.registry)),
+                "options": DriftOptions(s.drift_window, s.drift_alpha, s.drift_retrain),
+            }
         if name == "feedback_to_performance":
             return {"db": self.db, "read_model": self.read_model}
         if name == "feedback_to_training":

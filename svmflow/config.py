@@ -70,6 +70,11 @@ class Settings:
     # training frees the claim within this time.
     training_lease_seconds: int = 30
     max_delivery_attempts: int = 5
+    # Input drift: records per window of a model version's live inputs, the chance of a false alarm
+    # per window without drift (the threshold), and whether a drifted window asks for a retraining.
+    drift_window: int = 500
+    drift_alpha: float = 0.0001
+    drift_retrain: bool = False
     # Rows per chunk of a bulk file (at most 10,000, the batch limit).
     bulk_chunk_rows: int = 10_000
     embedded_redis_port: int = 6390
@@ -130,6 +135,10 @@ class Settings:
             ) from exc
         if not grid or any(c <= 0 for c in grid):
             raise ConfigError("SVMFLOW_C_GRID needs at least one C, all above 0")
+        if self.drift_window < 50:
+            raise ConfigError("SVMFLOW_DRIFT_WINDOW must be at least 50 records")
+        if not 0.0 < self.drift_alpha < 1.0:
+            raise ConfigError("SVMFLOW_DRIFT_ALPHA must be between 0 and 1")
         if self.cv_folds < 2:
             raise ConfigError("SVMFLOW_CV_FOLDS must be at least 2")
         if self.mode != "embedded" and not self.database_url:
@@ -162,6 +171,12 @@ class Settings:
 
 def _coerce(name: str, annotation: object, raw: str) -> object:
     kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if kind == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"SVMFLOW_{name.upper()}={raw!r} is not a valid bool (true or false)")
     try:
         if kind == "int":
             return int(raw)

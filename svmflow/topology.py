@@ -14,6 +14,7 @@ BULK_REQUESTS = "bulk-requests"
 BULK_PREDICTIONS = "bulk-predictions"
 ROLLBACK_REQUESTS = "rollback-requests"
 DEAD_LETTER_REPLAYS = "dead-letter-replays"
+DRIFT_EVENTS = "drift-events"
 DEAD_LETTER_SUFFIX = "-dead-letter"
 
 TOPICS = (
@@ -26,6 +27,7 @@ TOPICS = (
     BULK_PREDICTIONS,
     ROLLBACK_REQUESTS,
     DEAD_LETTER_REPLAYS,
+    DRIFT_EVENTS,
 )
 
 # entry point -> (trigger topic, topics it publishes to)
@@ -34,6 +36,8 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prediction": (PREDICTION_REQUESTS, (PREDICTIONS, BULK_PREDICTIONS)),
     "prediction_to_cache": (PREDICTIONS, ()),
     "prediction_to_db": (PREDICTIONS, ()),
+    # Input drift per model version; a drifted window is an event (and, if enabled, a retraining).
+    "drift_monitor": (PREDICTIONS, (DRIFT_EVENTS, TRAINING_REQUESTS)),
     "feedback_to_db": (FEEDBACK, ()),
     "feedback_to_training": (FEEDBACK, (TRAINING_REQUESTS,)),
     "feedback_to_performance": (FEEDBACK, ()),
