@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 REFERENCE_KEY = "drift_reference"  # where training stores the profile in the artifact's metrics
 CACHED_PROFILES = 16
+# The log line's "event": the log-based metric of the alert in infra/monitoring.tf filters on it.
+ALERT_EVENT = "input_drift"
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def _raise_alarm(alarm: DriftEvent, publisher: Publisher, context: EventContext,
         alarm.window,
         ", ".join(alarm.drifted_features),
         extra={
-            "event": "input_drift",
+            "event": ALERT_EVENT,
             "model_version": alarm.model_version,
             "window": alarm.window,
             "window_size": alarm.window_size,
