@@ -42,7 +42,7 @@ CREATE TABLE drift_windows (
 	model_version VARCHAR(64) NOT NULL,
 	"window" INTEGER NOT NULL,
 	rows INTEGER NOT NULL,
-	alpha DOUBLE PRECISION NOT NULL,
+	alpha FLOAT NOT NULL,
 	drifted BOOLEAN NOT NULL,
 	drifted_features JSONB NOT NULL,
 	features JSONB NOT NULL,

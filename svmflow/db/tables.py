@@ -268,7 +268,7 @@ class DriftWindow(Base):
     model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     window: Mapped[int] = mapped_column(Integer, primary_key=True)
     rows: Mapped[int]
-    alpha: Mapped[float]
+    alpha: Mapped[float] = mapped_column(Float)
     drifted: Mapped[bool]
     drifted_features: Mapped[list[str]] = mapped_column(JsonColumn)
     features: Mapped[list[dict[str, Any]]] = mapped_column(JsonColumn)
