@@ -108,7 +108,9 @@ def drift_of(system: System, version: str) -> dict[str, Any]:
 def test_a_shifted_feature_raises_the_event_and_the_alert_line_and_the_api_serves_the_figures(
     system: System, caplog: pytest.LogCaptureFixture
 ) -> None:
-    version = system.container.read_model.current_model()["version"]  # type: ignore[index]
+    current = system.container.read_model.current_model()
+    assert current is not None
+    version = current.version
     sd = float(np.std(ROWS[:, 2], ddof=1))
     rng = np.random.default_rng(7)
 
