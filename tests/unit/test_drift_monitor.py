@@ -252,3 +252,20 @@ def test_the_cli_prints_each_features_figures(
     assert main(["models", "drift", version, "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["drifted_features"] == ["skewness"]
+
+
+def test_the_drift_settings_are_read_and_checked() -> None:
+    from svmflow.config import ConfigError
+
+    read = Settings.from_env(
+        {"SVMFLOW_DRIFT_WINDOW": "200", "SVMFLOW_DRIFT_ALPHA": "0.001", "SVMFLOW_DRIFT_RETRAIN": "true"}
+    )
+    assert (read.drift_window, read.drift_alpha, read.drift_retrain) == (200, 0.001, True)
+    assert Settings.from_env({"SVMFLOW_DRIFT_RETRAIN": "off"}).drift_retrain is False
+    assert Settings().drift_retrain is False
+    with pytest.raises(ConfigError, match="SVMFLOW_DRIFT_RETRAIN='maybe'"):
+        Settings.from_env({"SVMFLOW_DRIFT_RETRAIN": "maybe"})
+    with pytest.raises(ConfigError, match="SVMFLOW_DRIFT_WINDOW"):
+        Settings.from_env({"SVMFLOW_DRIFT_WINDOW": "10"})
+    with pytest.raises(ConfigError, match="SVMFLOW_DRIFT_ALPHA"):
+        Settings.from_env({"SVMFLOW_DRIFT_ALPHA": "1.5"})
