@@ -25,10 +25,10 @@ from svmflow.db.database import Database
 from svmflow.domain.drift import ReferenceProfile, assess
 from svmflow.domain.drift_windows import cut, figures, finite_rows
 from svmflow.errors import ModelNotFoundError
+from svmflow.messaging import EventContext, publish
 from svmflow.model_registry import ModelRegistry
 from svmflow.ports import Publisher
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext, publish
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,15 @@ def handle(
     db: Database,
     read_model: ReadModel,
     publisher: Publisher,
-    references: ReferenceProfiles,
-    options: DriftOptions,
+    drift_references: ReferenceProfiles,
+    drift_options: DriftOptions,
 ) -> None:
     """Keyed by (model version, batch id): a batch is counted once in its version's windows however
     often its predictions are delivered or published. Alarms are published before the commit, so a
     failed commit raises them again on the redelivery with the same event id (consumers drop the
     duplicate); the projection is written again on every delivery and the newest revision wins."""
     version = message.model_version
-    profile = references.of(version)
+    profile = drift_references.of(version)
     if profile is None:
         return
     width = len(profile.features)
@@ -103,13 +103,13 @@ def handle(
     now = datetime.now(UTC)
     with db.transaction() as session:
         if drift_db.claim_batch(db, session, version, message.batch_id, now):
-            state = drift_db.locked_state(db, session, version, options.window_size, now)
-            state.window_size = options.window_size
+            state = drift_db.locked_state(db, session, version, drift_options.window_size, now)
+            state.window_size = drift_options.window_size
             latest = drift_db.load(session, version)
             was_drifted = latest is not None and latest.drifted
-            closed, still_open = cut(state.open_rows, rows, options.window_size)
+            closed, still_open = cut(state.open_rows, rows, drift_options.window_size)
             for window_rows in closed:
-                report = assess(profile, np.asarray(window_rows, dtype=np.float64), options.alpha)
+                report = assess(profile, np.asarray(window_rows, dtype=np.float64), drift_options.alpha)
                 figures_now = figures(report)
                 number = drift_db.close_window(
                     session,
@@ -132,7 +132,7 @@ def handle(
                         features=figures_now,
                         detected_at=now,
                     )
-                    _raise_alarm(alarm, publisher, context, retrain=options.retrain and not was_drifted)
+                    _raise_alarm(alarm, publisher, context, retrain=drift_options.retrain and not was_drifted)
                 was_drifted = report.drifted
             drift_db.keep_open(state, still_open, now)
             session.flush()

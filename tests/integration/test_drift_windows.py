@@ -21,8 +21,8 @@ from svmflow.db.tables import DriftWindow
 from svmflow.domain.drift import ReferenceProfile, reference_profile
 from svmflow.handlers import drift_monitor
 from svmflow.handlers.drift_monitor import DriftOptions, ReferenceProfiles
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 from tests.fakes import RecordingPublisher
 from tests.stores import Stores, real_stores
 
@@ -77,8 +77,8 @@ def deliver(stores: Stores, publisher: RecordingPublisher, predictions: Predicti
         db=stores.db,
         read_model=stores.read_model,
         publisher=publisher,
-        references=FixedProfiles(),
-        options=DriftOptions(window_size=WINDOW, alpha=0.0001),
+        drift_references=FixedProfiles(),
+        drift_options=DriftOptions(window_size=WINDOW, alpha=0.0001),
     )
 
 

@@ -21,7 +21,7 @@ from svmflow.contracts import DriftEvent, Predictions, TrainingRequest
 from svmflow.db.tables import DriftState, DriftWindow
 from svmflow.domain.drift import ReferenceProfile
 from svmflow.domain.training import FEATURE_NAMES, read_seed_csv
-from svmflow.runtime.messages import Delivery
+from svmflow.messaging import Delivery
 from tests.builders import DATA, promote_by_hand
 from tests.fakes import RecordingPublisher
 
