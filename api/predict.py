@@ -324,4 +324,4 @@ async def model_drift(request: Request) -> Response:
     if known is None:
         raise NotFoundError(f"no model version {version!r}", field="version")
     # A known version none of whose records was counted yet: no window has closed.
-    return json_response(empty_view(version, service.container.settings.drift_window))
+    return json_response(empty_view(version, service.settings.drift_window))

@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
+from api.wiring import backend_of
 from svmflow import contracts, operations, topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
@@ -78,8 +79,10 @@ def system(tmp_path: Path) -> Iterator[System]:
         assert operations.train(container).decision == "promoted"
         bus.drain(timeout=60)
         with (
-            TestClient(create_ingest_app(container, predict_url="http://predict.test")) as ingest,
-            TestClient(create_predict_app(container, predict_url="http://predict.test")) as predict,
+            TestClient(create_ingest_app(backend_of(container), predict_url="http://predict.test")) as ingest,
+            TestClient(
+                create_predict_app(backend_of(container), predict_url="http://predict.test")
+            ) as predict,
         ):
             yield System(container, bus, drift, ingest, predict)
     finally:
