@@ -96,8 +96,9 @@ class Container:
                     health_check_interval=30,
                     retry_on_timeout=False,
                 )
-            import fakeredis
+            from svmflow.adapters.fake_redis import fakeredis_module
 
+            fakeredis = fakeredis_module()
             return fakeredis.FakeRedis(server=self._get("fake_redis_server", fakeredis.FakeServer))
 
         return self._get("redis", build)
