@@ -44,173 +44,187 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_by_name=True, validate_default=True
     )
 
-    mode: Mode = Field("embedded", description="`embedded`, `emulated` or `gcp`")
+    mode: Mode = Field(default="embedded", description="`embedded`, `emulated` or `gcp`")
     state_dir: Path = Field(
-        Path(".svmflow"),
+        default=Path(".svmflow"),
         description="embedded mode: SQLite file, bus, local bucket; "
         "`svmflow evaluate` writes its reports under `evaluation/` here",
     )
     api_host: str = Field(
-        "127.0.0.1", description="address `make run` serves both APIs on (`0.0.0.0` for every interface)"
+        default="127.0.0.1",
+        description="address `make run` serves both APIs on (`0.0.0.0` for every interface)",
     )
     ingest_port: int = Field(
-        8080, ge=0, le=65535, description="ingest API port (`make run`, `make run-emulated`, `svmflow demo`)"
+        default=8080,
+        ge=0,
+        le=65535,
+        description="ingest API port (`make run`, `make run-emulated`, `svmflow demo`)",
     )
-    predict_port: int = Field(8081, ge=0, le=65535, description="predict API port (same)")
+    predict_port: int = Field(default=8081, ge=0, le=65535, description="predict API port (same)")
     embedded_redis_port: int = Field(
-        6390,
+        default=6390,
         ge=0,
         le=65535,
         description="`make run`'s Redis stand-in on 127.0.0.1, which the CLI reaches (`rebuild-cache`)",
     )
     # Empty means "derive from the mode" (see the properties below).
     predict_url: str = Field(
-        "",
+        default="",
         description="the predict API's public address, for the ingest API's `Location` header "
         "(the Cloud Run URL in production)",
         json_schema_extra=_shown("`http://API_HOST:PREDICT_PORT`"),
     )
-    log_level: str = Field("INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR`; logs are JSON lines")
-    project: str = Field("svmflow-local", description="Google Cloud project (topics, secrets)")
+    log_level: str = Field(
+        default="INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR`; logs are JSON lines"
+    )
+    project: str = Field(default="svmflow-local", description="Google Cloud project (topics, secrets)")
     database_url: str = Field(
-        "",
+        default="",
         description="e.g. `postgresql+psycopg://svmflow@10.0.0.3:5432/svmflow`; the password comes from "
         "the `db-password` secret; `make run-emulated`: the machine's "
         "`postgresql+psycopg://postgres@127.0.0.1:5432/svmflow`",
         json_schema_extra=_shown("SQLite in the state dir"),
     )
-    db_pool_size: int = Field(5, ge=1, description="database connections per process")
+    db_pool_size: int = Field(default=5, ge=1, description="database connections per process")
     redis_url: str = Field(
-        "",
+        default="",
         description="e.g. `redis://10.0.0.4:6379/0`; `make run-emulated`: the machine's "
         "`redis://127.0.0.1:6379/0`; unset, embedded mode needs the `embedded` extra (`make install`)",
         json_schema_extra=_shown("in-process fakeredis"),
     )
-    cache_prefix: str = Field("svmflow:", description="prefix of every Redis key")
+    cache_prefix: str = Field(default="svmflow:", description="prefix of every Redis key")
     cache_ttl_seconds: int = Field(
-        7 * 24 * 3600, ge=1, description="how long a batch stays in the read model (7 days)"
+        default=7 * 24 * 3600, ge=1, description="how long a batch stays in the read model (7 days)"
     )
-    cache_index_size: int = Field(10_000, ge=1, description="batches the listing (`GET /v1/batches`) keeps")
-    cache_jobs_size: int = Field(200, ge=1, description="training jobs the read model keeps")
+    cache_index_size: int = Field(
+        default=10_000, ge=1, description="batches the listing (`GET /v1/batches`) keeps"
+    )
+    cache_jobs_size: int = Field(default=200, ge=1, description="training jobs the read model keeps")
     model_bucket: str = Field(
-        "svmflow-models", description="bucket name (a folder under the state dir in embedded mode)"
+        default="svmflow-models", description="bucket name (a folder under the state dir in embedded mode)"
     )
     storage_endpoint: str = Field(
-        "", description="a Cloud Storage API to use instead of Google's (fake-gcs-server)"
+        default="", description="a Cloud Storage API to use instead of Google's (fake-gcs-server)"
     )
     pubsub_emulator_host: str = Field(
-        "",
+        default="",
         # The client libraries' own variable is honoured too, so one export serves both.
         validation_alias=AliasChoices(f"{ENV_PREFIX}PUBSUB_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"),
         description="host:port of the Pub/Sub emulator",
         json_schema_extra=_shown("`PUBSUB_EMULATOR_HOST`"),
     )
     ingest_url: str = Field(
-        "",
+        default="",
         description="the ingest API's public address, where the console sends batches",
         json_schema_extra=_shown("`http://<api host>:<ingest port>`"),
     )
     console_origins: str = Field(
-        "",
+        default="",
         description="more browser origins allowed to call the ingest API, comma separated",
         json_schema_extra=_shown("(none)"),
     )
     secret_prefix: str = Field(
-        "svmflow-",
+        default="svmflow-",
         description="Secret Manager ids are `<prefix>db-password`, `<prefix>api-keys`, "
         "`<prefix>id-signing-key`",
     )
     secret_manager_endpoint: str = Field(
-        "",
+        default="",
         description="host:port of a Secret Manager API without TLS (a local stand-in); "
         "set, it is used in any mode",
     )
     model_refresh_seconds: float = Field(
-        10.0, ge=0, description="how often the prediction function looks for a new production model"
+        default=10.0, ge=0, description="how often the prediction function looks for a new production model"
     )
     # New labels before a retrain is asked for: this many at first; afterwards each training derives
     # the number its next test needs (bounded by the floor and max), and any new label is enough once
     # retrain_max_wait_seconds have passed since the last request.
-    retrain_min_new_labels: int = Field(50, ge=1, description="new labels that trigger a retraining")
+    retrain_min_new_labels: int = Field(default=50, ge=1, description="new labels that trigger a retraining")
     gate_accuracy_floor: float = Field(
-        0.95, ge=0.0, le=1.0, description="seed hold-out accuracy a challenger needs"
+        default=0.95, ge=0.0, le=1.0, description="seed hold-out accuracy a challenger needs"
     )
     retrain_floor_new_labels: int = Field(
-        20, ge=1, description="the fewest new labels a derived retraining trigger asks for"
+        default=20, ge=1, description="the fewest new labels a derived retraining trigger asks for"
     )
     retrain_max_new_labels: int = Field(
-        300, ge=1, description="the most new labels a derived retraining trigger waits for"
+        default=300, ge=1, description="the most new labels a derived retraining trigger waits for"
     )
     retrain_max_wait_seconds: float = Field(
-        3600.0,
+        default=3600.0,
         ge=0,
         description="after this long, any new label asks for a retraining (checked as feedback arrives)",
     )
     # The promotion gate (see README, "The learning loop").
     gate_seed_tolerance: float = Field(
-        0.02,
+        default=0.02,
         ge=0.0,
         le=1.0,
         description="how far below the champion's seed hold-out metric a challenger may fall",
     )
     gate_recall_floor: float = Field(
-        0.90, ge=0.0, le=1.0, description="the lowest recall of any class a challenger may have"
+        default=0.90, ge=0.0, le=1.0, description="the lowest recall of any class a challenger may have"
     )
     gate_metric: GateMetric = Field(
-        "auto",
+        default="auto",
         description="`accuracy`, `balanced_accuracy`, `macro_f1`, or `auto` "
         "(balanced accuracy when classes are imbalanced)",
     )
     gate_imbalance_share: float = Field(
-        0.3,
+        default=0.3,
         ge=0.0,
         le=1.0,
         description="`auto`: the smaller class's share under which the metric is balanced accuracy",
     )
     gate_alpha: float = Field(
-        0.05,
+        default=0.05,
         gt=0.0,
         lt=1.0,
         description="the gate's false-promotion budget per champion, spent over its repeated tests",
     )
     gate_margin: float = Field(
-        0.02,
+        default=0.02,
         ge=0.0,
         le=1.0,
         description="under drift, how far behind the champion a challenger may be (lower bound)",
     )
     gate_window: int = Field(
-        500, ge=1, description="latest unbiased feedback labels both models are scored on"
+        default=500, ge=1, description="latest unbiased feedback labels both models are scored on"
     )
-    gate_min_window: int = Field(20, ge=1, description="fewest window rows before the paired test is run")
+    gate_min_window: int = Field(
+        default=20, ge=1, description="fewest window rows before the paired test is run"
+    )
     # Fitting: class weights, the C grid searched by cross-validation, and the quarantine rule.
     class_weight: ClassWeight = Field(
-        "none",
+        default="none",
         description="`balanced` weighs classes inversely to their frequency (recorded in the metadata)",
     )
-    c_grid: str = Field("0.01,0.1,1,10", description="values of C tried by cross-validation")
-    cv_folds: int = Field(5, ge=2, description="cross-validation folds for choosing C")
+    c_grid: str = Field(default="0.01,0.1,1,10", description="values of C tried by cross-validation")
+    cv_folds: int = Field(default=5, ge=2, description="cross-validation folds for choosing C")
     quarantine_iqr: float = Field(
-        3.0, ge=0.0, description="feedback rows beyond the quartiles +/- this many IQRs are quarantined"
+        default=3.0,
+        ge=0.0,
+        description="feedback rows beyond the quartiles +/- this many IQRs are quarantined",
     )
-    holdout_percent: int = Field(20, gt=0, lt=100, description="share of the rows held out for evaluation")
+    holdout_percent: int = Field(
+        default=20, gt=0, lt=100, description="share of the rows held out for evaluation"
+    )
     feedback_weight: float = Field(
-        1.0, ge=0.0, description="weight of a feedback row against a seed row in training"
+        default=1.0, ge=0.0, description="weight of a feedback row against a seed row in training"
     )
     # Renewed by a heartbeat every third of it.
     training_lease_seconds: int = Field(
-        30,
+        default=30,
         ge=1,
         description="the training claim; a running training renews it on a heartbeat, so a killed or "
         "frozen one frees it within this time",
     )
     max_delivery_attempts: int = Field(
-        5,
+        default=5,
         ge=1,
         description="deliveries before a message goes to the dead-letter topic (embedded bus)",
     )
     bulk_chunk_rows: int = Field(
-        10_000,
+        default=10_000,
         ge=1,
         le=10_000,
         description="rows per chunk of a bulk file (at most 10,000, the batch limit)",
