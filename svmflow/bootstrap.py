@@ -244,6 +244,7 @@ class Container:
                 "min_new_labels": s.retrain_min_new_labels,
                 "holdout_percent": s.holdout_percent,
                 "max_wait_seconds": s.retrain_max_wait_seconds,
+                "read_model": self.read_model,
             }
         if name == "rollback":
             return {"registry": self.registry, "publisher": self.publisher}
