@@ -22,6 +22,7 @@ from tests.browser.conftest import (
 GENUINE = [3.6216, 8.6661, -2.8073, -0.44699]
 FORGED = [-1.3971, 3.3191, -1.3927, -1.9948]
 AUTH = {"X-API-Key": USER_KEY}
+MINUS = "\N{MINUS SIGN}"  # the console writes negative contributions with it
 
 
 def submit_elsewhere(stack: Stack, subjects: list[str], features: list[list[float]]) -> dict[str, Any]:
@@ -40,7 +41,9 @@ def result_rows(page: Page) -> Any:
     return page.locator("#results > tbody > tr.result")
 
 
-def test_live_accuracy_per_version_is_a_chart_with_intervals_and_a_table(watched: Watched, stack: Stack) -> None:
+def test_live_accuracy_per_version_is_a_chart_with_intervals_and_a_table(
+    watched: Watched, stack: Stack
+) -> None:
     # One vector rated five times: five labels for the version's accuracy, one row of training data
     # at most (a retraining needs more).
     batch = submit_elsewhere(stack, [f"acc-{i}" for i in range(5)], [GENUINE] * 5)
@@ -73,8 +76,10 @@ def test_live_accuracy_per_version_is_a_chart_with_intervals_and_a_table(watched
     # The interval bar spans low to high around the point, on the chart's own scale.
     line = chart.locator("g.row", has_text=version).locator("line.ci").first
     circle = chart.locator("g.row", has_text=version).locator("circle.point")
-    x1, x2 = float(line.get_attribute("x1") or "nan"), float(line.get_attribute("x2") or "nan")
-    cx = float(circle.get_attribute("cx") or "nan")
+    x1, x2, cx = (
+        float((element.get_attribute(name) or "nan").removesuffix("%"))
+        for element, name in ((line, "x1"), (line, "x2"), (circle, "cx"))
+    )
     assert x1 < cx < x2 if accuracy["low"] < accuracy["value"] < accuracy["high"] else x1 <= cx <= x2
     expect(chart.locator("g.row", has_text=version)).to_contain_text(f"{figures['overall']['labels']} labels")
 
@@ -96,7 +101,8 @@ def test_drift_per_feature_is_shown_for_the_version_in_production(watched: Watch
     expect(table.locator("tbody tr", has_text="skewness").locator(".badge")).to_have_text("stable")
     expect(table.locator("tbody tr", has_text="entropy")).to_contain_text("—")  # no p-value
     expect(page.locator("#drift")).to_contain_text("212 of 500 records in the open window; 3 windows tested")
-    assert asked and asked[0].endswith(f"/v1/models/{current['version']}/drift")
+    assert asked
+    assert asked[0].endswith(f"/v1/models/{current['version']}/drift")
     # A longer PSI bar for a larger PSI.
     widths = [
         float(table.locator("tbody tr", has_text=name).locator("rect.fill").get_attribute("width") or "nan")
@@ -143,10 +149,10 @@ def test_a_batch_submitted_elsewhere_shows_its_features_and_explanations(
     rows = table.locator("tbody tr")
     expect(rows).to_have_count(4 + 2)  # the features, the intercept, the score
     expected = explained["results"][0]["contributions"][0]
-    shown = [float(rows.nth(i).locator("td").nth(1).inner_text().replace("−", "-")) for i in range(4)]
+    shown = [float(rows.nth(i).locator("td").nth(1).inner_text().replace(MINUS, "-")) for i in range(4)]
     assert shown == [round(v, 3) for v in expected]
     score = explained["results"][0]["score"]
-    expect(rows.nth(5).locator("td").nth(1)).to_have_text(f"{'+' if score >= 0 else '−'}{abs(score):.3f}")
+    expect(rows.nth(5).locator("td").nth(1)).to_have_text(f"{'+' if score >= 0 else MINUS}{abs(score):.3f}")
     # The bar of the largest contribution is the longest.
     widths = [float(rows.nth(i).locator("rect.fill").get_attribute("width") or "nan") for i in range(4)]
     assert widths.index(max(widths)) == [abs(v) for v in expected].index(max(abs(v) for v in expected))
@@ -166,7 +172,7 @@ def test_a_correction_is_shown_once_it_reached_the_training_data(watched: Watche
     expect(cell).to_have_text("not rated")
     predicted = batch["results"][0]["label"]
     first.get_by_role("combobox").select_option(str(1 - predicted))
-    expect(first.locator(".rated").first).to_have_text(f"corrected to {1 - predicted} · accepted")
+    expect(first.locator(".rated")).to_have_text(f"corrected to {1 - predicted} · accepted")
     expect(cell).to_have_text(re.compile(rf"^label {1 - predicted} since "), timeout=30_000)
     expect(result_rows(page).nth(1).locator("td.training")).to_have_text("not rated")
     # The API the console polls says the same.

@@ -5,11 +5,8 @@ import { predict } from "./api.js";
 import { h, percent, replace, svg } from "./dom.js";
 
 const MAX_VERSIONS = 8;
-const ROW = 34;
-const TOP = 28;
-const LEFT = 200;
-const RIGHT = 150;
-const WIDTH = 720;
+const ROW = 46; // px: a line of text (the version and its figures), then its interval
+const TOP = 26;
 
 /** The versions worth a row: the newest that served (a rejected challenger never did) and the one in production. */
 export function servedVersions(items, current) {
@@ -22,33 +19,34 @@ function domain(rows) {
   return [Math.min(floor, 0.9), 1];
 }
 
+// Positions are percentages of the chart's width, so it fills a phone or a laptop and its text keeps
+// its size (a viewBox would scale the text with the width).
 function chart(rows, current) {
   const [lo, hi] = domain(rows);
-  const x = (v) => LEFT + ((v - lo) / (hi - lo)) * (WIDTH - LEFT - RIGHT);
-  const height = TOP + rows.length * ROW + 8;
+  const x = (v) => `${(3 + ((v - lo) / (hi - lo)) * 94).toFixed(2)}%`;
+  const height = TOP + rows.length * ROW;
   const step = hi - lo > 0.3 ? 0.1 : 0.05;
   const ticks = [];
   for (let t = lo; t <= hi + 1e-9; t += step) ticks.push(Math.round(t * 100) / 100);
-  return svg("svg", { viewBox: `0 0 ${WIDTH} ${height}`, class: "chart", role: "img", "aria-labelledby": "accuracy-title",
+  return svg("svg", { width: "100%", height, class: "chart", role: "img", "aria-labelledby": "accuracy-title",
     "aria-describedby": "accuracy-desc", focusable: "false" },
     ticks.map((t) => svg("g", { class: "tick" },
-      svg("line", { x1: x(t), x2: x(t), y1: TOP - 6, y2: height - 4 }),
+      svg("line", { x1: x(t), x2: x(t), y1: TOP - 6, y2: height }),
       svg("text", { x: x(t), y: TOP - 12, "text-anchor": "middle" }, `${Math.round(t * 100)}%`))),
     rows.map((r, i) => {
-      const y = TOP + i * ROW + ROW / 2;
-      const name = r.version === current ? `${r.version} ●` : r.version;
-      const label = svg("text", { x: LEFT - 10, y: y + 4, "text-anchor": "end", class: "version" }, name);
+      const top = TOP + i * ROW;
+      const y = top + 32;
       const a = r.accuracy;
-      if (!a) {
-        return svg("g", { class: "row empty" }, label,
-          svg("text", { x: LEFT + 4, y: y + 4, class: "note" }, "no rated predictions yet"));
-      }
+      const label = svg("text", { x: "0", y: top + 15 },
+        svg("tspan", { class: "version" }, r.version === current ? `${r.version} ●` : r.version),
+        svg("tspan", { class: a ? "value" : "note", dx: 10 },
+          a ? `${percent(a.value)} · ${r.labels} label${r.labels === 1 ? "" : "s"}` : "no rated predictions yet"));
+      if (!a) return svg("g", { class: "row empty" }, label);
       return svg("g", { class: r.version === current ? "row live" : "row" }, label,
         svg("line", { class: "ci", x1: x(a.low), x2: x(a.high), y1: y, y2: y }),
         svg("line", { class: "ci", x1: x(a.low), x2: x(a.low), y1: y - 6, y2: y + 6 }),
         svg("line", { class: "ci", x1: x(a.high), x2: x(a.high), y1: y - 6, y2: y + 6 }),
-        svg("circle", { class: "point", cx: x(a.value), cy: y, r: 5 }),
-        svg("text", { x: WIDTH - RIGHT + 12, y: y + 4, class: "value" }, `${percent(a.value)} · ${r.labels} label${r.labels === 1 ? "" : "s"}`));
+        svg("circle", { class: "point", cx: x(a.value), cy: y, r: 5 }));
     }));
 }
 

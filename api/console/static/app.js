@@ -379,9 +379,9 @@ function trainingTracker(batchId) {
 
 function trainingState(tracker, subject) {
   const entry = tracker.entry(subject);
-  if (tracker.isWaiting(subject)) return h("span", { class: "rated" }, "on its way…");
-  if (!entry) return h("span", { class: "rated" }, "not rated");
-  return h("span", { class: "rated ok" }, `label ${entry.label} since `, when(entry.reached_at));
+  if (tracker.isWaiting(subject)) return h("span", { class: "arrival" }, "on its way…");
+  if (!entry) return h("span", { class: "arrival" }, "not rated");
+  return h("span", { class: "arrival ok" }, `label ${entry.label} since `, when(entry.reached_at));
 }
 
 function drawBatch(box, batch, explained) {
@@ -393,7 +393,7 @@ function drawBatch(box, batch, explained) {
   const names = explained?.explanation.feature_names || window.svmflowFeatureNames || [];
   const explanations = new Map(explained ? explained.results.map((r) => [r.subject, r]) : []);
   const tracker = trainingTracker(batch.batch_id);
-  const columns = 1 + width + 5;
+  const columns = 1 + width + 4;
   const trainingCells = new Map();
   const rows = batch.results.flatMap((r, index) => {
     const state = h("span", { class: "rated", "aria-live": "polite" });
@@ -431,18 +431,16 @@ function drawBatch(box, batch, explained) {
         "aria-label": `Why ${r.subject} is ${r.label}`, onclick: () => {
           const open = toggle.getAttribute("aria-expanded") !== "true";
           toggle.setAttribute("aria-expanded", String(open));
-          toggle.textContent = open ? "Hide" : "Why?";
           detail.hidden = !open;
         } }, "Why?")
-      : "—";
+      : null;
     return [h("tr", { class: "result" },
       h("th", { scope: "row" }, r.subject),
       width ? (values || Array(width).fill(null)).map((v) => h("td", { class: "num" }, v ?? "—")) : null,
       h("td", { class: "num" }, r.label),
-      h("td", { class: "num" }, r.score.toFixed(3)),
+      h("td", { class: "num score" }, r.score.toFixed(3), toggle ? " " : null, toggle),
       h("td", {}, select, " ", state),
-      training,
-      h("td", {}, toggle)), detail];
+      training), detail];
   });
   tracker.onChange((subjects) => {
     for (const s of subjects) replace(trainingCells.get(s), trainingState(tracker, s));
@@ -485,14 +483,14 @@ function drawBatch(box, batch, explained) {
     h("p", { class: "help" },
       "Change a label to correct it: the correction is sent at once as feedback and becomes training data ",
       "(the Training data column shows when it got there); enough new labels start a retraining (see Jobs). ",
-      "The score is the signed distance to the decision boundary; “Why?” shows each feature's contribution to it.",
+      "The score is the signed distance to the decision boundary; “Why?” beside it shows each feature's contribution.",
       explained ? "" : " This batch was restored without its features: they and the explanations are shown only in the tab that submitted it."),
     h("div", { class: "scroll" }, h("table", { id: "results" },
       h("caption", { class: "sr-only" }, "Predictions, one per record"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Subject"),
         width ? Array.from({ length: width }, (_, i) => h("th", { scope: "col" }, names[i] || `feature ${i + 1}`)) : null,
         h("th", { scope: "col" }, "Predicted"), h("th", { scope: "col" }, "Score"), h("th", { scope: "col" }, "Label (correct here)"),
-        h("th", { scope: "col" }, "Training data"), h("th", { scope: "col" }, "Explanation"))),
+        h("th", { scope: "col" }, "Training data"))),
       h("tbody", {}, rows))),
     h("div", { class: "actions" }, confirmAll, allState));
   return tracker.poll;
