@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from api.body import decode_json, read_body
 from api.errors import NotFoundError, UnavailableError, UnprocessableError
-from api.ingest import _idempotency_key
+from api.ingest import idempotency_key_of
 from api.models import BulkAccepted, BulkPending, BulkSubmission
 from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
@@ -66,7 +66,7 @@ def check_file(service: Service, uri: str, n_features: int) -> Location:
 
 async def submit_bulk(request: Request) -> Response:
     service: Service = request.app.state.service
-    idempotency_key = _idempotency_key(request)
+    idempotency_key = idempotency_key_of(request)
     body = await read_body(request, MAX_BULK_BODY_BYTES)
     submission = decode_json(body, _decoder)
     current = await run_in_threadpool(service.read_model.current_model)
