@@ -37,6 +37,11 @@ def submit_elsewhere(stack: Stack, subjects: list[str], features: list[list[floa
     return done.json()  # type: ignore[no-any-return]
 
 
+def no_policy_violation(watched: Watched) -> None:
+    """The charts and bars are drawn within the Content-Security-Policy: no inline style or script."""
+    assert [e for e in watched.errors if "Content Security Policy" in e] == []
+
+
 def result_rows(page: Page) -> Any:
     return page.locator("#results > tbody > tr.result")
 
@@ -82,6 +87,7 @@ def test_live_accuracy_per_version_is_a_chart_with_intervals_and_a_table(
     )
     assert x1 < cx < x2 if accuracy["low"] < accuracy["value"] < accuracy["high"] else x1 <= cx <= x2
     expect(chart.locator("g.row", has_text=version)).to_contain_text(f"{figures['overall']['labels']} labels")
+    no_policy_violation(watched)
 
 
 def test_drift_per_feature_is_shown_for_the_version_in_production(watched: Watched, stack: Stack) -> None:
@@ -110,6 +116,7 @@ def test_drift_per_feature_is_shown_for_the_version_in_production(watched: Watch
     ]
     assert widths == sorted(widths, reverse=True)
     shot(page, "models-drift")
+    no_policy_violation(watched)
 
 
 def test_a_version_without_drift_data_says_so(watched: Watched, stack: Stack) -> None:
@@ -160,6 +167,7 @@ def test_a_batch_submitted_elsewhere_shows_its_features_and_explanations(
     page.keyboard.press("Enter")
     expect(toggle).to_have_attribute("aria-expanded", "false")
     expect(table).to_be_hidden()
+    no_policy_violation(watched)
 
 
 def test_a_correction_is_shown_once_it_reached_the_training_data(watched: Watched, stack: Stack) -> None:
