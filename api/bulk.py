@@ -70,11 +70,11 @@ async def submit_bulk(request: Request) -> Response:
     body = await read_body(request, MAX_BULK_BODY_BYTES)
     submission = decode_json(body, _decoder)
     current = await run_in_threadpool(service.read_model.current_model)
-    if current is None or current.get("n_features") is None:
+    if current is None or current.n_features is None:
         raise UnavailableError(
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
-    location = await run_in_threadpool(check_file, service, submission.uri, int(current["n_features"]))
+    location = await run_in_threadpool(check_file, service, submission.uri, current.n_features)
 
     if idempotency_key is None:
         job_id = service.batch_ids.issue()

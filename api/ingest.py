@@ -109,7 +109,7 @@ async def submit_batch(request: Request) -> Response:
         raise UnavailableError(
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
-    check_batch(batch, current.get("n_features"))
+    check_batch(batch, current.n_features)
 
     if idempotency_key is None:
         batch_id = service.batch_ids.issue()

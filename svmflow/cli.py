@@ -270,7 +270,7 @@ def _print_banner(container: Container, ingest_url: str, predict_url: str) -> No
     default = LOCAL_DEFAULTS["api-keys"]
     key = default if keys == default else "the one in SVMFLOW_SECRET_API_KEYS"
     current = container.read_model.current_model()
-    model = current["version"] if current else "none yet"
+    model = current.version if current else "none yet"
     if (ingest_url, predict_url) == local_urls(Settings()):
         # Where the Makefile's demo target goes from a new shell.
         demo_hint = f"make demo    (or {demo.command()})"

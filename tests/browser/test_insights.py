@@ -94,7 +94,7 @@ def test_drift_per_feature_is_shown_for_the_version_in_production(watched: Watch
     current = stack.container.read_model.current_model()
     assert current is not None
     page = watched.page
-    asked = serve_drift(page, drift_report(current["version"]))
+    asked = serve_drift(page, drift_report(current.version))
     sign_in(page, stack, USER_KEY)
     page.get_by_role("link", name="Models", exact=True).click()
     table = page.locator("#drift-table")
@@ -108,7 +108,7 @@ def test_drift_per_feature_is_shown_for_the_version_in_production(watched: Watch
     expect(table.locator("tbody tr", has_text="entropy")).to_contain_text("—")  # no p-value
     expect(page.locator("#drift")).to_contain_text("212 of 500 records in the open window; 3 windows tested")
     assert asked
-    assert asked[0].endswith(f"/v1/models/{current['version']}/drift")
+    assert asked[0].endswith(f"/v1/models/{current.version}/drift")
     # A longer PSI bar for a larger PSI.
     widths = [
         float(table.locator("tbody tr", has_text=name).locator("rect.fill").get_attribute("width") or "nan")
