@@ -1,35 +1,43 @@
-"""Cloud Functions source root: one archive, one entry point per function (see infra/)."""
+"""Cloud Functions source root: one archive, one entry point per row of ``svmflow.topology.FUNCTIONS``.
+
+Cloud Functions (``--entry-point NAME``, see infra/) and functions-framework (``--target NAME``) look
+the entry point up as an attribute of this module, and functions-framework takes its signature type
+from the name it was registered under; so each one is made under its function's name.
+"""
 
 from __future__ import annotations
 
-from functions.bulk_results import bulk_results
-from functions.bulk_split import bulk_split
-from functions.dead_letter_replay import dead_letter_replay
-from functions.feedback_to_db import feedback_to_db
-from functions.feedback_to_performance import feedback_to_performance
-from functions.feedback_to_training import feedback_to_training
-from functions.prediction import prediction
-from functions.prediction_dead_letters import prediction_dead_letters
-from functions.prediction_to_cache import prediction_to_cache
-from functions.prediction_to_db import prediction_to_db
-from functions.rollback import rollback
-from functions.training import training
-from functions.training_to_cache import training_to_cache
-from functions.training_to_db import training_to_db
+import logging
+from collections.abc import Callable
+from typing import Any
 
-__all__ = [
-    "bulk_results",
-    "bulk_split",
-    "dead_letter_replay",
-    "feedback_to_db",
-    "feedback_to_performance",
-    "feedback_to_training",
-    "prediction",
-    "prediction_dead_letters",
-    "prediction_to_cache",
-    "prediction_to_db",
-    "rollback",
-    "training",
-    "training_to_cache",
-    "training_to_db",
-]
+import functions_framework
+
+from svmflow import topology
+from svmflow.bootstrap import default_container
+from svmflow.errors import PermanentError
+from svmflow.runtime.cloud_events import delivery_from_cloud_event
+
+log = logging.getLogger(__name__)
+
+
+def entry_point(function: str) -> Callable[[Any], None]:
+    """The CloudEvent entry point of ``function``; nothing is built until its first event."""
+
+    def run(cloud_event: Any) -> None:
+        """Return to acknowledge; raise to have Pub/Sub redeliver."""
+        processor = default_container().processor(function)
+        try:
+            delivery = delivery_from_cloud_event(cloud_event, processor.topic)
+        except PermanentError as exc:  # no message to dead-letter: say so and acknowledge
+            log.error("unreadable CloudEvent acknowledged: %s", exc, extra={"function": function})
+            return
+        processor.process(delivery)
+
+    run.__name__ = run.__qualname__ = function
+    return functions_framework.cloud_event(run)
+
+
+globals().update({name: entry_point(name) for name in topology.FUNCTIONS})
+
+__all__ = sorted(topology.FUNCTIONS)

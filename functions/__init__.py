@@ -1,1 +1,0 @@
-"""Cloud Functions entry points: decode the CloudEvent, call the core, done."""
