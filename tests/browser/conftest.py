@@ -23,11 +23,11 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api.app import create_ingest_app, create_predict_app
 from api.wiring import backend_of
+from devstack.processes import free_port
 from svmflow import operations
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
-from svmflow.emulated.processes import free_port
 from svmflow.runtime.embedded_bus import EmbeddedBus
 from tests.http_servers import running
 
