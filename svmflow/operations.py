@@ -188,6 +188,8 @@ def _restore_training_labels(session: Session, read_model: ReadModel, batch_ids:
     ).all()
     by_batch: dict[str, list[TrainingLabel]] = {}
     for batch_id, subject, label, labelled_at, created_at in rows:
+        if batch_id is None or subject is None:  # nullable for seed rows; a feedback row has both
+            continue
         rated_at = as_utc(labelled_at)
         # A relabelled row keeps the time it was first written; its new label arrived after its rating.
         reached_at = max(as_utc(created_at), rated_at)
