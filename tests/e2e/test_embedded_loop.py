@@ -106,6 +106,7 @@ def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
             explained,
             system.read_model.drift_json(rated.model_version),
             system.read_model.performance_json(rated.model_version),
+            system.read_model.training_labels("r-1"),
         )
 
     live = snapshot()
@@ -113,6 +114,7 @@ def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
     counts = operations.rebuild_read_model(system)
     assert counts == {
         "batches": 2,
+        "training_labels": 8,
         "models": 1,
         "jobs": 1,
         "performance": 1,
