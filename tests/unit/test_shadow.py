@@ -114,11 +114,11 @@ def test_one_rollback_request_id_per_promotion() -> None:
     ("setting", "value"),
     [
         ("auto_rollback", "maybe"),
-        ("auto_rollback_alpha", 1.5),
-        ("auto_rollback_labels", 0),
-        ("shadow_records", -1),
+        ("auto_rollback_alpha", "1.5"),
+        ("auto_rollback_labels", "0"),
+        ("shadow_records", "-1"),
     ],
 )
-def test_bad_settings_are_refused_by_name(setting: str, value: object) -> None:
+def test_bad_settings_are_refused_by_name(setting: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"SVMFLOW_{setting.upper()}"):
-        Settings(**{setting: value}).validate()  # type: ignore[arg-type]
+        Settings.from_env({f"SVMFLOW_{setting.upper()}": value})
