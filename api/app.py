@@ -21,6 +21,7 @@ from api.errors import EXCEPTION_HANDLERS, PROBLEM_JSON, UnavailableError
 from api.models import Health
 from api.openapi import ingest_document, predict_document
 from api.service import Service
+from svmflow import telemetry
 from svmflow.bootstrap import Container
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -69,20 +70,37 @@ def _openapi(document: dict[str, object]) -> Endpoint:
     return serve
 
 
+def _telemetry(service: Service, name: str) -> tuple[list[BaseRoute], list[Middleware]]:
+    """Traces and metrics, when the settings turn them on: the middleware and ``GET /metrics``."""
+    active = telemetry.configure(service.container.settings)
+    if active is None:
+        return [], []
+    from api.telemetry import TelemetryMiddleware, metrics_route
+
+    if name == "ingest":
+        active.watch_pending(lambda: service.read_model)
+    routes = [metrics_route(active)] if active.scrape_reader is not None else []
+    return routes, [Middleware(TelemetryMiddleware, telemetry=active, api=name)]
+
+
 def _app(
     service: Service,
     routes: list[BaseRoute],
     document: dict[str, object],
     outer: list[Middleware] | None = None,
+    *,
+    name: str,
 ) -> Starlette:
+    observed, observing = _telemetry(service, name)
     common: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", _openapi(document), methods=["GET"]),
+        *observed,
     ]
     app = Starlette(
         routes=common + routes,
-        middleware=[*(outer or []), Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)],
+        middleware=[*observing, *(outer or []), Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.service = service
@@ -130,7 +148,7 @@ def create_ingest_app(
         expose_headers=["Location"],
         max_age=600,
     )
-    return _app(service, routes, ingest_document(max_body_bytes), outer=[cors])
+    return _app(service, routes, ingest_document(max_body_bytes), outer=[cors], name="ingest")
 
 
 def create_predict_app(
@@ -156,4 +174,4 @@ def create_predict_app(
     ]
     policy = console.content_security_policy([console.origin(ingest_at)])
     headers = Middleware(console.PageHeaders, policy=policy)
-    return _app(service, routes, predict_document(), outer=[headers])
+    return _app(service, routes, predict_document(), outer=[headers], name="predict")

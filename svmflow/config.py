@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 Mode = Literal["embedded", "emulated", "gcp"]
+TELEMETRY_MODES = ("off", "console", "otlp", "gcp")
 
 
 class ConfigError(ValueError):
@@ -84,6 +85,11 @@ class Settings:
     # Origins besides the predict API's own that may call the ingest API from a browser (comma separated).
     console_origins: str = ""
     log_level: str = "INFO"
+    # OpenTelemetry traces and metrics (see svmflow/telemetry): off, console, otlp (to
+    # OTEL_EXPORTER_OTLP_ENDPOINT) or gcp (Cloud Trace and Cloud Monitoring).
+    telemetry: str = "off"
+    # on: both APIs serve the process's metrics at GET /metrics in Prometheus text format.
+    metrics_prometheus: str = "off"
     data_path: Path = field(
         default_factory=lambda: Path(__file__).resolve().parent.parent / "data" / "banknote.csv"
     )
@@ -120,6 +126,10 @@ class Settings:
             raise ConfigError("SVMFLOW_GATE_METRIC must be auto, accuracy, balanced_accuracy or macro_f1")
         if self.class_weight not in ("none", "balanced"):
             raise ConfigError("SVMFLOW_CLASS_WEIGHT must be none or balanced")
+        if self.telemetry not in TELEMETRY_MODES:
+            raise ConfigError(f"SVMFLOW_TELEMETRY must be one of {', '.join(TELEMETRY_MODES)}")
+        if self.metrics_prometheus not in ("on", "off"):
+            raise ConfigError("SVMFLOW_METRICS_PROMETHEUS must be on or off")
         if not 0.0 < self.gate_alpha < 1.0:
             raise ConfigError("SVMFLOW_GATE_ALPHA must be between 0 and 1")
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from svmflow import contracts, topology
+from svmflow import contracts, telemetry, topology
 from svmflow.errors import PermanentError
 from svmflow.logs import log_context
 from svmflow.ports import Publisher
@@ -61,13 +61,16 @@ def publish(
     """Publish and wait until the bus has accepted the message, so nothing is acknowledged early."""
     attributes = {
         "schema_version": str(contracts.SCHEMA_VERSION),
-        "traceparent": new_traceparent(traceparent),
+        # With telemetry on, the span in progress (the request's, or the function's) is the parent.
+        "traceparent": telemetry.current_traceparent() or new_traceparent(traceparent),
     }
     if batch_id:
         attributes["batch_id"] = batch_id
-    return publisher.publish(topic, contracts.encode(message), attributes).result(
+    message_id = publisher.publish(topic, contracts.encode(message), attributes).result(
         timeout=PUBLISH_TIMEOUT_SECONDS
     )
+    telemetry.published(topic, message)
+    return message_id
 
 
 Handler = Callable[[Any, EventContext], None]
@@ -85,6 +88,9 @@ class Processor:
 
     def process(self, delivery: Delivery) -> str:
         """Returns "done" or "dead-lettered"; raises on a transient failure."""
+        return telemetry.processing(self.name, self.topic, delivery, self._process)
+
+    def _process(self, delivery: Delivery) -> str:
         context = EventContext(
             delivery.message_id, delivery.attributes, delivery.delivery_attempt, delivery.data
         )
