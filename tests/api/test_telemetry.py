@@ -79,17 +79,21 @@ def test_a_batch_is_one_trace_from_its_post_to_its_poll(
     spans = _spans_of(exporter, trace_id)
     ingest = spans["POST /v1/batches"]
     prediction = spans["process prediction"]
-    assert prediction.parent is not None and ingest.context is not None
+    assert prediction.parent is not None
+    assert ingest.context is not None
     assert prediction.parent.span_id == ingest.context.span_id
     assert prediction.attributes is not None
     assert prediction.attributes["svmflow.batch_id"] == batch_id
     for function in ("prediction_to_cache", "prediction_to_db"):
         child = spans[f"process {function}"]
-        assert child.parent is not None and prediction.context is not None
+        assert child.parent is not None
+        assert prediction.context is not None
         assert child.parent.span_id == prediction.context.span_id, function
     poll = spans["GET /v1/batches/{batch_id}"]
-    assert poll.parent is not None and poll.parent.span_id == ingest.context.span_id
-    assert poll.attributes is not None and poll.attributes["http.response.status_code"] == 200
+    assert poll.parent is not None
+    assert poll.parent.span_id == ingest.context.span_id
+    assert poll.attributes is not None
+    assert poll.attributes["http.response.status_code"] == 200
 
 
 def test_a_callers_trace_is_continued_and_a_malformed_one_ignored(
