@@ -1,9 +1,10 @@
 """The APIs' side of ``svmflow.telemetry``: one ASGI middleware and ``GET /metrics``.
 
-The middleware opens a server span per request (continuing the caller's ``traceparent``, so a client
-that sends back the ``traceresponse`` of its ``POST /v1/batches`` on its polls sees the poll in the
-batch's trace), counts the request and its latency per route and status, and notes each accepted
-batch for the gauge of the oldest pending batch. It is installed only when telemetry is on.
+The middleware writes a server span per request (continuing the caller's ``traceparent``, so a client
+that sends back the ``traceresponse`` of its ``POST /v1/batches`` on its polls sees the poll that
+fetched the results in the batch's trace), counts the request and its latency per route and status,
+and notes each accepted batch for the gauge of the oldest pending batch. It is installed only when
+telemetry is on.
 """
 
 from __future__ import annotations
@@ -35,36 +36,71 @@ class TelemetryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method: str = scope["method"]
-        traceparent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), None)
+        if scope["method"] == "GET":
+            await self._read(scope, receive, send)
+        else:
+            await self._write(scope, receive, send)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A read publishes nothing, so no span need be current while it runs: its span is written
+        afterwards, and not at all for a poll answered "pending" (202), which would only repeat, every
+        few milliseconds, that the batch is not done yet."""
         status = 500  # unless the app answers
+        started, started_ns = time.perf_counter(), time.time_ns()
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            route = _route(scope)
+            self.telemetry.record_request(self.api, "GET", route, status, time.perf_counter() - started)
+            if status != 202:
+                self.telemetry.request_span_after("GET", route, status, _traceparent(scope), started_ns)
+
+    async def _write(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        status = 500
         location: bytes | None = None
         started = time.perf_counter()
-        with self.telemetry.request_span(method, traceparent) as span:
+        # Current while the request runs: what it publishes continues this span's trace.
+        with self.telemetry.request_span(method, _traceparent(scope)) as span:
             # W3C Trace Context level 2: the trace the request joined, for the client to carry on.
-            traceresponse = (self.telemetry.current_traceparent() or "").encode("latin-1")
+            context = span.get_span_context()
+            traceresponse = f"00-{context.trace_id:032x}-{context.span_id:016x}-01".encode("ascii")
 
             async def send_traced(message: Message) -> None:
                 nonlocal status, location
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    headers = list(message.get("headers", []))
-                    location = next((v for k, v in headers if k == b"location"), None)
-                    if traceresponse:
-                        message = {**message, "headers": [*headers, (b"traceresponse", traceresponse)]}
+                    headers = message.get("headers", [])
+                    if status == 202:
+                        location = next((v for k, v in headers if k == b"location"), None)
+                    message = {**message, "headers": [*headers, (b"traceresponse", traceresponse)]}
                 await send(message)
 
             try:
                 await self.app(scope, receive, send_traced)
             finally:
-                route = getattr(scope.get("route"), "path", UNMATCHED)
+                route = _route(scope)
                 span.update_name(f"{method} {route}")
-                span.set_attributes(
-                    {"http.request.method": method, "http.route": route, "http.response.status_code": status}
-                )
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
                 self.telemetry.record_request(self.api, method, route, status, time.perf_counter() - started)
-                if status == 202 and method == "POST" and route == "/v1/batches" and location:
+                if location and method == "POST" and route == "/v1/batches":
                     self.telemetry.pending.accepted(location.decode("latin-1").rsplit("/", 1)[-1])
+
+
+def _traceparent(scope: Scope) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), None)
+
+
+def _route(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", UNMATCHED)
 
 
 def metrics_route(telemetry: Telemetry) -> Route:

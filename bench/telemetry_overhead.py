@@ -1,0 +1,136 @@
+"""What telemetry costs: end-to-end latency (``POST /v1/batches`` to the poll that has the labels) of
+two embedded systems, one with telemetry off and one with it on, driven in alternating rounds so a
+burst of load on the machine hits both alike.
+
+"On" is the full setup: every span exported over OTLP/HTTP (to a sink in this process that accepts and
+counts what it gets) and the Prometheus scrape reader of ``GET /metrics``. Goal (issue 13): the p50
+with telemetry on is at most 10% above the p50 with it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen, systems
+from bench.common import markdown_table, write_json
+from bench.end_to_end import drive
+from bench.ingest_api import batch_body
+
+RATE = 20.0
+ROWS = 100
+ROUNDS = 4
+ROUND_SECONDS = 3.0
+WARMUP_BATCHES = 10
+GOAL_RATIO = 1.10
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports, as a collector would, and counts their bytes."""
+
+    received: dict[str, int] = {}
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        _Sink.received[self.path] = _Sink.received.get(self.path, 0) + len(body)
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _ms(values: list[float], q: float) -> float:
+    return loadgen.percentile(values, q) * 1000
+
+
+def main() -> dict[str, Any]:
+    body = batch_body(ROWS)
+    latencies: dict[str, list[float]] = {"off": [], "on": []}
+    with ExitStack() as stack:
+        endpoint = stack.enter_context(otlp_sink())
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="svmflow-bench-telemetry-")))
+        settings = {
+            "off": {},
+            "on": {
+                "SVMFLOW_TELEMETRY": "otlp",
+                "SVMFLOW_METRICS_PROMETHEUS": "on",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            },
+        }
+        managers = {name: systems.embedded(workdir / name, **env) for name, env in settings.items()}
+        # Each trains its first model before it listens: start both at once.
+        with ThreadPoolExecutor(len(managers)) as pool:
+            started = {name: pool.submit(manager.__enter__) for name, manager in managers.items()}
+            for name, manager in managers.items():
+                if started[name].exception() is None:  # waits; one that failed has nothing to stop
+                    stack.push(manager.__exit__)
+            running = {name: future.result() for name, future in started.items()}
+        for system in running.values():
+            asyncio.run(drive(system, [body] * WARMUP_BATCHES, RATE))
+        for round_ in range(ROUNDS):
+            # Alternate which goes first, so neither always follows the other's backlog.
+            order = list(running) if round_ % 2 == 0 else list(reversed(running))
+            for name in order:
+                system = running[name]
+                system.wait_quiet()
+                trace, _ = asyncio.run(drive(system, [body] * int(RATE * ROUND_SECONDS), RATE))
+                if trace.failed:
+                    failures = f"{len(trace.failed)} failed, e.g. {trace.failed[:3]}"
+                    raise RuntimeError(f"telemetry {name}: {failures}")
+                latencies[name] += trace.end_to_end
+    figures = {name: {f"p{q}_ms": _ms(values, q) for q in (50, 95, 99)} for name, values in latencies.items()}
+    ratio = figures["on"]["p50_ms"] / figures["off"]["p50_ms"]
+    payload = {
+        "benchmark": "telemetry_overhead",
+        "rate": RATE,
+        "rows": ROWS,
+        "batches_each": len(latencies["on"]),
+        "off": figures["off"],
+        "on": figures["on"],
+        "p50_ratio": ratio,
+        "exported_bytes": dict(_Sink.received),
+        "goal_met": ratio <= GOAL_RATIO,
+    }
+    if not _Sink.received.get("/v1/traces"):
+        raise RuntimeError("telemetry on exported no spans: the comparison would measure nothing")
+    write_json("telemetry_overhead", payload)
+    print(table(payload))
+    return payload
+
+
+def table(payload: dict[str, Any]) -> str:
+    rows = [[name, *(f"{payload[name][f'p{q}_ms']:.1f}" for q in (50, 95, 99))] for name in ("off", "on")]
+    note = (
+        f"\n\np50 on / off = {payload['p50_ratio']:.3f} (goal at most {GOAL_RATIO:.2f}: "
+        f"{'met' if payload['goal_met'] else 'missed'}); {payload['batches_each']} batches of "
+        f"{payload['rows']} rows per setting at {payload['rate']:.0f}/s, in alternating rounds; "
+        f"OTLP bytes exported: {payload['exported_bytes']}."
+    )
+    return markdown_table(["telemetry", "e2e p50 ms", "p95 ms", "p99 ms"], rows) + note
+
+
+if __name__ == "__main__":
+    main()
