@@ -1,6 +1,6 @@
 """What telemetry costs: end-to-end latency (``POST /v1/batches`` to the poll that has the labels) of
-two embedded systems, one with telemetry off and one with it on, driven in alternating rounds so a
-burst of load on the machine hits both alike.
+two embedded systems, one with telemetry off and one with it on, driven at the same time (each at the
+same rate) so a burst of load on the machine hits both alike; and the CPU each used per batch.
 
 "On" is the full setup: every span exported over OTLP/HTTP (to a sink in this process that accepts and
 counts what it gets) and the Prometheus scrape reader of ``GET /metrics``. Goal (issue 13): the p50
@@ -20,9 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench import loadgen, systems
 from bench.common import markdown_table, write_json
-from bench.end_to_end import drive
+from bench.end_to_end import Trace, drive
 from bench.ingest_api import batch_body
 
 RATE = 20.0
@@ -62,6 +64,23 @@ def otlp_sink() -> Iterator[str]:
         server.server_close()
 
 
+async def _both(running: dict[str, systems.System], bodies: list[bytes]) -> dict[str, Trace]:
+    """Both systems driven at once, so whatever else loads the machine loads both alike."""
+    names = list(running)
+    traces = await asyncio.gather(*(drive(running[name], bodies, RATE) for name in names))
+    return {name: trace for name, (trace, _) in zip(names, traces, strict=True)}
+
+
+def _cpu_seconds(system: systems.System) -> float:
+    """User and system CPU of the system's processes so far (robust to the load others put on the machine)."""
+    total = 0.0
+    for process in system.processes():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _ms(values: list[float], q: float) -> float:
     return loadgen.percentile(values, q) * 1000
 
@@ -69,6 +88,8 @@ def _ms(values: list[float], q: float) -> float:
 def main() -> dict[str, Any]:
     body = batch_body(ROWS)
     latencies: dict[str, list[float]] = {"off": [], "on": []}
+    cpu = {"off": 0.0, "on": 0.0}
+    ratios: list[float] = []
     with ExitStack() as stack:
         endpoint = stack.enter_context(otlp_sink())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="svmflow-bench-telemetry-")))
@@ -90,17 +111,20 @@ def main() -> dict[str, Any]:
             running = {name: future.result() for name, future in started.items()}
         for system in running.values():
             asyncio.run(drive(system, [body] * WARMUP_BATCHES, RATE))
-        for round_ in range(ROUNDS):
-            # Alternate which goes first, so neither always follows the other's backlog.
-            order = list(running) if round_ % 2 == 0 else list(reversed(running))
-            for name in order:
-                system = running[name]
+        count = int(RATE * ROUND_SECONDS)
+        for _ in range(ROUNDS):
+            for system in running.values():
                 system.wait_quiet()
-                trace, _ = asyncio.run(drive(system, [body] * int(RATE * ROUND_SECONDS), RATE))
+            cpu_before = {name: _cpu_seconds(system) for name, system in running.items()}
+            traces = asyncio.run(_both(running, [body] * count))
+            for name, system in running.items():
+                cpu[name] += _cpu_seconds(system) - cpu_before[name]
+            for name, trace in traces.items():
                 if trace.failed:
                     failures = f"{len(trace.failed)} failed, e.g. {trace.failed[:3]}"
                     raise RuntimeError(f"telemetry {name}: {failures}")
                 latencies[name] += trace.end_to_end
+            ratios.append(_ms(traces["on"].end_to_end, 50) / _ms(traces["off"].end_to_end, 50))
     figures = {name: {f"p{q}_ms": _ms(values, q) for q in (50, 95, 99)} for name, values in latencies.items()}
     ratio = figures["on"]["p50_ms"] / figures["off"]["p50_ms"]
     payload = {
@@ -111,6 +135,8 @@ def main() -> dict[str, Any]:
         "off": figures["off"],
         "on": figures["on"],
         "p50_ratio": ratio,
+        "p50_ratio_per_round": ratios,
+        "cpu_ms_per_batch": {name: cpu[name] * 1000 / len(latencies[name]) for name in cpu},
         "exported_bytes": dict(_Sink.received),
         "goal_met": ratio <= GOAL_RATIO,
     }
@@ -126,7 +152,10 @@ def table(payload: dict[str, Any]) -> str:
     note = (
         f"\n\np50 on / off = {payload['p50_ratio']:.3f} (goal at most {GOAL_RATIO:.2f}: "
         f"{'met' if payload['goal_met'] else 'missed'}); {payload['batches_each']} batches of "
-        f"{payload['rows']} rows per setting at {payload['rate']:.0f}/s, in alternating rounds; "
+        f"{payload['rows']} rows per setting at {payload['rate']:.0f}/s, both systems driven at once; "
+        f"p50 ratio per round: {', '.join(f'{r:.2f}' for r in payload['p50_ratio_per_round'])}; "
+        "CPU per batch (all the system's work, ms): "
+        f"off {payload['cpu_ms_per_batch']['off']:.2f}, on {payload['cpu_ms_per_batch']['on']:.2f}; "
         f"OTLP bytes exported: {payload['exported_bytes']}."
     )
     return markdown_table(["telemetry", "e2e p50 ms", "p95 ms", "p99 ms"], rows) + note

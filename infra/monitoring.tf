@@ -95,3 +95,12 @@ locals {
   # Exactly the push subscriptions of the functions, not the dead-letter ones.
   backlog_subscription_regex = "(${join("|", values(local.subscription_names))})"
 }
+
+# The service metrics the code exports with OpenTelemetry (svmflow/telemetry) when SVMFLOW_TELEMETRY
+# is gcp: requests and latency, predictions per model version and class, the oldest pending batch,
+# dead letters and time per function.
+resource "google_monitoring_dashboard" "service" {
+  dashboard_json = file("${path.module}/dashboard.json")
+
+  depends_on = [google_project_service.enabled]
+}
