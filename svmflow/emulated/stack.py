@@ -32,7 +32,7 @@ from svmflow.emulated.secret_manager import LocalSecretManager
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]  # the functions source root: main.py and functions/
+ROOT = Path(__file__).resolve().parents[2]  # the functions source root: main.py
 
 
 @dataclass

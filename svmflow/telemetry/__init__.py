@@ -10,7 +10,8 @@ process gets its own tracer and meter providers (see ``svmflow.telemetry.sdk``):
 * the service metrics: requests and their latency per API, route and status; batches and records
   predicted per model version and class; the age of the oldest batch still pending; dead letters.
 
-The hooks are ``api.telemetry`` (the APIs' middleware), ``Processor.process`` and ``publish``.
+The hooks are ``api.telemetry`` (the APIs' middleware), ``Processor.process`` and
+``svmflow.messaging.publish``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from svmflow.config import Settings
 
 if TYPE_CHECKING:
     from svmflow import contracts
-    from svmflow.runtime.messages import Delivery
-    from svmflow.telemetry.sdk import Telemetry
+    from svmflow.telemetry.sdk import Delivery, Telemetry
 
 T = TypeVar("T")
 

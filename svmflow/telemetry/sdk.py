@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -39,9 +39,23 @@ from svmflow.config import Settings
 from svmflow.telemetry import prometheus
 from svmflow.telemetry.pending import PendingBatches
 
-if TYPE_CHECKING:
-    from svmflow.read_model import ReadModel
-    from svmflow.runtime.messages import Delivery
+
+class Delivery(Protocol):
+    """What a span of a function's processing says of the message (``svmflow.messaging.Delivery``)."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def attributes(self) -> dict[str, str]: ...
+    @property
+    def delivery_attempt(self) -> int: ...
+
+
+class BatchStatuses(Protocol):
+    """The read model, as the gauge of the oldest pending batch uses it."""
+
+    def batch_statuses(self, batch_ids: list[str]) -> list[str]: ...
+
 
 INSTRUMENTATION = "svmflow"
 # Seconds: OpenTelemetry's default boundaries (0 to 10,000) suit milliseconds, not seconds.
@@ -127,7 +141,7 @@ class Telemetry:
         self.tracer = self.tracer_provider.get_tracer(INSTRUMENTATION)
         self.propagator = TraceContextTextMapPropagator()
         self.pending = PendingBatches()
-        self._pending_source: Callable[[], ReadModel] | None = None
+        self._pending_source: Callable[[], BatchStatuses] | None = None
 
         meter = self.meter_provider.get_meter(INSTRUMENTATION)
         # Cloud Monitoring cannot chart a rate from a distribution's count: requests get a counter.
@@ -244,7 +258,7 @@ class Telemetry:
         for label, count in Counter(message.labels).items():
             self.records_predicted.add(count, {"model_version": version, "class": str(label)})
 
-    def watch_pending(self, read_model: Callable[[], ReadModel]) -> None:
+    def watch_pending(self, read_model: Callable[[], BatchStatuses]) -> None:
         """Where the gauge of the oldest pending batch looks up which accepted batches are done."""
         self._pending_source = read_model
 

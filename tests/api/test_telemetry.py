@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
+from api.wiring import backend_of
 from svmflow import operations, telemetry, topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
@@ -47,8 +48,8 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[System, I
         assert operations.train(container) is not None
         bus.drain(timeout=60)
         with (
-            TestClient(create_ingest_app(container, predict_url=PREDICT_URL)) as ingest,
-            TestClient(create_predict_app(container, predict_url=PREDICT_URL)) as predict,
+            TestClient(create_ingest_app(backend_of(container), predict_url=PREDICT_URL)) as ingest,
+            TestClient(create_predict_app(backend_of(container), predict_url=PREDICT_URL)) as predict,
         ):
             yield System(container, bus, spy, ingest, predict), exporter
     finally:
@@ -196,10 +197,11 @@ def test_off_by_default_no_provider_is_built(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from api.app import create_ingest_app, create_predict_app\n"
+        "from api.wiring import backend_of\n"
         "from svmflow.bootstrap import Container\n"
         "from svmflow.config import Settings\n"
-        "container = Container(Settings(state_dir=sys.argv[1]))\n"
-        "app = create_ingest_app(container), create_predict_app(container)\n"
+        "backend = backend_of(Container(Settings(state_dir=sys.argv[1])))\n"
+        "app = create_ingest_app(backend), create_predict_app(backend)\n"
         "loaded = {'svmflow.telemetry.sdk', 'opentelemetry.sdk.trace'} & set(sys.modules)\n"
         "assert not loaded, loaded\n"
     )
