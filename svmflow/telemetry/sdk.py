@@ -35,7 +35,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from svmflow import contracts
-from svmflow.config import Settings
+from svmflow.config import ConfigError, Settings
 from svmflow.telemetry import prometheus
 from svmflow.telemetry.pending import PendingBatches
 
@@ -84,6 +84,17 @@ METRIC_NAMES = (
 
 def _exporters(mode: str) -> tuple[SpanExporter | None, Any]:
     """The span and metric exporters of ``SVMFLOW_TELEMETRY``; the remote ones are optional extras."""
+    try:
+        return _exporters_of(mode)
+    except ImportError as exc:
+        extra = "gcp-telemetry" if mode == "gcp" else mode
+        raise ConfigError(
+            f"SVMFLOW_TELEMETRY={mode} needs the exporters of the {extra} extra: "
+            f"pip install 'svmflow[{extra}]' (or uv sync --extra {extra}); {exc}"
+        ) from exc
+
+
+def _exporters_of(mode: str) -> tuple[SpanExporter | None, Any]:
     if mode == "console":
         return ConsoleSpanExporter(), ConsoleMetricExporter()
     if mode == "otlp":  # pip install 'svmflow[otlp]'; the endpoint from OTEL_EXPORTER_OTLP_ENDPOINT

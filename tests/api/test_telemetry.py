@@ -210,3 +210,14 @@ def test_off_by_default_no_provider_is_built(tmp_path: Path) -> None:
         [sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_an_exporter_that_is_not_installed_is_named_with_its_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from svmflow.config import ConfigError
+    from svmflow.telemetry import sdk
+
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.cloud_trace", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"SVMFLOW_TELEMETRY=gcp needs .*svmflow\[gcp-telemetry\]"):
+        sdk.Telemetry(make_settings(tmp_path, telemetry="gcp"))
