@@ -221,3 +221,12 @@ def test_an_exporter_that_is_not_installed_is_named_with_its_extra(
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.cloud_trace", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"SVMFLOW_TELEMETRY=gcp needs .*svmflow\[gcp-telemetry\]"):
         sdk.Telemetry(make_settings(tmp_path, telemetry="gcp"))
+
+
+def test_an_unknown_telemetry_setting_is_refused_naming_the_choices() -> None:
+    from svmflow.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match="SVMFLOW_TELEMETRY must be one of off, console, otlp, gcp"):
+        Settings.from_env({"SVMFLOW_TELEMETRY": "jaeger"})
+    with pytest.raises(ConfigError, match="SVMFLOW_METRICS_PROMETHEUS must be on or off"):
+        Settings.from_env({"SVMFLOW_METRICS_PROMETHEUS": "yes"})
