@@ -31,7 +31,7 @@ _active: Telemetry | None = None
 
 
 def wanted(settings: Settings) -> bool:
-    return settings.telemetry != "off" or settings.metrics_prometheus == "on"
+    return settings.telemetry != "off" or settings.metrics_prometheus
 
 
 def configure(settings: Settings, **for_tests: Any) -> Telemetry | None:

@@ -165,7 +165,7 @@ class Telemetry:
                 PeriodicExportingMetricReader(remote_metrics, export_interval_millis=EXPORT_INTERVAL_MILLIS)
             )
         # Read on each scrape of GET /metrics, cumulative as Prometheus expects.
-        self.scrape_reader = InMemoryMetricReader() if settings.metrics_prometheus == "on" else None
+        self.scrape_reader = InMemoryMetricReader() if settings.metrics_prometheus else None
         readers += [r for r in (self.scrape_reader, metric_reader) if r is not None]
         # Exemplars (the trace of a sample measurement) cost more per measurement than the measurement;
         # OTEL_METRICS_EXEMPLAR_FILTER=trace_based turns them back on.

@@ -35,9 +35,9 @@ from api.operator import MAX_ROLLBACK_BYTES
 from api.predict import MAX_FEEDBACK_BYTES
 from api.service import Service
 from api.wiring import backend_of
+from devstack.processes import free_port
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
-from svmflow.emulated.processes import free_port
 from svmflow.read_model import DeadLetterView, ReadModel
 from tests.api.conftest import AUTH, GENUINE, System, batch, make_settings
 from tests.api.edge_server import Answer, parse, read_all, send_raw, send_slowly, serve
@@ -278,6 +278,13 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         503: _rate(_ratings, which="down"),
         **_TRANSPORT,
     },
+    ("predict", "get", "/v1/batches/{batch_id}/training-labels"): {
+        200: _app(),
+        404: _on(lambda _: "never-issued"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
     ("predict", "get", "/v1/models/current"): {
         200: _app(),
         404: _app("empty"),
@@ -307,6 +314,13 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         **_TRANSPORT,
     },
     ("predict", "get", "/v1/models/{version}/performance"): {
+        200: _app(),
+        404: _on(lambda _: "never-trained"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/models/{version}/drift"): {
         200: _app(),
         404: _on(lambda _: "never-trained"),
         **_NO_KEY,
