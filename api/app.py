@@ -80,7 +80,7 @@ def _telemetry(service: Service, name: str) -> tuple[list[BaseRoute], list[Middl
 
     if name == "ingest":
         active.watch_pending(service.backend.read_model)
-    routes = [metrics_route(active)] if active.scrape_reader is not None else []
+    routes: list[BaseRoute] = [metrics_route(active)] if active.scrape_reader is not None else []
     return routes, [Middleware(TelemetryMiddleware, telemetry=active, api=name)]
 
 

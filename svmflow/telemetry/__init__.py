@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from svmflow import contracts
     from svmflow.telemetry.sdk import Delivery, Telemetry
 
-T = TypeVar("T")
+D = TypeVar("D", bound="Delivery")
 
 _active: Telemetry | None = None
 
@@ -70,7 +70,7 @@ def published(topic: str, message: contracts.Contract) -> None:
         _active.published(topic, message)
 
 
-def processing(function: str, topic: str, delivery: Delivery, process: Callable[[Delivery], str]) -> str:
+def processing(function: str, topic: str, delivery: D, process: Callable[[D], str]) -> str:
     """``process(delivery)`` in a span that continues the message's trace, with its outcome counted."""
     if _active is None:
         return process(delivery)

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -50,6 +50,9 @@ class Delivery(Protocol):
     def attributes(self) -> dict[str, str]: ...
     @property
     def delivery_attempt(self) -> int: ...
+
+
+D = TypeVar("D", bound=Delivery)
 
 
 class BatchStatuses(Protocol):
@@ -247,10 +250,8 @@ class Telemetry:
             start_time=started_ns,
         ).end()
 
-    def processing(
-        self, function: str, topic: str, delivery: Delivery, process: Callable[[Delivery], str]
-    ) -> str:
-        attributes = {
+    def processing(self, function: str, topic: str, delivery: D, process: Callable[[D], str]) -> str:
+        attributes: dict[str, str | int] = {
             "messaging.system": "gcp_pubsub",
             "messaging.destination.name": topic,
             "messaging.message.id": delivery.message_id,
