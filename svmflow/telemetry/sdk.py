@@ -64,6 +64,10 @@ class BatchStatuses(Protocol):
 INSTRUMENTATION = "svmflow"
 # Seconds: OpenTelemetry's default boundaries (0 to 10,000) suit milliseconds, not seconds.
 LATENCY_BOUNDARIES = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Spans go out in small batches often rather than 512 every 5 s (the SDK's defaults): encoding one takes
+# ~90 µs of Python holding the GIL, and 512 at once stall the APIs and the functions for ~50 ms.
+EXPORT_SPANS_EVERY_MILLIS = 1000
+EXPORT_SPANS_AT_MOST = 64
 # Cloud Monitoring refuses points of one series written more often than every 5 s; a minute is its norm.
 EXPORT_INTERVAL_MILLIS = 60_000
 
@@ -159,7 +163,13 @@ class Telemetry:
         remote_spans, remote_metrics = _exporters(settings.telemetry)
         self.tracer_provider = TracerProvider(resource=resource)
         if remote_spans is not None:
-            self.tracer_provider.add_span_processor(BatchSpanProcessor(remote_spans))
+            self.tracer_provider.add_span_processor(
+                BatchSpanProcessor(
+                    remote_spans,
+                    schedule_delay_millis=EXPORT_SPANS_EVERY_MILLIS,
+                    max_export_batch_size=EXPORT_SPANS_AT_MOST,
+                )
+            )
         if span_exporter is not None:
             self.tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         readers: list[MetricReader] = []
