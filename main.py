@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functions.batch_done_webhooks import batch_done_webhooks
+from functions.batch_failed_webhooks import batch_failed_webhooks
 from functions.bulk_results import bulk_results
 from functions.bulk_split import bulk_split
 from functions.dead_letter_replay import dead_letter_replay
@@ -16,8 +18,11 @@ from functions.rollback import rollback
 from functions.training import training
 from functions.training_to_cache import training_to_cache
 from functions.training_to_db import training_to_db
+from functions.webhook_retries import webhook_retries
 
 __all__ = [
+    "batch_done_webhooks",
+    "batch_failed_webhooks",
     "bulk_results",
     "bulk_split",
     "dead_letter_replay",
@@ -32,4 +37,5 @@ __all__ = [
     "training",
     "training_to_cache",
     "training_to_db",
+    "webhook_retries",
 ]

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from svmflow.bulk.progress import BulkView
-from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
+from svmflow.contracts import MAX_ROWS, CallbackUrl, FeatureRow, Rating, Subject
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
 from svmflow.domain.records import RowCounts
-from svmflow.read_model import BatchFailed, BatchResult, BatchView, DeadLetterView
+from svmflow.read_model import BatchDeliveries, BatchFailed, BatchResult, BatchView, DeadLetterView
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
 
@@ -26,6 +26,9 @@ class BatchSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     subjects: Subjects
     features: Annotated[list[FeatureRow], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+    # An https URL to POST a signed notification to once the batch is done or failed (Standard
+    # Webhooks 1.0); without it, the API key's default callback, if one is configured.
+    callback_url: CallbackUrl | None = None
 
 
 class BatchAccepted(msgspec.Struct, kw_only=True):
@@ -68,6 +71,11 @@ class ExplainedBatch(msgspec.Struct, kw_only=True):
 class ModelPerformance(VersionPerformance, kw_only=True):
     """A model version's live accuracy, balanced accuracy and per-class recall from rated predictions,
     overall and per UTC day of prediction; each figure with its 95% Wilson interval and its count."""
+
+
+class Deliveries(BatchDeliveries, kw_only=True):
+    """A batch's completion webhooks: each one's URL, event, state (pending, delivered, failed after
+    the last attempt, or disabled by a 410) and every attempt with its HTTP status or error."""
 
 
 class BatchFailure(BatchFailed, kw_only=True):

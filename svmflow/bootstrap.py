@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from svmflow.db.database import Database
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
+    from svmflow.webhooks.outbox import Sender
 
 T = TypeVar("T")
 
@@ -224,6 +225,24 @@ class Container:
             retrain_max_labels=s.retrain_max_new_labels,
         )
 
+    @property
+    def webhook_sender(self) -> Sender:
+        def build() -> Sender:
+            from svmflow.webhooks.outbox import Sender, tls_context
+            from svmflow.webhooks.urls import UrlPolicy
+
+            s = self.settings
+            allowed = s.webhook_allowances
+            return Sender(
+                secrets=self.secrets,
+                policy=UrlPolicy(allow_loopback="loopback" in allowed, allow_private="private" in allowed),
+                retry_scale=s.webhook_retry_scale,
+                timeout_seconds=s.webhook_timeout_seconds,
+                tls=tls_context(s.webhook_ca_file),
+            )
+
+        return self._get("webhook_sender", build)
+
     # -- processors --------------------------------------------------------------------------
 
     def _dependencies(self, name: str) -> dict[str, Any]:
@@ -268,6 +287,8 @@ class Container:
             return {"dead_letters": self.dead_letters, "db": self.db, "read_model": self.read_model}
         if name == "bulk_results":
             return {"bucket": self.bucket, "progress": self.bulk_progress}
+        if name in ("batch_done_webhooks", "batch_failed_webhooks", "webhook_retries"):
+            return {"db": self.db, "read_model": self.read_model, "sender": self.webhook_sender}
         raise KeyError(name)
 
     def _bind(self, name: str) -> Callable[..., Any]:

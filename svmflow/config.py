@@ -83,6 +83,19 @@ class Settings:
     ingest_url: str = ""
     # Origins besides the predict API's own that may call the ingest API from a browser (comma separated).
     console_origins: str = ""
+    # Completion webhooks. Callback addresses the SSRF check lets through besides public ones: empty,
+    # or "loopback" and/or "private" (comma separated), for tests and private deployments only.
+    webhook_allow: str = ""
+    # Default callback URLs per API key, for batches that name none: space-separated
+    # IDENTITY=URL entries, IDENTITY being the key's identity (the first 32 hex digits of its SHA-256).
+    webhook_key_urls: str = ""
+    # Multiplies the retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); tests compress it.
+    webhook_retry_scale: float = 1.0
+    webhook_timeout_seconds: float = 10.0
+    # Embedded mode: how often the runtime publishes the tick that retries due webhooks.
+    webhook_tick_seconds: float = 60.0
+    # A PEM file of extra certificate authorities to trust for callbacks (a private receiver's CA).
+    webhook_ca_file: str = ""
     log_level: str = "INFO"
     data_path: Path = field(
         default_factory=lambda: Path(__file__).resolve().parent.parent / "data" / "banknote.csv"
@@ -132,10 +145,49 @@ class Settings:
             raise ConfigError("SVMFLOW_C_GRID needs at least one C, all above 0")
         if self.cv_folds < 2:
             raise ConfigError("SVMFLOW_CV_FOLDS must be at least 2")
+        self._validate_webhooks()
         if self.mode != "embedded" and not self.database_url:
             raise ConfigError(f"SVMFLOW_DATABASE_URL is required in {self.mode} mode")
         if self.mode != "embedded" and not self.redis_url:
             raise ConfigError(f"SVMFLOW_REDIS_URL is required in {self.mode} mode")
+
+    def _validate_webhooks(self) -> None:
+        unknown = set(self.webhook_allowances) - {"loopback", "private"}
+        if unknown:
+            raise ConfigError("SVMFLOW_WEBHOOK_ALLOW may name loopback and private only")
+        if (
+            self.webhook_retry_scale < 0
+            or self.webhook_timeout_seconds <= 0
+            or self.webhook_tick_seconds <= 0
+        ):
+            raise ConfigError(
+                "SVMFLOW_WEBHOOK_RETRY_SCALE must be at least 0, the webhook timeout and tick above 0"
+            )
+        try:
+            self.webhook_urls_by_key  # noqa: B018 (parsed for its errors)
+        except ValueError as exc:
+            raise ConfigError(f"SVMFLOW_WEBHOOK_KEY_URLS: {exc}") from exc
+
+    @property
+    def webhook_allowances(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.webhook_allow.split(",") if part.strip())
+
+    @property
+    def webhook_urls_by_key(self) -> dict[str, str]:
+        """Each API key identity's default callback URL (syntax checked here, addresses at use)."""
+        from svmflow.webhooks.urls import UnsafeUrlError, check_syntax
+
+        found: dict[str, str] = {}
+        for entry in self.webhook_key_urls.split():
+            identity, sep, url = entry.partition("=")
+            if not sep or not identity or not url:
+                raise ValueError(f"{entry!r} is not IDENTITY=URL")
+            try:
+                check_syntax(url)
+            except UnsafeUrlError as exc:
+                raise ValueError(str(exc)) from exc
+            found[identity] = url
+        return found
 
     def reaching_embedded_redis(self) -> Settings:
         """For another process beside `svmflow run`: the embedded Redis stand-in listens on TCP there."""

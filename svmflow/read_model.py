@@ -13,6 +13,8 @@ Keys (all under the configured prefix):
 * ``performance:<version>``: hash, a model version's live performance (the highest revision wins).
 * ``training-rows``: hash, the training table's counts and quarantined rows at the newest training.
 * ``deadletters`` / ``deadletters:data``: sorted set and hash of the dead letters waiting for an operator.
+* ``deliveries:<batch id>``: hash, the batch's completion webhooks and their attempts (the newest
+  revision wins); expires after the configured TTL.
 
 A batch whose prediction request was dead-lettered is stored as ``failed`` with the rank
 ``FAILED_RANK``, above any prediction's: a prediction always replaces it, a failure never replaces a
@@ -134,6 +136,30 @@ class DeadLetterView(msgspec.Struct, kw_only=True):
     function: str | None
     delivery_attempts: int | None
     dead_lettered_at: datetime
+
+
+class DeliveryAttemptView(msgspec.Struct, kw_only=True):
+    at: datetime
+    status: int | None  # the receiver's HTTP status; None when no answer came
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryView(msgspec.Struct, kw_only=True):
+    """One completion webhook: pending (next_attempt_at says when), delivered, failed (given up after
+    the last attempt) or disabled (the endpoint answered 410 Gone)."""
+
+    id: str
+    url: str
+    event: str
+    state: str
+    attempts: list[DeliveryAttemptView]
+    next_attempt_at: datetime | None
+
+
+class BatchDeliveries(msgspec.Struct, kw_only=True):
+    batch_id: str
+    deliveries: list[DeliveryView]
 
 
 class BatchSummary(msgspec.Struct, kw_only=True):
@@ -400,6 +426,21 @@ class ReadModel:
         pipe.zrem(self._key("deadletters"), message_id)
         pipe.hdel(self._key("deadletters", "data"), message_id)
         pipe.execute()
+
+    # -- completion webhooks -----------------------------------------------------------------
+
+    def put_deliveries(self, view: BatchDeliveries, revision: int) -> bool:
+        """A batch's deliveries as of ``revision`` (a newer one is never replaced by an older)."""
+        return bool(
+            self._set_if_better(
+                keys=[self._key("deliveries", view.batch_id)],
+                args=[revision, msgspec.json.encode(view), "higher", self.ttl_seconds],
+            )
+        )
+
+    def deliveries_json(self, batch_id: str) -> bytes | None:
+        body: bytes | None = self.client.hget(self._key("deliveries", batch_id), "body")
+        return body
 
     def clear(self) -> None:
         cursor = 0

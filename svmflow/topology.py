@@ -14,6 +14,7 @@ BULK_REQUESTS = "bulk-requests"
 BULK_PREDICTIONS = "bulk-predictions"
 ROLLBACK_REQUESTS = "rollback-requests"
 DEAD_LETTER_REPLAYS = "dead-letter-replays"
+WEBHOOK_TICKS = "webhook-ticks"
 DEAD_LETTER_SUFFIX = "-dead-letter"
 
 TOPICS = (
@@ -26,6 +27,7 @@ TOPICS = (
     BULK_PREDICTIONS,
     ROLLBACK_REQUESTS,
     DEAD_LETTER_REPLAYS,
+    WEBHOOK_TICKS,
 )
 
 # entry point -> (trigger topic, topics it publishes to)
@@ -47,6 +49,11 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prediction_dead_letters": (f"{PREDICTION_REQUESTS}{DEAD_LETTER_SUFFIX}", ()),
     # An operator's replay: the dead letter goes back to the topic it came from.
     "dead_letter_replay": (DEAD_LETTER_REPLAYS, TOPICS),
+    # Completion webhooks: a batch done or failed records a delivery and tries it at once; the
+    # scheduler's tick retries what is due.
+    "batch_done_webhooks": (PREDICTIONS, ()),
+    "batch_failed_webhooks": (f"{PREDICTION_REQUESTS}{DEAD_LETTER_SUFFIX}", ()),
+    "webhook_retries": (WEBHOOK_TICKS, ()),
 }
 
 # API -> topics it publishes to
