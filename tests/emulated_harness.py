@@ -34,6 +34,7 @@ from svmflow.emulated.pubsub_emulator import DeliveryPolicy
 from svmflow.emulated.raw_http import RawHttp as Client
 from svmflow.emulated.servers import PrivatePostgres, PrivateRedis
 from svmflow.emulated.stack import EmulatedStack, StackConfig
+from svmflow.webhooks import signing
 from tests.builders import _ROWS, DATA
 
 # Five attempts (the Pub/Sub minimum) before dead-lettering. No retry policy: the emulator then
@@ -172,6 +173,7 @@ def emulated() -> Iterator[EmulatedRun]:
         "db-password": secrets.token_urlsafe(18),
         "api-keys": f"key-{secrets.token_urlsafe(18)},operator:op-{secrets.token_urlsafe(18)}",
         "id-signing-key": secrets.token_urlsafe(32),
+        "webhook-secret": signing.new_secret(),
     }
     redis = PrivateRedis(free_port(), base / "redis", logs)
     postgres = PrivatePostgres(free_port(), base / "pg" / "data", logs, secret_values["db-password"])
