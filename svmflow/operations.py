@@ -31,6 +31,7 @@ from svmflow.errors import SvmflowError
 from svmflow.handlers import prediction_dead_letters, training, training_to_cache
 from svmflow.read_model import BatchResult, BatchView, ExplanationInputs
 from svmflow.runtime.processor import EventContext, publish
+from svmflow.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
                 read_model.put_performance(figures)
                 counts["performance"] += 1
         counts["dead_letters"] = _restore_dead_letters(session, read_model)
+    counts["webhooks"] = outbox.restore(db, read_model, settings.cache_index_size)
     return counts
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import WebhookDelivery, WebhookEndpoint
@@ -232,6 +232,22 @@ def deliveries_view(rows: list[WebhookDelivery], batch_id: str) -> BatchDeliveri
             for row in rows
         ],
     )
+
+
+def restore(db: Database, read_model: ReadModel, limit: int) -> int:
+    """Put the deliveries of the ``limit`` most recently changed batches back in the read model (a
+    rebuild); returns how many batches."""
+    with db.transaction() as session:
+        newest = (
+            select(WebhookDelivery.batch_id, func.max(WebhookDelivery.updated_at).label("changed"))
+            .group_by(WebhookDelivery.batch_id)
+            .order_by(func.max(WebhookDelivery.updated_at).desc())
+            .limit(limit)
+        )
+        batch_ids = [row.batch_id for row in session.execute(newest)]
+    for batch_id in batch_ids:
+        project(db, read_model, batch_id)
+    return len(batch_ids)
 
 
 def project(db: Database, read_model: ReadModel, batch_id: str) -> None:

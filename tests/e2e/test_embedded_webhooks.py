@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -265,6 +264,18 @@ def test_every_batch_of_a_run_is_notified_once(system: WebhookSystem) -> None:
     assert len({r.headers["webhook-id"] for r in received}) == len(batch_ids)
 
 
-def test_a_batch_without_a_callback_lists_no_deliveries(system: WebhookSystem, tmp_path: Path) -> None:
+def test_a_batch_without_a_callback_lists_no_deliveries(system: WebhookSystem) -> None:
     batch_id = BatchIds(system.container.secrets).issue()
     assert system.deliveries(batch_id) == {"batch_id": batch_id, "deliveries": []}
+
+
+def test_a_rebuilt_read_model_lists_the_same_deliveries(system: WebhookSystem) -> None:
+    system.receiver.answer("/rebuilt", 500, 200)
+    batch_id = system.submit(system.receiver.url("/rebuilt"))
+    before = system.settled(batch_id)
+    assert len(before["attempts"]) == 2
+    system.container.read_model.clear()
+    assert system.deliveries(batch_id)["deliveries"] == []
+    counts = operations.rebuild_read_model(system.container)
+    assert counts["webhooks"] >= 1
+    assert system.deliveries(batch_id)["deliveries"] == [before]
