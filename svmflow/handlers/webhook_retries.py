@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from svmflow.contracts import WebhookTick
@@ -10,10 +11,16 @@ from svmflow.read_model import ReadModel
 from svmflow.runtime.processor import EventContext
 from svmflow.webhooks import outbox
 
+# Below the function's timeout (infra/components.tf): what is left is the next tick's.
+BUDGET_SECONDS = 240.0
+
 
 def handle(
     tick: WebhookTick, context: EventContext, *, db: Database, read_model: ReadModel, sender: outbox.Sender
 ) -> None:
     """Ticks carry nothing: a late or repeated one only finds less due (each attempt is claimed)."""
+    started = time.monotonic()
     for identifier in outbox.due(db, datetime.now(UTC)):
+        if time.monotonic() - started > BUDGET_SECONDS:
+            return
         outbox.attempt(db, read_model, sender, identifier)

@@ -361,3 +361,24 @@ def test_the_ticker_publishes_ticks_until_stopped() -> None:
 def test_the_scheduler_s_tick_decodes() -> None:
     """What the Cloud Scheduler job sends (infra/scheduler.tf): the schema version and nothing else."""
     assert contracts.decode(b'{"schema_version":1}', WebhookTick) == WebhookTick()
+
+
+def test_a_tick_past_its_budget_leaves_the_rest_to_the_next(
+    container: Container, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.answer("/budget", 200)
+    sender = sender_for(container, receiver)
+    for batch_id in ("budget-1", "budget-2"):
+        outbox.record(
+            container.db, batch_id, outbox.BATCH_DONE, receiver.url("/budget"), "{}", datetime.now(UTC)
+        )
+    monkeypatch.setattr(webhook_retries, "BUDGET_SECONDS", -1.0)  # spent before the first attempt
+    webhook_retries.handle(
+        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+    )
+    assert receiver.on("/budget") == []
+    monkeypatch.setattr(webhook_retries, "BUDGET_SECONDS", 240.0)
+    webhook_retries.handle(
+        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+    )
+    assert len(receiver.on("/budget")) == 2
