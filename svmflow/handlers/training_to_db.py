@@ -15,16 +15,7 @@ CONSUMER = "training_to_db"
 def handle(event: ModelEvent, context: EventContext, *, db: Database) -> None:
     """Keyed by job id and version: a replayed event changes nothing; a job's row converges to its
     highest-ranked state."""
-    metrics = {
-        "challenger": msgspec.to_builtins(event.challenger),
-        "champion": msgspec.to_builtins(event.champion),
-        "n_features": event.n_features,
-        "feature_names": event.feature_names,
-        "new_labels": event.new_labels,
-        "feedback_rows": event.feedback_rows,
-        "record": msgspec.to_builtins(event.record),
-        "training": msgspec.to_builtins(event.training),
-    }
+    metrics = msgspec.to_builtins(event.metrics())
     with db.transaction() as session:
         if not db.claim_event(session, CONSUMER, context.event_id):
             return

@@ -23,7 +23,8 @@ from sqlalchemy import func, select, update
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import WebhookDelivery, WebhookEndpoint
 from svmflow.ports import Secrets
-from svmflow.read_model import BatchDeliveries, DeliveryAttemptView, DeliveryView, ReadModel, epoch_micros
+from svmflow.read_model import ReadModel, epoch_micros
+from svmflow.views import BatchDeliveries, DeliveryAttemptView, DeliveryView
 from svmflow.webhooks import delivery, schedule, signing
 from svmflow.webhooks.urls import Resolver, UrlPolicy, system_resolver
 

@@ -15,8 +15,8 @@ import standardwebhooks
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.contracts import WebhookTick
 from svmflow.handlers import webhook_retries
-from svmflow.read_model import BatchDeliveries
 from svmflow.runtime.processor import EventContext
+from svmflow.views import BatchDeliveries
 from svmflow.webhooks import outbox, schedule, signing
 from svmflow.webhooks.urls import UrlPolicy
 from tests.https_receiver import Receiver, https_receiver
