@@ -34,6 +34,7 @@ test-unit: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports --no-cache
 
 format: install
 	$(UV) run ruff format .

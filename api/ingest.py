@@ -22,7 +22,7 @@ from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import PredictionRequest
-from svmflow.webhooks.urls import UnsafeUrlError, check_url
+from svmflow.webhooks.urls import UnsafeUrlError, check_url, policy_for
 
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
@@ -87,9 +87,9 @@ def callback_url(service: Service, batch: BatchSubmission, identity: str) -> str
     """The batch's own callback URL, checked against SSRF now (and again at each delivery), or the
     API key's default one. Raises ``BadRequestError`` naming what is wrong with the URL."""
     if batch.callback_url is None:
-        return service.container.settings.webhook_urls_by_key.get(identity)
+        return service.settings.webhook_urls_by_key.get(identity)
     try:
-        check_url(batch.callback_url, service.container.webhook_sender.policy)
+        check_url(batch.callback_url, policy_for(service.settings.webhook_allowances))
     except UnsafeUrlError as exc:
         raise BadRequestError(str(exc), field="callback_url") from exc
     return batch.callback_url

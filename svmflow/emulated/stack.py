@@ -33,7 +33,7 @@ from svmflow.runtime.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]  # the functions source root: main.py and functions/
+ROOT = Path(__file__).resolve().parents[2]  # the functions source root: main.py
 
 
 @dataclass

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from svmflow import webhook_deliveries
 from svmflow.contracts import Predictions
 from svmflow.db.database import Database
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
-from svmflow.webhooks import outbox
 
 
 def handle(
-    message: Predictions, context: EventContext, *, db: Database, read_model: ReadModel, sender: outbox.Sender
+    message: Predictions,
+    context: EventContext,
+    *,
+    db: Database,
+    read_model: ReadModel,
+    webhook_sender: webhook_deliveries.Sender,
 ) -> None:
     """Keyed by batch and event: a redelivery records nothing new and attempts only what is due."""
     if message.callback_url is None:
         return
-    body = outbox.event_body(
-        outbox.BATCH_DONE,
+    body = webhook_deliveries.event_body(
+        webhook_deliveries.BATCH_DONE,
         message.predicted_at,
         {
             "batch_id": message.batch_id,
@@ -30,8 +35,8 @@ def handle(
             "predicted_at": message.predicted_at,
         },
     )
-    identifier = outbox.record(
-        db, message.batch_id, outbox.BATCH_DONE, message.callback_url, body, datetime.now(UTC)
+    identifier = webhook_deliveries.record(
+        db, message.batch_id, webhook_deliveries.BATCH_DONE, message.callback_url, body, datetime.now(UTC)
     )
-    outbox.project(db, read_model, message.batch_id)
-    outbox.attempt(db, read_model, sender, identifier)
+    webhook_deliveries.project(db, read_model, message.batch_id)
+    webhook_deliveries.attempt(db, read_model, webhook_sender, identifier)

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from svmflow import webhook_deliveries
 from svmflow.db.database import Database
 from svmflow.db.tables import PredictionBatch
-from svmflow.handlers.prediction_dead_letters import DEFAULT_REASON
+from svmflow.dead_letters import DEFAULT_REASON
+from svmflow.messaging import Delivery, EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.messages import Delivery
-from svmflow.runtime.processor import EventContext
-from svmflow.webhooks import outbox
 
 
 class _Head(msgspec.Struct):
@@ -35,7 +34,12 @@ def _head(data: bytes) -> _Head:
 
 
 def handle(
-    delivery: Delivery, context: EventContext, *, db: Database, read_model: ReadModel, sender: outbox.Sender
+    delivery: Delivery,
+    context: EventContext,
+    *,
+    db: Database,
+    read_model: ReadModel,
+    webhook_sender: webhook_deliveries.Sender,
 ) -> None:
     head = _head(delivery.data)
     batch_id = delivery.attributes.get("batch_id") or head.batch_id
@@ -45,8 +49,8 @@ def handle(
     with db.transaction() as session:
         if session.get(PredictionBatch, batch_id) is not None:
             return  # a later success wins: its batch.done notification is the one that counts
-    body = outbox.event_body(
-        outbox.BATCH_FAILED,
+    body = webhook_deliveries.event_body(
+        webhook_deliveries.BATCH_FAILED,
         delivery.publish_time,
         {
             "batch_id": batch_id,
@@ -56,6 +60,8 @@ def handle(
             "failed_at": delivery.publish_time,
         },
     )
-    identifier = outbox.record(db, batch_id, outbox.BATCH_FAILED, head.callback_url, body, datetime.now(UTC))
-    outbox.project(db, read_model, batch_id)
-    outbox.attempt(db, read_model, sender, identifier)
+    identifier = webhook_deliveries.record(
+        db, batch_id, webhook_deliveries.BATCH_FAILED, head.callback_url, body, datetime.now(UTC)
+    )
+    webhook_deliveries.project(db, read_model, batch_id)
+    webhook_deliveries.attempt(db, read_model, webhook_sender, identifier)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from svmflow.contracts import Feedback
 from svmflow.db.database import Database
 from svmflow.db.verdicts import corrected_label, record_verdicts
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 
 CONSUMER = "feedback_to_db"
 

@@ -13,8 +13,8 @@ from svmflow.db import performance
 from svmflow.db.database import Database
 from svmflow.db.queries import predictions_for
 from svmflow.db.verdicts import record_verdicts
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 
 CONSUMER = "feedback_to_performance"
 

@@ -21,8 +21,8 @@ from svmflow.db.tables import RetrainState, TrainingRow
 from svmflow.domain.drift_signal import drifted
 from svmflow.domain.training import FEEDBACK, SAMPLE, is_holdout, row_hash
 from svmflow.handlers.feedback_to_db import corrected_label
+from svmflow.messaging import EventContext, publish
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import EventContext, publish
 
 log = logging.getLogger(__name__)
 

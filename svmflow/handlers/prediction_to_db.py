@@ -7,7 +7,7 @@ from sqlalchemy import delete, select
 from svmflow.contracts import Predictions
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import Prediction, PredictionBatch
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 
 CONSUMER = "prediction_to_db"
 

@@ -45,9 +45,9 @@ from svmflow.domain.training import (
     to_arrays,
 )
 from svmflow.errors import ArtifactIntegrityError, BusyError, PreconditionFailedError
+from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, library_versions, new_version
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import msgspec
 from svmflow.contracts import ModelEvent, decision_rank
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import ModelVersion, TrainingJob
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 
 CONSUMER = "training_to_db"
 

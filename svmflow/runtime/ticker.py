@@ -7,8 +7,8 @@ import threading
 
 from svmflow import topology
 from svmflow.contracts import WebhookTick
+from svmflow.messaging import publish
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import publish
 
 log = logging.getLogger(__name__)
 

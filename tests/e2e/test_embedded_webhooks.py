@@ -20,13 +20,14 @@ from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
 from api.batch_ids import BatchIds
+from api.wiring import backend_of
 from svmflow import operations, topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
 from svmflow.contracts import PredictionRequest
+from svmflow.messaging import publish
 from svmflow.runtime.embedded_bus import EmbeddedBus
-from svmflow.runtime.processor import publish
 from svmflow.runtime.ticker import Ticker
 from svmflow.webhooks import schedule, signing
 from tests.https_receiver import Receiver, https_receiver
@@ -113,8 +114,12 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebhookSystem]:
             bus.drain(60)
             ticker.start()
             with (
-                TestClient(create_ingest_app(container, predict_url="http://predict.test")) as ingest,
-                TestClient(create_predict_app(container, predict_url="http://predict.test")) as predict,
+                TestClient(
+                    create_ingest_app(backend_of(container), predict_url="http://predict.test")
+                ) as ingest,
+                TestClient(
+                    create_predict_app(backend_of(container), predict_url="http://predict.test")
+                ) as predict,
             ):
                 yield WebhookSystem(container, bus, receiver, ingest, predict)
         finally:

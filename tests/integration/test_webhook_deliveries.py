@@ -12,12 +12,13 @@ import msgspec
 import pytest
 import standardwebhooks
 
+from svmflow import webhook_deliveries
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.contracts import WebhookTick
 from svmflow.handlers import webhook_retries
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 from svmflow.views import BatchDeliveries
-from svmflow.webhooks import outbox, schedule, signing
+from svmflow.webhooks import schedule, signing
 from svmflow.webhooks.urls import UrlPolicy
 from tests.https_receiver import Receiver, https_receiver
 from tests.stores import Stores, real_stores
@@ -39,8 +40,8 @@ def receiver() -> Iterator[Receiver]:
         yield found
 
 
-def sender(receiver: Receiver) -> outbox.Sender:
-    return outbox.Sender(
+def sender(receiver: Receiver) -> webhook_deliveries.Sender:
+    return webhook_deliveries.Sender(
         secrets=EnvSecrets({"SVMFLOW_SECRET_WEBHOOK_SECRET": SECRET}),
         policy=UrlPolicy(allow_loopback=True),
         retry_scale=0.0,
@@ -48,13 +49,17 @@ def sender(receiver: Receiver) -> outbox.Sender:
     )
 
 
-def tick_from_threads(stores: Stores, send: outbox.Sender, threads: int) -> None:
+def tick_from_threads(stores: Stores, send: webhook_deliveries.Sender, threads: int) -> None:
     start = threading.Barrier(threads)
 
     def tick() -> None:
         start.wait()
         webhook_retries.handle(
-            WebhookTick(), EventContext("t", {}), db=stores.db, read_model=stores.read_model, sender=send
+            WebhookTick(),
+            EventContext("t", {}),
+            db=stores.db,
+            read_model=stores.read_model,
+            webhook_sender=send,
         )
 
     running = [threading.Thread(target=tick) for _ in range(threads)]
@@ -69,8 +74,13 @@ def test_concurrent_ticks_make_each_attempt_once(stores: Stores, receiver: Recei
     send = sender(receiver)
     batches = [f"pg-race-{i}" for i in range(10)]
     for batch_id in batches:
-        outbox.record(
-            stores.db, batch_id, outbox.BATCH_DONE, receiver.url("/pg-race"), '{"n":1}', datetime.now(UTC)
+        webhook_deliveries.record(
+            stores.db,
+            batch_id,
+            webhook_deliveries.BATCH_DONE,
+            receiver.url("/pg-race"),
+            '{"n":1}',
+            datetime.now(UTC),
         )
     for _ in range(3):
         tick_from_threads(stores, send, threads=4)
@@ -89,8 +99,13 @@ def test_concurrent_ticks_make_each_attempt_once(stores: Stores, receiver: Recei
 def test_dead_lettered_after_the_last_attempt_on_postgres(stores: Stores, receiver: Receiver) -> None:
     receiver.answer("/pg-down", 503)
     send = sender(receiver)
-    outbox.record(
-        stores.db, "pg-down", outbox.BATCH_FAILED, receiver.url("/pg-down"), "{}", datetime.now(UTC)
+    webhook_deliveries.record(
+        stores.db,
+        "pg-down",
+        webhook_deliveries.BATCH_FAILED,
+        receiver.url("/pg-down"),
+        "{}",
+        datetime.now(UTC),
     )
     for _ in range(len(schedule.SPEC_DELAYS_SECONDS) + 2):
         tick_from_threads(stores, send, threads=2)

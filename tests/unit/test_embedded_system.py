@@ -9,9 +9,9 @@ import pytest
 from svmflow.config import Settings
 from svmflow.contracts import TrainingRequest
 from svmflow.db import job_queue
+from svmflow.embedded import EmbeddedSystem
 from svmflow.emulated.processes import free_port
 from svmflow.errors import SvmflowError
-from svmflow.runtime.embedded import EmbeddedSystem
 from tests.builders import dead_holder
 
 

@@ -15,17 +15,16 @@ import pytest
 import standardwebhooks
 from sqlalchemy import func, select
 
-from svmflow import contracts, topology
+from svmflow import contracts, topology, webhook_deliveries
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import ConfigError, Settings
 from svmflow.contracts import Predictions, WebhookTick
 from svmflow.db.tables import PredictionBatch, WebhookDelivery
 from svmflow.handlers import batch_done_webhooks, batch_failed_webhooks, prediction, webhook_retries
-from svmflow.runtime.messages import Delivery
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import Delivery, EventContext
 from svmflow.runtime.ticker import Ticker
-from svmflow.webhooks import outbox, signing
+from svmflow.webhooks import signing
 from svmflow.webhooks.urls import UrlPolicy
 from tests.builders import prediction_request
 from tests.fakes import RecordingPublisher
@@ -41,14 +40,14 @@ def receiver() -> Iterator[Receiver]:
         yield found
 
 
-def sender_for(container: Container, receiver: Receiver, **changes: object) -> outbox.Sender:
+def sender_for(container: Container, receiver: Receiver, **changes: object) -> webhook_deliveries.Sender:
     options: dict[str, object] = {
         "secrets": EnvSecrets({"SVMFLOW_SECRET_WEBHOOK_SECRET": SECRET}),
         "policy": UrlPolicy(allow_loopback=True),
         "retry_scale": 0.0,
         "tls": receiver.client_context(),
     }
-    return outbox.Sender(**(options | changes))  # type: ignore[arg-type]
+    return webhook_deliveries.Sender(**(options | changes))  # type: ignore[arg-type]
 
 
 def predictions(batch_id: str, callback: str | None) -> Predictions:
@@ -118,7 +117,7 @@ def test_the_prediction_carries_the_callback_url_on(
     prediction.handle(
         contracts.decode(data, contracts.PredictionRequest),
         EventContext("e", {}, data=data),
-        models=trained.model_server,
+        models=trained.models,
         publisher=publisher,
     )
     (published,) = publisher.on(topology.PREDICTIONS)
@@ -142,7 +141,7 @@ def test_a_batch_without_a_callback_records_nothing(container: Container, receiv
         CONTEXT,
         db=container.db,
         read_model=container.read_model,
-        sender=sender_for(container, receiver),
+        webhook_sender=sender_for(container, receiver),
     )
     assert rows_of(container, "no-cb") == []
     assert container.read_model.deliveries_json("no-cb") is None
@@ -154,7 +153,7 @@ def test_a_redelivered_event_is_delivered_once(container: Container, receiver: R
     message = predictions("once", receiver.url("/once"))
     for _ in range(3):
         batch_done_webhooks.handle(
-            message, CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+            message, CONTEXT, db=container.db, read_model=container.read_model, webhook_sender=sender
         )
     (row,) = rows_of(container, "once")
     assert (row.state, row.attempt_count) == ("delivered", 1)
@@ -162,21 +161,21 @@ def test_a_redelivered_event_is_delivered_once(container: Container, receiver: R
     payload = standardwebhooks.Webhook(SECRET).verify(received.body.decode(), received.headers)
     assert payload["type"] == "batch.done"
     assert payload["data"]["model_version"] == "v1"
-    assert received.headers["webhook-id"] == row.id == outbox.delivery_id("once", "batch.done")
+    assert received.headers["webhook-id"] == row.id == webhook_deliveries.delivery_id("once", "batch.done")
 
 
 def test_only_one_caller_makes_an_attempt(container: Container, receiver: Receiver) -> None:
     receiver.answer("/race", 200)
     sender = sender_for(container, receiver)
-    identifier = outbox.record(
-        container.db, "race", outbox.BATCH_DONE, receiver.url("/race"), "{}", datetime.now(UTC)
+    identifier = webhook_deliveries.record(
+        container.db, "race", webhook_deliveries.BATCH_DONE, receiver.url("/race"), "{}", datetime.now(UTC)
     )
     results: list[str | None] = []
     start = threading.Barrier(6)
 
     def attempt() -> None:
         start.wait()
-        results.append(outbox.attempt(container.db, container.read_model, sender, identifier))
+        results.append(webhook_deliveries.attempt(container.db, container.read_model, sender, identifier))
 
     threads = [threading.Thread(target=attempt) for _ in range(6)]
     for thread in threads:
@@ -197,13 +196,13 @@ def test_retries_follow_the_schedule_on_ticks_and_every_attempt_is_listed(
         CONTEXT,
         db=container.db,
         read_model=container.read_model,
-        sender=sender,
+        webhook_sender=sender,
     )
     (row,) = rows_of(container, "tick")
     assert (row.state, row.attempt_count) == ("pending", 1)
     for _ in range(2):
         webhook_retries.handle(
-            WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+            WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, webhook_sender=sender
         )
     body = container.read_model.deliveries_json("tick")
     assert body is not None
@@ -225,10 +224,10 @@ def test_a_retry_not_yet_due_is_not_attempted(container: Container, receiver: Re
         CONTEXT,
         db=container.db,
         read_model=container.read_model,
-        sender=sender,
+        webhook_sender=sender,
     )
     webhook_retries.handle(
-        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, webhook_sender=sender
     )
     (row,) = rows_of(container, "later")
     assert (row.state, row.attempt_count) == ("pending", 1)
@@ -252,7 +251,7 @@ def test_dns_rebinding_is_refused_at_delivery(container: Container, receiver: Re
         CONTEXT,
         db=container.db,
         read_model=container.read_model,
-        sender=sender,
+        webhook_sender=sender,
     )
     (row,) = rows_of(container, "rebind")
     assert row.state == "pending"  # a name may resolve properly later: retried on the schedule
@@ -289,7 +288,7 @@ def test_a_dead_lettered_batch_is_notified_with_the_reason(container: Container,
         CONTEXT,
         db=container.db,
         read_model=container.read_model,
-        sender=sender_for(container, receiver),
+        webhook_sender=sender_for(container, receiver),
     )
     (received,) = receiver.on("/failed")
     payload = standardwebhooks.Webhook(SECRET).verify(received.body.decode(), received.headers)
@@ -323,7 +322,7 @@ def test_no_failure_notice_for_a_predicted_batch_a_bulk_chunk_or_an_unreadable_l
         unreadable,
     ):
         batch_failed_webhooks.handle(
-            letter, CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+            letter, CONTEXT, db=container.db, read_model=container.read_model, webhook_sender=sender
         )
     with container.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
@@ -369,16 +368,21 @@ def test_a_tick_past_its_budget_leaves_the_rest_to_the_next(
     receiver.answer("/budget", 200)
     sender = sender_for(container, receiver)
     for batch_id in ("budget-1", "budget-2"):
-        outbox.record(
-            container.db, batch_id, outbox.BATCH_DONE, receiver.url("/budget"), "{}", datetime.now(UTC)
+        webhook_deliveries.record(
+            container.db,
+            batch_id,
+            webhook_deliveries.BATCH_DONE,
+            receiver.url("/budget"),
+            "{}",
+            datetime.now(UTC),
         )
     monkeypatch.setattr(webhook_retries, "BUDGET_SECONDS", -1.0)  # spent before the first attempt
     webhook_retries.handle(
-        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, webhook_sender=sender
     )
     assert receiver.on("/budget") == []
     monkeypatch.setattr(webhook_retries, "BUDGET_SECONDS", 240.0)
     webhook_retries.handle(
-        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, sender=sender
+        WebhookTick(), CONTEXT, db=container.db, read_model=container.read_model, webhook_sender=sender
     )
     assert len(receiver.on("/budget")) == 2

@@ -128,7 +128,7 @@ def test_function_archive_holds_exactly_the_source_and_is_reproducible(tmp_path:
         names = archive.namelist()
         requirements = archive.read("requirements.txt").decode()
     tops = {name.split("/")[0] for name in names}
-    assert tops == {"main.py", "requirements.txt", "svmflow", "functions", "data"}
+    assert tops == {"main.py", "requirements.txt", "functions", "svmflow", "data"}
     assert "svmflow/topology.py" in names
     assert "data/banknote.csv" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
