@@ -118,9 +118,9 @@ class Container:
 
     @dependency
     def fake_redis_server(self) -> fakeredis.FakeServer:
-        import fakeredis
+        from svmflow.adapters.fake_redis import fakeredis_module
 
-        return fakeredis.FakeServer()
+        return fakeredis_module().FakeServer()
 
     @dependency
     def redis(self) -> redis.Redis:
@@ -134,7 +134,9 @@ class Container:
                 health_check_interval=30,
                 retry_on_timeout=False,
             )
-        import fakeredis
+        from svmflow.adapters.fake_redis import fakeredis_module
+
+        fakeredis = fakeredis_module()
 
         return fakeredis.FakeRedis(server=self.fake_redis_server)
 

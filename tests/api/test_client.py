@@ -12,6 +12,7 @@ import pytest
 from api.app import create_ingest_app, create_predict_app
 from api.batch_ids import BatchIds
 from api.wiring import backend_of
+from devstack.processes import free_port
 from svmflow.client import (
     AsyncClient,
     Client,
@@ -25,7 +26,6 @@ from svmflow.client import (
     WaitTimeoutError,
 )
 from svmflow.client.batching import batches
-from svmflow.emulated.processes import free_port
 from tests.api.conftest import FORGED, GENUINE, KEY, System
 from tests.http_servers import FaultPlan, FaultyProxy, serving
 

@@ -35,9 +35,9 @@ from api.operator import MAX_ROLLBACK_BYTES
 from api.predict import MAX_FEEDBACK_BYTES
 from api.service import Service
 from api.wiring import backend_of
+from devstack.processes import free_port
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
-from svmflow.emulated.processes import free_port
 from svmflow.read_model import DeadLetterView, ReadModel
 from tests.api.conftest import AUTH, GENUINE, System, batch, make_settings
 from tests.api.edge_server import Answer, parse, read_all, send_raw, send_slowly, serve
@@ -276,6 +276,13 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         415: _app(headers={**AUTH, "Content-Type": "text/csv"}, content=b"a,1"),
         422: _rate(lambda apps: {**_ratings(apps), "ratings": [7]}),
         503: _rate(_ratings, which="down"),
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/batches/{batch_id}/training-labels"): {
+        200: _app(),
+        404: _on(lambda _: "never-issued"),
+        **_NO_KEY,
+        **_DOWN,
         **_TRANSPORT,
     },
     ("predict", "get", "/v1/models/current"): {

@@ -17,10 +17,10 @@ import pytest
 from google.cloud import pubsub_v1
 
 from api.batch_ids import BatchIds
+from devstack import pubsub_emulator
+from devstack.raw_http import RawHttp
 from svmflow import topology
 from svmflow.db.tables import DeadLetterRecord
-from svmflow.emulated import pubsub_emulator
-from svmflow.emulated.raw_http import RawHttp
 from svmflow.messaging import publish
 from tests.builders import prediction_request
 from tests.emulated_harness import POLICY, EmulatedRun, wait_until

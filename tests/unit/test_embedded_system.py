@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devstack.processes import free_port
 from svmflow.config import Settings
 from svmflow.contracts import TrainingRequest
 from svmflow.db import job_queue
 from svmflow.embedded import EmbeddedSystem
-from svmflow.emulated.processes import free_port
 from svmflow.errors import SvmflowError
 from tests.builders import dead_holder
 

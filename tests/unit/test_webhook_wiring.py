@@ -89,14 +89,16 @@ def test_webhook_settings_are_read_and_checked() -> None:
         "abc": "https://hooks.example.com/a",
         "def": "https://hooks.example.com/b?x=1",
     }
-    with pytest.raises(ConfigError, match="loopback and private only"):
-        Settings(webhook_allow="everything").validate()
-    with pytest.raises(ConfigError, match="must use https"):
-        Settings(webhook_key_urls="abc=http://hooks.example.com/a").validate()
+    refused = {
+        "SVMFLOW_WEBHOOK_ALLOW": ("everything", "loopback and private only"),
+        "SVMFLOW_WEBHOOK_KEY_URLS": ("abc=http://hooks.example.com/a", "must use https"),
+        "SVMFLOW_WEBHOOK_RETRY_SCALE": ("-1", "SVMFLOW_WEBHOOK_RETRY_SCALE"),
+    }
+    for variable, (value, said) in refused.items():
+        with pytest.raises(ConfigError, match=said):
+            Settings.from_env({variable: value})
     with pytest.raises(ConfigError, match="IDENTITY=URL"):
-        Settings(webhook_key_urls="https://hooks.example.com/a").validate()
-    with pytest.raises(ConfigError, match="RETRY_SCALE"):
-        Settings(webhook_retry_scale=-1).validate()
+        Settings.from_env({"SVMFLOW_WEBHOOK_KEY_URLS": "https://hooks.example.com/a"})
 
 
 def test_the_container_builds_the_policy_from_the_settings(settings: Settings) -> None:
