@@ -13,6 +13,7 @@ import msgspec
 
 from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, CallbackUrl, FeatureRow, Rating, Subject
+from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
 from svmflow.views import (
@@ -85,6 +86,12 @@ class ModelPerformance(VersionPerformance, kw_only=True):
 class Deliveries(BatchDeliveries, kw_only=True):
     """A batch's completion webhooks: each one's URL, event, state (pending, delivered, failed after
     the last attempt, or disabled by a 410) and every attempt with its HTTP status or error."""
+
+
+class ModelDrift(DriftView, kw_only=True):
+    """A model version's live inputs against its training data: per feature, the PSI, the KS
+    distance and the p-value of the latest closed window of ``window_size`` records, and whether it
+    drifted at the configured threshold (``alpha``, the chance of a false alarm per window)."""
 
 
 class BatchFailure(BatchFailed, kw_only=True):
