@@ -9,12 +9,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from svmflow import topology
 from svmflow.contracts import DeadLetterReplay
 from svmflow.db.database import Database
-from svmflow.db.tables import DeadLetterRecord
+from svmflow.db.stores.dead_letters import DeadLetterStore
 from svmflow.handlers.prediction_dead_letters import DEFAULT_REASON, forget
 from svmflow.ports import Publisher
 from svmflow.read_model import ReadModel
@@ -35,23 +33,13 @@ def mark_replayed(
         rows[letter.message_id] = record_row(letter.message_id, letter.topic, letter.attributes, now)
     if not rows:
         return
-    with db.transaction() as session:
-        db.insert_ignore(session, DeadLetterRecord, list(rows.values()))
-        for row in session.scalars(
-            select(DeadLetterRecord).where(DeadLetterRecord.message_id.in_(rows)).with_for_update()
-        ):
-            if row.replayed_at is None:
-                row.replayed_at = now
+    DeadLetterStore(db).mark_replayed(rows, now)
     forget_replayed(db, read_model, rows)
 
 
 def forget_replayed(db: Database, read_model: ReadModel, message_ids: Iterable[str]) -> None:
     ids = list(message_ids)
-    with db.transaction() as session:
-        batches = {
-            row.message_id: row.batch_id
-            for row in session.scalars(select(DeadLetterRecord).where(DeadLetterRecord.message_id.in_(ids)))
-        }
+    batches = DeadLetterStore(db).batches_of(ids)
     for message_id in ids:
         forget(read_model, message_id, batches.get(message_id))
 

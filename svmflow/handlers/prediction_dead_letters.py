@@ -15,7 +15,8 @@ import msgspec
 
 from svmflow import topology
 from svmflow.db.database import Database, as_utc
-from svmflow.db.tables import DeadLetterRecord, PredictionBatch
+from svmflow.db.stores.dead_letters import DeadLetterStore
+from svmflow.db.tables import DeadLetterRecord
 from svmflow.read_model import BatchFailed, DeadLetterView, ReadModel
 from svmflow.runtime.messages import Delivery
 from svmflow.runtime.processor import EventContext
@@ -98,26 +99,17 @@ def show(row: DeadLetterRecord, read_model: ReadModel, predicted: bool) -> None:
 def handle(delivery: Delivery, context: EventContext, *, db: Database, read_model: ReadModel) -> None:
     """Keyed by the dead letter's message id; a redelivery writes the same values again."""
     topic = topology.source_topic(delivery.topic)
-    record = record_of(delivery, topic)
-    with db.transaction() as session:
-        db.insert_one_ignore(session, DeadLetterRecord, record)
-        row = session.get(DeadLetterRecord, delivery.message_id)
-        assert row is not None
-        if not row.attributes:  # a replay's placeholder, written before this message arrived
-            for key in ("batch_id", "reason", "attributes", "submitted_at", "dead_lettered_at"):
-                setattr(row, key, record[key])
-        if row.replayed_at is not None:
-            log.info("dead letter already replayed; nothing to record", extra={"message_id": row.message_id})
-            return
-        predicted = bool(row.batch_id) and session.get(PredictionBatch, row.batch_id) is not None
-        session.expunge(row)
+    store = DeadLetterStore(db)
+    recorded = store.record(record_of(delivery, topic))
+    if recorded is None:
+        log.info("dead letter already replayed; nothing to record", extra={"message_id": delivery.message_id})
+        return
+    row, predicted = recorded
     show(row, read_model, predicted)
     # A replay that ran between the check above and these writes already cleared the read model:
     # clear it again, so a replayed dead letter never stays listed.
-    with db.transaction() as session:
-        replayed = session.get(DeadLetterRecord, delivery.message_id)
-        if replayed is not None and replayed.replayed_at is not None:
-            forget(read_model, row.message_id, row.batch_id)
+    if store.is_replayed(delivery.message_id):
+        forget(read_model, row.message_id, row.batch_id)
 
 
 def forget(read_model: ReadModel, message_id: str, batch_id: str | None) -> None:
