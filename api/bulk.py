@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from api.body import decode_json, read_body
 from api.errors import NotFoundError, UnavailableError, UnprocessableError
-from api.ingest import _idempotency_key
+from api.ingest import idempotency_key_of
 from api.models import BulkAccepted, BulkPending, BulkSubmission
 from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
@@ -66,15 +66,15 @@ def check_file(service: Service, uri: str, n_features: int) -> Location:
 
 async def submit_bulk(request: Request) -> Response:
     service: Service = request.app.state.service
-    idempotency_key = _idempotency_key(request)
+    idempotency_key = idempotency_key_of(request)
     body = await read_body(request, MAX_BULK_BODY_BYTES)
     submission = decode_json(body, _decoder)
     current = await run_in_threadpool(service.read_model.current_model)
-    if current is None or current.get("n_features") is None:
+    if current is None or current.n_features is None:
         raise UnavailableError(
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
-    location = await run_in_threadpool(check_file, service, submission.uri, int(current["n_features"]))
+    location = await run_in_threadpool(check_file, service, submission.uri, current.n_features)
 
     if idempotency_key is None:
         job_id = service.batch_ids.issue()

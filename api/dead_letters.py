@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.errors import NotFoundError
-from api.models import DeadLetterItem, DeadLetterListing, ReplayAccepted
+from api.models import DeadLetterListing, ReplayAccepted
 from api.operator import caller
 from api.predict import _limit, json_response
 from api.publishing import publish_or_unavailable
@@ -29,7 +29,7 @@ async def list_dead_letters(request: Request) -> Response:
     caller(request).require_operator("listing dead letters")
     service: Service = request.app.state.service
     items = await run_in_threadpool(service.read_model.dead_letters, _limit(request))
-    return json_response(DeadLetterListing(items=[DeadLetterItem(**item) for item in items]))
+    return json_response(DeadLetterListing(items=items))
 
 
 async def replay(request: Request) -> Response:

@@ -46,7 +46,7 @@ def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
         raise submission_problem(breach, n_features)
 
 
-def _idempotency_key(request: Request) -> str | None:
+def idempotency_key_of(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
@@ -76,7 +76,7 @@ def _accepted(service: Service, batch_id: str, count: int, submitted_at: datetim
 
 async def submit_batch(request: Request) -> Response:
     service: Service = request.app.state.service
-    idempotency_key = _idempotency_key(request)
+    idempotency_key = idempotency_key_of(request)
     body = await read_body(request, service.max_body_bytes)
     batch = decode_json(body, _decoder)
     current = await run_in_threadpool(service.read_model.current_model)
@@ -84,7 +84,7 @@ async def submit_batch(request: Request) -> Response:
         raise UnavailableError(
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
-    check_batch(batch, current.get("n_features"))
+    check_batch(batch, current.n_features)
 
     if idempotency_key is None:
         batch_id = service.batch_ids.issue()

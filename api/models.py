@@ -7,7 +7,7 @@ batch the ingest API accepts is one the prediction function can decode.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -15,8 +15,14 @@ from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
-from svmflow.domain.records import RowCounts
-from svmflow.read_model import BatchFailed, BatchResult, BatchView, DeadLetterView
+from svmflow.views import (
+    BatchFailed,
+    BatchResult,
+    BatchView,
+    DeadLetterView,
+    JobView,
+    ModelVersionView,
+)
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
 
@@ -109,21 +115,17 @@ class FeedbackAccepted(msgspec.Struct, kw_only=True):
     kind: str = "sample"  # how the ratings were recorded (``auto`` resolved)
 
 
-class Listing(msgspec.Struct, kw_only=True):
-    """Models or training jobs, newest first, as the training function recorded them."""
+# The predict API serves the stored views as they are; these name the listings' schemas.
+class ModelListing(msgspec.Struct, kw_only=True):
+    """Model versions, newest first, as the training function recorded them."""
 
-    items: list[dict[str, Any]]
+    items: list[ModelVersionView]
 
 
-class CurrentModel(msgspec.Struct, kw_only=True):
-    version: str
-    since: str
-    decision: str
-    reason: str
-    job_id: str
-    evaluation: dict[str, Any] | None = None
-    n_features: int | None = None
-    feature_names: list[str] | None = None
+class JobListing(msgspec.Struct, kw_only=True):
+    """Training jobs, newest first, as the training function recorded them."""
+
+    items: list[JobView]
 
 
 class BulkSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -148,14 +150,6 @@ class BulkPending(msgspec.Struct, kw_only=True):
 # The predict API serves the progress the bulk functions keep in Redis.
 class BulkJob(BulkView, kw_only=True):
     """A bulk job's progress: rows done of the total, rate, ETA, and the output files when done."""
-
-
-class TrainingRows(RowCounts, kw_only=True):
-    """The training table as of the newest training: rows by source, unbiased feedback rows, and the
-    quarantined rows with who quarantined them (a rule or an operator) and why."""
-
-    as_of: str
-    job_id: str
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -184,12 +178,8 @@ class RollbackAccepted(msgspec.Struct, kw_only=True):
     status: str
 
 
-class DeadLetterItem(DeadLetterView, kw_only=True):
-    """A message the system gave up on: where it came from, why, and the batch it leaves failed."""
-
-
 class DeadLetterListing(msgspec.Struct, kw_only=True):
-    items: list[DeadLetterItem]
+    items: list[DeadLetterView]
 
 
 class ReplayAccepted(msgspec.Struct, kw_only=True):

@@ -19,21 +19,21 @@ from api.models import (
     BulkJob,
     BulkPending,
     BulkSubmission,
-    CurrentModel,
     DeadLetterListing,
     ExplainedBatch,
     FeedbackAccepted,
     FeedbackSubmission,
     Health,
-    Listing,
+    JobListing,
     Me,
+    ModelListing,
     ModelPerformance,
     ReplayAccepted,
     RollbackAccepted,
     RollbackSubmission,
-    TrainingRows,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
+from svmflow.views import CurrentModelView, TrainingRowsView
 
 _TYPES = (
     BatchSubmission,
@@ -47,9 +47,10 @@ _TYPES = (
     ReplayAccepted,
     FeedbackSubmission,
     FeedbackAccepted,
-    Listing,
-    TrainingRows,
-    CurrentModel,
+    ModelListing,
+    JobListing,
+    TrainingRowsView,
+    CurrentModelView,
     ModelPerformance,
     Health,
     Me,
@@ -61,6 +62,14 @@ _TYPES = (
     RollbackAccepted,
     RollbackSubmission,
 )
+# The read model's views as the API reference names them (the names are part of the published document).
+_PUBLIC_NAMES = {
+    "CurrentModelView": "CurrentModel",
+    "DeadLetterView": "DeadLetterItem",
+    "JobView": "Job",
+    "ModelVersionView": "ModelVersion",
+    "TrainingRowsView": "TrainingRows",
+}
 _PROBLEMS = {
     400: "Malformed request: not HTTP/1.1 (a bad request line, Content-Length or chunk size), "
     "a body that is not UTF-8 JSON or repeats a key, a bad header, query parameter or cursor",
@@ -161,8 +170,32 @@ def _health_paths() -> dict[str, Any]:
     }
 
 
+def _public(schema: Any) -> Any:
+    """``schema`` with the views' component references under their public names."""
+    if isinstance(schema, dict):
+        return {
+            key: _ref(_PUBLIC_NAMES.get(value.rsplit("/", 1)[-1], value.rsplit("/", 1)[-1]))["$ref"]
+            if key == "$ref"
+            else _public(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_public(value) for value in schema]
+    return schema
+
+
+def _components() -> dict[str, Any]:
+    """The body schemas, each under its public name."""
+    _, generated = msgspec.json.schema_components(_TYPES, ref_template="#/components/schemas/{name}")
+    components = {}
+    for name, schema in generated.items():
+        public = _PUBLIC_NAMES.get(name, name)
+        components[public] = {**_public(schema), "title": public} if "title" in schema else _public(schema)
+    return components
+
+
 def _document(title: str, description: str, paths: dict[str, Any]) -> dict[str, Any]:
-    _, components = msgspec.json.schema_components(_TYPES, ref_template="#/components/schemas/{name}")
+    components = _components()
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1", "description": description},
@@ -288,7 +321,7 @@ def predict_document() -> dict[str, Any]:
             "/v1/models": {
                 "get": _operation(
                     "Model versions with metrics and promotion decisions, newest first",
-                    {"200": _json("Listing", "Model versions"), **_problems(401, 503)},
+                    {"200": _json("ModelListing", "Model versions"), **_problems(401, 503)},
                     parameters=[_LIMIT],
                 )
             },
@@ -359,7 +392,7 @@ def predict_document() -> dict[str, Any]:
             "/v1/jobs": {
                 "get": _operation(
                     "Recent training jobs and their outcome, newest first",
-                    {"200": _json("Listing", "Training jobs"), **_problems(401, 503)},
+                    {"200": _json("JobListing", "Training jobs"), **_problems(401, 503)},
                     parameters=[_LIMIT],
                 )
             },

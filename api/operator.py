@@ -48,16 +48,16 @@ def _target(read_model: ReadModel, wanted: str | None) -> str:
         )
     versions = read_model.model_versions(MAX_VERSIONS)
     if wanted is not None:
-        if wanted == current["version"]:
+        if wanted == current.version:
             raise ConflictError(f"{wanted} is already in production", field="to_version")
-        if not any(v.get("version") == wanted for v in versions):
+        if not any(v.version == wanted for v in versions):
             raise NotFoundError(f"no model version {wanted!r} is known", field="to_version")
         return wanted
-    names = [v["version"] for v in versions if v.get("decision") == "promoted"]
-    older = names[names.index(current["version"]) + 1 :] if current["version"] in names else names
-    older = [name for name in older if name != current["version"]]
+    names = [v.version for v in versions if v.decision == "promoted"]
+    older = names[names.index(current.version) + 1 :] if current.version in names else names
+    older = [name for name in older if name != current.version]
     if not older:
-        raise ConflictError(f"{current['version']} has no earlier promoted version to roll back to")
+        raise ConflictError(f"{current.version} has no earlier promoted version to roll back to")
     return older[0]
 
 

@@ -25,7 +25,6 @@ from api.models import (
     ExplainedResult,
     FeedbackAccepted,
     FeedbackSubmission,
-    Listing,
 )
 from api.publishing import publish_or_unavailable
 from api.service import Service
@@ -34,7 +33,7 @@ from svmflow.contracts import Feedback
 from svmflow.domain.batch_rules import first_breach
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
-from svmflow.read_model import BatchView, ExplanationInputs
+from svmflow.views import BatchView, ExplanationInputs
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -234,16 +233,27 @@ async def rate_batch(request: Request) -> Response:
 # -- models and jobs -------------------------------------------------------------------------
 
 
+# The current model, model versions and jobs are served as the projector stored them (their schemas
+# are the views'), as batches are: no decode and re-encode per request, and an entry stored before a
+# view gained a field is served as it was.
+
+
 async def current_model(request: Request) -> Response:
-    model = await run_in_threadpool(_service(request).read_model.current_model)
-    if model is None:
+    body = await run_in_threadpool(_service(request).read_model.current_model_json)
+    if body is None:
         raise NotFoundError("no model is in production yet")
-    return json_response(model)
+    return Response(body, media_type="application/json")
+
+
+def _listing(bodies: list[bytes]) -> Response:
+    """A ModelListing or JobListing of stored views."""
+    return json_response({"items": [msgspec.Raw(body) for body in bodies]})
 
 
 async def list_models(request: Request) -> Response:
-    items = await run_in_threadpool(_service(request).read_model.model_versions, _limit(request))
-    return json_response(Listing(items=items))
+    return _listing(
+        await run_in_threadpool(_service(request).read_model.model_versions_json, _limit(request))
+    )
 
 
 TRAINING_ROW_FILTERS = ("status", "source", "batch_id")
@@ -264,22 +274,22 @@ async def training_rows(request: Request) -> Response:
     source = params.get("source")
     if source not in (None, "seed", "feedback"):
         raise BadRequestError("source must be seed or feedback", field="source")
-    body = await run_in_threadpool(_service(request).read_model.training_rows)
-    if body is None:
+    view = await run_in_threadpool(_service(request).read_model.training_rows)
+    if view is None:
         raise NotFoundError("no training has run yet")
-    rows = body.get("quarantined_rows", [])
+    rows = view.quarantined_rows
     if status == "active":
         rows = []  # active rows are counted, not listed: the table is the training data itself
     if source is not None:
-        rows = [r for r in rows if r["source"] == source]
+        rows = [r for r in rows if r.source == source]
     if (batch := params.get("batch_id")) is not None:
-        rows = [r for r in rows if r["batch_id"] == batch]
-    return json_response({**body, "quarantined_rows": rows})
+        rows = [r for r in rows if r.batch_id == batch]
+    return json_response(msgspec.structs.replace(view, quarantined_rows=rows))
 
 
 async def list_jobs(request: Request) -> Response:
-    items = await run_in_threadpool(_service(request).read_model.jobs, _limit(request))
-    return json_response(Listing(items=items))
+    read_model = _service(request).read_model
+    return _listing(await run_in_threadpool(read_model.jobs_json, _limit(request)))
 
 
 async def model_performance(request: Request) -> Response:

@@ -97,6 +97,20 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     bulk.add_argument("--no-wait", action="store_true", help="print the job id and return")
     bulk.set_defaults(command=cmd_predict_file)
 
+    init = commands.add_parser(
+        "init",
+        help="infer a data set spec from a CSV, preview it and write it",
+        description="Every column but the label is a numeric feature; the label's distinct values are "
+        "the classes. The spec (TOML, schema/dataset-spec.schema.json) can then be edited: bounds and "
+        "units per feature, class names (keep `value` as the cell in the CSV), gate settings.",
+    )
+    init.add_argument("data", type=Path, metavar="DATA.csv", help="the seed data: a header row, then rows")
+    init.add_argument("--label", required=True, metavar="COLUMN", help="the column holding the class")
+    init.add_argument("--name", help="model name (default: from the file name, e.g. wine for wine.csv)")
+    init.add_argument("--out", type=Path, metavar="PATH", help="where to write the spec (default: DATA.toml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing spec file")
+    init.set_defaults(command=cmd_init)
+
     seed = commands.add_parser("seed", help="load the seed data set into the training table")
     seed.add_argument("--data", type=Path, help="CSV file (default: the bundled banknote data set)")
     seed.set_defaults(command=cmd_seed)
@@ -256,7 +270,7 @@ def _print_banner(container: Container, ingest_url: str, predict_url: str) -> No
     default = LOCAL_DEFAULTS["api-keys"]
     key = default if keys == default else "the one in SVMFLOW_SECRET_API_KEYS"
     current = container.read_model.current_model()
-    model = current["version"] if current else "none yet"
+    model = current.version if current else "none yet"
     if (ingest_url, predict_url) == local_urls(Settings()):
         # Where the Makefile's demo target goes from a new shell.
         demo_hint = f"make demo    (or {demo.command()})"
@@ -542,6 +556,27 @@ def cmd_dead_letters_replay(settings: Settings, args: argparse.Namespace) -> int
     for letter in replayed:
         print(f"replayed {letter.message_id} to {letter.topic}")
     print(f"{len(replayed)} message(s) replayed")
+    return 0
+
+
+def cmd_init(_: Settings, args: argparse.Namespace) -> int:
+    from svmflow.datasets.csv_table import CsvError
+    from svmflow.datasets.inference import infer
+    from svmflow.datasets.spec import SpecError
+
+    out: Path = args.out or args.data.with_suffix(".toml")
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; pass --force to overwrite it, or --out elsewhere", file=sys.stderr)
+        return 2
+    try:
+        inferred = infer(args.data, args.label, out, args.name)
+    except (CsvError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.data}: {inferred.preview()}\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(inferred.to_toml())
+    print(f"wrote {out} (model {inferred.spec.name!r}); edit it to add bounds, units or class names")
     return 0
 
 

@@ -207,6 +207,20 @@ class Evaluation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feedback_holdout_size: int
 
 
+class ModelMetrics(msgspec.Struct, kw_only=True):
+    """A training job's figures as the job log keeps them (the ``metrics`` of its database rows), from
+    which a rebuild of the read model restores the job's event."""
+
+    challenger: Evaluation | None = None
+    champion: Evaluation | None = None
+    n_features: int | None = None
+    feature_names: list[str] | None = None
+    new_labels: int = 0
+    feedback_rows: int = 0
+    record: DecisionRecord | None = None
+    training: TrainingSummary | None = None
+
+
 class ModelEvent(Contract, kw_only=True):
     """Published by the training function (and by a rollback): what was decided and why."""
 
@@ -234,6 +248,18 @@ class ModelEvent(Contract, kw_only=True):
     record: DecisionRecord | None = None
     training: TrainingSummary | None = None
     rows: RowCounts | None = None
+
+    def metrics(self) -> ModelMetrics:
+        return ModelMetrics(
+            challenger=self.challenger,
+            champion=self.champion,
+            n_features=self.n_features,
+            feature_names=self.feature_names,
+            new_labels=self.new_labels,
+            feedback_rows=self.feedback_rows,
+            record=self.record,
+            training=self.training,
+        )
 
 
 class _FeaturesOnly(msgspec.Struct):

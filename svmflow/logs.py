@@ -92,3 +92,6 @@ def configure(level: str = "INFO", project: str = "") -> None:
         handler.setFormatter(CloudLoggingFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # One line per HTTP request at INFO would drown the product's own lines (the CLI's client calls).
+    for chatty in ("httpx2", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

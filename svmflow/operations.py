@@ -6,14 +6,14 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from svmflow import topology
 from svmflow.bootstrap import Container
-from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
+from svmflow.contracts import ModelEvent, ModelMetrics, TrainingRequest
 from svmflow.db import performance
 from svmflow.db.database import as_utc
 from svmflow.db.tables import (
@@ -25,12 +25,12 @@ from svmflow.db.tables import (
     TrainingRow,
 )
 from svmflow.domain.explanations import Explainer
-from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.errors import SvmflowError
 from svmflow.handlers import prediction_dead_letters, training, training_to_cache
-from svmflow.read_model import BatchResult, BatchView, ExplanationInputs
+from svmflow.read_model import ReadModel
 from svmflow.runtime.processor import EventContext, publish
+from svmflow.views import BatchResult, BatchView, ExplanationInputs
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
     return counts
 
 
-def _restore_dead_letters(session: Any, read_model: Any) -> int:
+def _restore_dead_letters(session: Session, read_model: ReadModel) -> int:
     """Dead letters not replayed yet, listed again; their batches failed unless predicted since."""
     rows = session.scalars(select(DeadLetterRecord).where(DeadLetterRecord.replayed_at.is_(None))).all()
     for row in rows:
@@ -184,10 +184,7 @@ def _restore_dead_letters(session: Any, read_model: Any) -> int:
 
 
 def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEvent:
-    def evaluation(key: str) -> Evaluation | None:
-        value = (job.metrics or {}).get(key)
-        return None if value is None else msgspec.convert(value, Evaluation)
-
+    metrics = msgspec.convert(job.metrics or {}, ModelMetrics)
     return ModelEvent(
         job_id=job.job_id,
         request_id=job.request_id,
@@ -196,18 +193,18 @@ def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEven
         candidate_version=job.candidate_version,
         current_version=job.current_version,
         previous_version=job.previous_version,
-        challenger=evaluation("challenger"),
-        champion=evaluation("champion"),
+        challenger=metrics.challenger,
+        champion=metrics.champion,
         train_size=job.train_size,
         new_labels=job.new_labels,
         data_fingerprint=version.data_fingerprint if version else None,
         artifact_uri=version.artifact_uri if version else None,
-        n_features=(job.metrics or {}).get("n_features"),
-        feature_names=(job.metrics or {}).get("feature_names"),
+        n_features=metrics.n_features,
+        feature_names=metrics.feature_names,
         finished_at=as_utc(job.finished_at),
-        feedback_rows=int((job.metrics or {}).get("feedback_rows") or 0),
-        record=msgspec.convert((job.metrics or {}).get("record"), DecisionRecord | None),
-        training=msgspec.convert((job.metrics or {}).get("training"), TrainingSummary | None),
+        feedback_rows=metrics.feedback_rows,
+        record=metrics.record,
+        training=metrics.training,
     )
 
 

@@ -18,6 +18,9 @@ A batch whose prediction request was dead-lettered is stored as ``failed`` with 
 ``FAILED_RANK``, above any prediction's: a prediction always replaces it, a failure never replaces a
 prediction, and a replay removes the failure only (the batch is pending again until it is predicted).
 
+What each key holds is a view typed in ``svmflow.views``, stored as its JSON: the APIs serve it as
+it is, or decode it to that type.
+
 Every write is keyed and conditional, so replaying an event leaves the cache exactly as it was, and two
 events for the same key converge to the same winner whatever order they arrive in.
 """
@@ -25,12 +28,61 @@ events for the same key converge to the same winner whatever order they arrive i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import redis
 
 from svmflow.domain.performance import VersionPerformance
+from svmflow.views import (
+    BatchFailed,
+    BatchResult,
+    BatchSummary,
+    BatchView,
+    CurrentModelView,
+    DeadLetterView,
+    ExplanationInputs,
+    JobView,
+    ModelVersionView,
+    TrainingRowsView,
+)
+
+# The views are defined in svmflow.views; these names stay importable from here for the projectors.
+__all__ = [
+    "FAILED_RANK",
+    "BatchFailed",
+    "BatchResult",
+    "BatchSummary",
+    "BatchView",
+    "DeadLetterView",
+    "ExplanationInputs",
+    "ReadModel",
+    "batch_status",
+    "epoch_micros",
+]
+
+V = TypeVar("V", bound=msgspec.Struct)
+
+# Built once, while the module is imported by one thread: msgspec resolves a Struct's nested types on
+# first use, and the APIs read from a thread pool.
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
+    view: msgspec.json.Decoder(view)
+    for view in (
+        BatchView,
+        BatchFailed,
+        CurrentModelView,
+        DeadLetterView,
+        JobView,
+        ModelVersionView,
+        TrainingRowsView,
+    )
+}
+
+
+def _decode(body: bytes, view: type[V]) -> V:
+    decoded: V = _DECODERS[view].decode(body)
+    return decoded
+
 
 # Keep the entry whose rank wins (lower for batches: the first prediction of a batch is the one kept;
 # higher for the current model: the newest decision is the one kept).
@@ -88,59 +140,6 @@ if current and tonumber(current) == tonumber(ARGV[1]) then
 end
 return 0
 """
-
-
-class BatchResult(msgspec.Struct, kw_only=True):
-    subject: str
-    label: int
-    score: float
-
-
-class BatchView(msgspec.Struct, kw_only=True):
-    batch_id: str
-    status: str
-    model_version: str
-    record_count: int
-    submitted_at: datetime
-    predicted_at: datetime
-    results: list[BatchResult]
-
-
-class ExplanationInputs(msgspec.Struct, kw_only=True):
-    """A batch's feature rows and its model's explainer, both as JSON."""
-
-    features: bytes
-    explainer: bytes
-
-
-class BatchFailed(msgspec.Struct, kw_only=True):
-    """A batch whose prediction request was dead-lettered: why, and which dead letter replays it."""
-
-    batch_id: str
-    status: str = "failed"
-    reason: str
-    dead_letter_id: str
-    submitted_at: datetime | None
-    failed_at: datetime
-
-
-class DeadLetterView(msgspec.Struct, kw_only=True):
-    """One dead letter as the operator sees it."""
-
-    message_id: str
-    topic: str  # the topic it was first published to, where a replay publishes it again
-    reason: str
-    batch_id: str | None
-    function: str | None
-    delivery_attempts: int | None
-    dead_lettered_at: datetime
-
-
-class BatchSummary(msgspec.Struct, kw_only=True):
-    batch_id: str
-    submitted_at: float
-    # pending (no answer yet), done, or failed (its prediction request was dead-lettered)
-    status: str = "pending"
 
 
 class _Status(msgspec.Struct):
@@ -214,13 +213,13 @@ class ReadModel:
         body = self.get_batch_json(batch_id)
         if body is None or batch_status(body) == "failed":
             return None
-        return msgspec.json.decode(body, type=BatchView)
+        return _decode(body, BatchView)
 
     def get_failure(self, batch_id: str) -> BatchFailed | None:
         body = self.get_batch_json(batch_id)
         if body is None or batch_status(body) != "failed":
             return None
-        return msgspec.json.decode(body, type=BatchFailed)
+        return _decode(body, BatchFailed)
 
     def fail_batch(self, failure: BatchFailed) -> bool:
         """Mark a batch failed unless it has a prediction. True if stored."""
@@ -292,7 +291,7 @@ class ReadModel:
 
     # -- models and jobs ---------------------------------------------------------------------
 
-    def put_current_model(self, model: dict[str, Any], decided_at: datetime) -> bool:
+    def put_current_model(self, model: CurrentModelView, decided_at: datetime) -> bool:
         return bool(
             self._set_if_better(
                 keys=[self._key("model", "current")],
@@ -300,31 +299,44 @@ class ReadModel:
             )
         )
 
-    def current_model(self) -> dict[str, Any] | None:
-        body = self.client.hget(self._key("model", "current"), "body")
-        return None if body is None else msgspec.json.decode(body)
+    def current_model(self) -> CurrentModelView | None:
+        body = self.current_model_json()
+        return None if body is None else _decode(body, CurrentModelView)
 
-    def put_job(self, job_id: str, job: dict[str, Any], finished_at: datetime, rank: int) -> bool:
+    def current_model_json(self) -> bytes | None:
+        """The current model's view as stored, to serve as it is."""
+        body: bytes | None = self.client.hget(self._key("model", "current"), "body")
+        return body
+
+    def put_job(self, job: JobView, rank: int) -> bool:
         """Keep the job's highest-ranked state; listed by the time of its latest state. True if stored."""
         stored = self._put_job(
             keys=[self._key("jobs"), self._key("jobs", "data"), self._key("jobs", "rank")],
-            args=[job_id, msgspec.json.encode(job), rank, finished_at.timestamp()],
+            args=[job.job_id, msgspec.json.encode(job), rank, job.finished_at.timestamp()],
         )
         self._trim("jobs", self.jobs_size, also=self._key("jobs", "rank"))
         return bool(stored)
 
-    def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+    def jobs(self, limit: int = 50) -> list[JobView]:
+        return [_decode(body, JobView) for body in self.jobs_json(limit)]
+
+    def jobs_json(self, limit: int = 50) -> list[bytes]:
+        """The newest jobs' views as stored, newest first."""
         return self._ranked("jobs", limit)
 
-    def put_model_version(self, version: str, entry: dict[str, Any], created_at: datetime) -> None:
-        self._put_ranked("models", version, entry, created_at.timestamp(), self.jobs_size)
+    def put_model_version(self, entry: ModelVersionView, created_at: datetime) -> None:
+        self._put_ranked("models", entry.version, entry, created_at.timestamp(), self.jobs_size)
 
-    def model_versions(self, limit: int = 50) -> list[dict[str, Any]]:
+    def model_versions(self, limit: int = 50) -> list[ModelVersionView]:
+        return [_decode(body, ModelVersionView) for body in self.model_versions_json(limit)]
+
+    def model_versions_json(self, limit: int = 50) -> list[bytes]:
+        """The newest model versions' views as stored, newest first."""
         return self._ranked("models", limit)
 
-    def model_version(self, version: str) -> dict[str, Any] | None:
+    def model_version(self, version: str) -> ModelVersionView | None:
         body = self.client.hget(self._key("models", "data"), version)
-        return None if body is None else msgspec.json.decode(body)
+        return None if body is None else _decode(body, ModelVersionView)
 
     def put_performance(self, figures: VersionPerformance) -> bool:
         return bool(
@@ -338,7 +350,7 @@ class ReadModel:
         body: bytes | None = self.client.hget(self._key("performance", version), "body")
         return body
 
-    def put_training_rows(self, rows: dict[str, Any], decided_at: datetime) -> bool:
+    def put_training_rows(self, rows: TrainingRowsView, decided_at: datetime) -> bool:
         """The training table's counts and quarantined rows as of the newest training."""
         return bool(
             self._set_if_better(
@@ -347,11 +359,11 @@ class ReadModel:
             )
         )
 
-    def training_rows(self) -> dict[str, Any] | None:
+    def training_rows(self) -> TrainingRowsView | None:
         body = self.client.hget(self._key("training-rows"), "body")
-        return None if body is None else msgspec.json.decode(body)
+        return None if body is None else _decode(body, TrainingRowsView)
 
-    def _put_ranked(self, name: str, key: str, entry: dict[str, Any], score: float, keep: int) -> None:
+    def _put_ranked(self, name: str, key: str, entry: msgspec.Struct, score: float, keep: int) -> None:
         index, data = self._key(name), self._key(name, "data")
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(data, key, msgspec.json.encode(entry))
@@ -370,12 +382,12 @@ class ReadModel:
                 pipe.hdel(also, *overflow)
             pipe.execute()
 
-    def _ranked(self, name: str, limit: int) -> list[dict[str, Any]]:
+    def _ranked(self, name: str, limit: int) -> list[bytes]:
         keys = self.client.zrevrange(self._key(name), 0, limit - 1)
         if not keys:
             return []
         bodies = self.client.hmget(self._key(name, "data"), keys)
-        return [msgspec.json.decode(body) for body in bodies if body is not None]
+        return [body for body in bodies if body is not None]
 
     # -- dead letters ------------------------------------------------------------------------
 
@@ -383,17 +395,17 @@ class ReadModel:
         self._put_ranked(
             "deadletters",
             letter.message_id,
-            msgspec.to_builtins(letter),
+            letter,
             letter.dead_lettered_at.timestamp(),
             self.index_size,
         )
 
     def dead_letter(self, message_id: str) -> DeadLetterView | None:
         body = self.client.hget(self._key("deadletters", "data"), message_id)
-        return None if body is None else msgspec.json.decode(body, type=DeadLetterView)
+        return None if body is None else _decode(body, DeadLetterView)
 
-    def dead_letters(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self._ranked("deadletters", limit)
+    def dead_letters(self, limit: int = 50) -> list[DeadLetterView]:
+        return [_decode(body, DeadLetterView) for body in self._ranked("deadletters", limit)]
 
     def remove_dead_letter(self, message_id: str) -> None:
         pipe = self.client.pipeline(transaction=True)

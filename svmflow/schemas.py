@@ -1,4 +1,5 @@
-"""Generated artefacts in ``schema/``: one JSON Schema per message, the SQL DDL per dialect.
+"""Generated artefacts in ``schema/``: one JSON Schema per message and one for the data set spec, the
+SQL DDL per dialect.
 
 ``svmflow schema write`` regenerates them; a test fails when the code and the files drift apart.
 """
@@ -12,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from svmflow.contracts import json_schemas
+from svmflow.datasets import spec as dataset_spec
 from svmflow.db.tables import Base
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
@@ -33,6 +35,9 @@ def render() -> dict[str, str]:
         f"messages/{topic}.schema.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
         for topic, schema in json_schemas().items()
     }
+    files["dataset-spec.schema.json"] = (
+        json.dumps(dataset_spec.json_schema(), indent=2, sort_keys=True) + "\n"
+    )
     for dialect in ("postgresql", "sqlite"):
         files[f"sql/{dialect}.sql"] = ddl(dialect)
     return files

@@ -95,8 +95,8 @@ def fit(
     if not rows:
         raise TrainingDataError("no training rows")
     x, y = to_arrays(rows)
-    if len(np.unique(y)) != 2:
-        raise TrainingDataError(f"training needs both classes, got {sorted(set(y.tolist()))}")
+    if len(np.unique(y)) < 2:
+        raise TrainingDataError(f"training needs two classes or more, got {sorted(set(y.tolist()))}")
     weights = np.asarray([feedback_weight if r.source == FEEDBACK else 1.0 for r in rows])
     svc = LinearSVC(
         C=c,

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         event = stack.bootstrap_model()
         if event is not None:
             logging.getLogger(__name__).info("initial model: %s (%s)", event.decision, event.reason)
-        current = stack.container.read_model.current_model() or {}
+        current = stack.container.read_model.current_model()
         print(
             f"""
 svmflow is running on the emulated stack.
@@ -77,7 +77,7 @@ svmflow is running on the emulated stack.
   Postgres          {config.database_url}
   functions         {", ".join(f"{n}:{p}" for n, p in stack.function_ports.items())}
   logs              {stack.log_dir}
-  model             {current.get("version", "none yet")} in production
+  model             {current.version if current else "none yet"} in production
 
 Try it: {demo.command("--ingest-url", stack.ingest_url, "--predict-url", stack.predict_url)}
 Ctrl-C stops everything.""",

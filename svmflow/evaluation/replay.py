@@ -266,26 +266,26 @@ class _Replay:
 
     def _new_jobs(self, batch: int) -> list[JobRecord]:
         """Jobs that finished since the last look, oldest first, as the read model reports them."""
-        fresh = [j for j in self.container.read_model.jobs(limit=1000) if j["job_id"] not in self._seen_jobs]
-        fresh.sort(key=lambda j: j["finished_at"])
+        fresh = [j for j in self.container.read_model.jobs(limit=1000) if j.job_id not in self._seen_jobs]
+        fresh.sort(key=lambda j: j.finished_at)
         jobs = []
         for job in fresh:
-            self._seen_jobs.add(job["job_id"])
-            challenger = job.get("challenger") or {}
+            self._seen_jobs.add(job.job_id)
+            challenger = job.challenger
             jobs.append(
                 JobRecord(
                     batch=batch,
-                    job_id=job["job_id"],
-                    decision=job["decision"],
-                    reason=job["reason"],
-                    candidate_version=job.get("candidate_version"),
-                    serving_after=job.get("current_version"),
-                    seed_holdout_accuracy=challenger.get("seed_holdout_accuracy"),
-                    feedback_holdout_accuracy=challenger.get("feedback_holdout_accuracy"),
-                    feedback_holdout_size=int(challenger.get("feedback_holdout_size") or 0),
-                    new_labels=int(job.get("new_labels") or 0),
-                    window_rows=int((job.get("record") or {}).get("window_rows") or 0),
-                    p_value=(job.get("record") or {}).get("p_value"),
+                    job_id=job.job_id,
+                    decision=job.decision,
+                    reason=job.reason,
+                    candidate_version=job.candidate_version,
+                    serving_after=job.current_version,
+                    seed_holdout_accuracy=challenger.seed_holdout_accuracy if challenger else None,
+                    feedback_holdout_accuracy=challenger.feedback_holdout_accuracy if challenger else None,
+                    feedback_holdout_size=challenger.feedback_holdout_size if challenger else 0,
+                    new_labels=job.new_labels,
+                    window_rows=job.record.window_rows if job.record else 0,
+                    p_value=job.record.p_value if job.record else None,
                 )
             )
         self._jobs.extend(jobs)

@@ -17,9 +17,10 @@ from svmflow import topology
 from svmflow.db.database import Database, as_utc
 from svmflow.db.stores.dead_letters import DeadLetterStore
 from svmflow.db.tables import DeadLetterRecord
-from svmflow.read_model import BatchFailed, DeadLetterView, ReadModel
+from svmflow.read_model import ReadModel
 from svmflow.runtime.messages import Delivery
 from svmflow.runtime.processor import EventContext
+from svmflow.views import BatchFailed, DeadLetterView
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from svmflow import contracts
 from svmflow.contracts import Predictions
-from svmflow.read_model import BatchResult, BatchView, ExplanationInputs, ReadModel
+from svmflow.read_model import ReadModel
 from svmflow.runtime.processor import EventContext
+from svmflow.views import BatchResult, BatchView, ExplanationInputs
 
 
 def batch_view(message: Predictions) -> BatchView:

@@ -87,7 +87,7 @@ def test_a_csv_with_bad_rows_gives_results_and_an_error_file(system: System) -> 
     assert results[0] == ["line", "subject", "label", "score"]
     assert [(int(r[0]), r[1]) for r in results[1:]] == [(line, s) for line, s, _ in expected]
     version = progress["model_version"]
-    assert version == system.container.read_model.current_model()["version"]
+    assert version == system.container.read_model.current_model().version
     assert [int(r[2]) for r in results[1:]] == offline_labels(system, version, [f for *_, f in expected])
 
     errors = read_csv(system, progress["errors_uri"])

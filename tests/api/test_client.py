@@ -68,7 +68,7 @@ def test_submit_wait_and_results(served: Served) -> None:
         result = client.wait(accepted.batch_id, timeout=60)
     assert [p.subject for p in result.results] == subjects
     assert [p.label for p in result.results] == [0, 1, 0, 1, 0]
-    assert result.model_version == served.system.container.read_model.current_model()["version"]
+    assert result.model_version == served.system.container.read_model.current_model().version
 
 
 def test_large_inputs_are_split_within_the_api_limits(served: Served) -> None:

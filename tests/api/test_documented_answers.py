@@ -90,12 +90,12 @@ def _operated_read_model(system: System, container: Container, batch_id: str) ->
     current = source.current_model()
     assert current is not None
     now = datetime.now(UTC)
-    earlier = f"{current['version']}-earlier"
-    entry = source.model_version(current["version"])
+    earlier = f"{current.version}-earlier"
+    entry = source.model_version(current.version)
     assert entry is not None
-    older = {**entry, "version": earlier, "decision": "promoted"}
-    read_model.put_model_version(earlier, older, now - timedelta(days=1))
-    read_model.put_model_version(current["version"], entry, now)
+    older = msgspec.structs.replace(entry, version=earlier, decision="promoted")
+    read_model.put_model_version(older, now - timedelta(days=1))
+    read_model.put_model_version(entry, now)
     read_model.put_current_model(current, now)
     view = source.get_batch(batch_id)
     assert view is not None
@@ -112,7 +112,7 @@ def _operated_read_model(system: System, container: Container, batch_id: str) ->
             dead_lettered_at=now,
         )
     )
-    return current["version"], earlier, unexplainable_id
+    return current.version, earlier, unexplainable_id
 
 
 @pytest.fixture(scope="module")

@@ -221,6 +221,35 @@ class TestOpenApi:
         } <= set(predict)
         assert list(predict["/v1/batches"]) == ["get"]
 
+    def test_every_body_documents_its_fields(self, system: System) -> None:
+        """No response is an opaque "object": each object schema names its properties (or, for a
+        mapping such as the health checks, the type of its values)."""
+        schemas = system.predict.get("/openapi.json").json()["components"]["schemas"]
+
+        def opaque(node: object, where: str) -> list[str]:
+            if isinstance(node, list):
+                return [o for i, item in enumerate(node) for o in opaque(item, f"{where}[{i}]")]
+            if not isinstance(node, dict):
+                return []
+            found = []
+            if (
+                node.get("type") == "object"
+                and "properties" not in node
+                and "additionalProperties" not in node
+            ):
+                found.append(where)
+            return found + [o for key, value in node.items() for o in opaque(value, f"{where}.{key}")]
+
+        assert opaque(schemas, "schemas") == []
+        model = schemas["ModelVersion"]["properties"]
+        assert model["evaluation"]["anyOf"][0] == {"$ref": "#/components/schemas/Evaluation"}
+        assert schemas["ModelListing"]["properties"]["items"]["items"] == {
+            "$ref": "#/components/schemas/ModelVersion"
+        }
+        assert schemas["JobListing"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/Job"}
+        assert {"version", "since", "evaluation", "n_features"} <= set(schemas["CurrentModel"]["properties"])
+        assert {"quarantined_rows", "as_of", "job_id"} <= set(schemas["TrainingRows"]["properties"])
+
     def test_the_location_points_at_the_predict_api(self, system: System) -> None:
         accepted = system.ingest.post("/v1/batches", json=batch(1), headers=AUTH)
         assert accepted.headers["location"].startswith(PREDICT_URL + "/v1/batches/")

@@ -18,6 +18,7 @@ from svmflow import topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.contracts import MAX_ROWS, MAX_SUBJECT_LENGTH
+from svmflow.views import CurrentModelView
 from tests.api.conftest import AUTH, GENUINE, PREDICT_URL, System, batch, make_settings
 
 REQUESTS = topology.PREDICTION_REQUESTS
@@ -332,9 +333,15 @@ def test_no_model_in_production_is_503_and_publishes_nothing(tmp_path: Path) -> 
     assert response.headers["retry-after"]
 
 
+def _current(version: str, *, n_features: int) -> CurrentModelView:
+    return CurrentModelView(
+        version=version, since="", decision="promoted", reason="", job_id="", n_features=n_features
+    )
+
+
 def test_a_publish_failure_is_503_never_202(tmp_path: Path) -> None:
     container = _bare_container(tmp_path, publisher=_FailingPublisher())
-    container.read_model.put_current_model({"version": "v1", "n_features": 4}, datetime.now(UTC))
+    container.read_model.put_current_model(_current("v1", n_features=4), datetime.now(UTC))
     with TestClient(create_ingest_app(container)) as client:
         response = client.post("/v1/batches", json=batch(1), headers=AUTH)
     assert response.status_code == 503
@@ -344,7 +351,7 @@ def test_a_publish_failure_is_503_never_202(tmp_path: Path) -> None:
 
 def test_width_follows_the_model_when_the_read_model_names_it(tmp_path: Path) -> None:
     container = _bare_container(tmp_path, publisher=_FailingPublisher())
-    container.read_model.put_current_model({"version": "v2", "n_features": 2}, datetime.now(UTC))
+    container.read_model.put_current_model(_current("v2", n_features=2), datetime.now(UTC))
     with TestClient(create_ingest_app(container)) as client:
         response = client.post("/v1/batches", json={"subjects": ["a"], "features": [GENUINE]}, headers=AUTH)
     assert response.status_code == 422

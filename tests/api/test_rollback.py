@@ -40,7 +40,7 @@ def two_versions(system: System) -> Iterator[tuple[str, str]]:
     system.drain()
     current = system.container.registry.pointer()[0]
     assert current is not None
-    versions = [v["version"] for v in system.container.read_model.model_versions(50)]
+    versions = [v.version for v in system.container.read_model.model_versions(50)]
     other = next(v for v in versions if v != current.version)
     yield current.version, other
     if system.container.registry.pointer()[0].version != current.version:  # type: ignore[union-attr]
@@ -72,7 +72,7 @@ def test_an_unknown_version_is_404_naming_the_field(operator: TestClient) -> Non
 def test_the_version_in_production_is_409(system: System, operator: TestClient) -> None:
     current = system.container.read_model.current_model()
     assert current is not None
-    answer = operator.post("/v1/models/rollback", json={"to_version": current["version"]}, headers=OPERATOR)
+    answer = operator.post("/v1/models/rollback", json={"to_version": current.version}, headers=OPERATOR)
     assert answer.status_code == 409
     assert "already in production" in answer.json()["detail"]
 

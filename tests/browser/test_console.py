@@ -155,14 +155,14 @@ def test_an_operator_rolls_back_and_the_history_shows_it(watched: Watched, stack
     stack.bus.drain(timeout=60)
     current = stack.container.read_model.current_model()
     assert current is not None
-    others = [v["version"] for v in stack.container.read_model.model_versions(50)]
-    target = next(v for v in others if v != current["version"])
+    others = [v.version for v in stack.container.read_model.model_versions(50)]
+    target = next(v for v in others if v != current.version)
 
     page = watched.page
     sign_in(page, stack, OPERATOR_KEY)
     expect(page.locator(".who .role")).to_have_text("operator")
     page.get_by_role("link", name="Models", exact=True).click()
-    expect(page.locator("#current")).to_contain_text(current["version"])
+    expect(page.locator("#current")).to_contain_text(current.version)
     entry = page.locator("#timeline > li", has_text=target)
     entry.get_by_role("button", name="Roll back to this version").click()
     entry.get_by_role("button", name=f"Confirm: serve {target} again").click()

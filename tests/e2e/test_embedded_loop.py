@@ -31,7 +31,7 @@ def test_requests_to_promotion_to_the_next_batch(embedded: Container) -> None:
     assert first is not None
     assert first.decision == "promoted"
     system.bus.drain(30)
-    assert system.read_model.current_model()["version"] == first.candidate_version
+    assert system.read_model.current_model().version == first.candidate_version
 
     # 1. A batch from a drifted scanner (both classes) is predicted, cached and stored.
     submit(system, "loop-1", offset=730, shift=SHIFT)
@@ -67,8 +67,8 @@ def test_requests_to_promotion_to_the_next_batch(embedded: Container) -> None:
     assert [j.decision for j in jobs] == ["promoted", "promoted"]
     retrain = jobs[-1]
     assert retrain.request_id == f"labels-{ROWS}"
-    assert system.read_model.current_model()["version"] == retrain.candidate_version
-    assert [j["job_id"] for j in system.read_model.jobs()] == [retrain.job_id, jobs[0].job_id]
+    assert system.read_model.current_model().version == retrain.candidate_version
+    assert [j.job_id for j in system.read_model.jobs()] == [retrain.job_id, jobs[0].job_id]
 
     # 4. The next batch is served by the promoted version.
     submit(system, "loop-2", offset=800)

@@ -104,7 +104,7 @@ def test_a_cli_replay_clears_the_failed_batch_and_listing_of_a_running_system(
     bus.publish("prediction-requests-dead-letter", encoded(request), attributes).result()
     bus.drain(10)
     assert running.read_model.get_failure("cli-batch") is not None
-    assert [d["batch_id"] for d in running.read_model.dead_letters()] == ["cli-batch"]
+    assert [d.batch_id for d in running.read_model.dead_letters()] == ["cli-batch"]
 
     assert main(["dead-letters", "replay"]) == 0
     assert "1 message(s) replayed" in capsys.readouterr().out

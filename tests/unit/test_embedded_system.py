@@ -28,7 +28,7 @@ def test_first_start_takes_over_the_training_claim_of_a_killed_run(settings: Set
         assert time.monotonic() - started < 60
         current = system.container.read_model.current_model()
         assert current is not None
-        assert current["decision"] == "promoted"
+        assert current.decision == "promoted"
     finally:
         system.stop()
 

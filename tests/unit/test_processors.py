@@ -506,9 +506,9 @@ def test_training_to_cache_updates_current_model_history_and_jobs(trained, promo
     event = contracts.decode(promotion.data, ModelEvent)
     run(trained, "training_to_cache", delivery_of(promotion))
     read_model = trained.read_model
-    assert read_model.current_model()["version"] == event.candidate_version
-    assert [m["version"] for m in read_model.model_versions()] == [event.candidate_version]
-    assert [j["job_id"] for j in read_model.jobs()] == [event.job_id]
+    assert read_model.current_model().version == event.candidate_version
+    assert [m.version for m in read_model.model_versions()] == [event.candidate_version]
+    assert [j.job_id for j in read_model.jobs()] == [event.job_id]
 
 
 def test_training_to_cache_older_event_does_not_win(trained, promotion) -> None:
@@ -522,7 +522,7 @@ def test_training_to_cache_older_event_does_not_win(trained, promotion) -> None:
     deliver_twice_concurrently(trained, "training_to_cache", delivery_of(promotion))
     assert redis_snapshot(trained.redis) == once
     run(trained, "training_to_cache", new_delivery(topology.MODELS, encoded(older)))
-    assert trained.read_model.current_model()["version"] == event.candidate_version
+    assert trained.read_model.current_model().version == event.candidate_version
 
 
 def test_training_to_cache_redis_down(trained, promotion, redis_server) -> None:

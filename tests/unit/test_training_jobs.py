@@ -256,8 +256,8 @@ def test_a_late_pending_state_never_hides_an_outcome(trained: Container) -> None
         context = EventContext(f"event-{n}", {})
         training_to_cache.handle(event, context, read_model=trained.read_model)
         training_to_db.handle(event, context, db=trained.db)
-    [job] = [j for j in trained.read_model.jobs() if j["job_id"] == "job-x"]
-    assert job["decision"] == "rejected"
+    [job] = [j for j in trained.read_model.jobs() if j.job_id == "job-x"]
+    assert job.decision == "rejected"
     with trained.db.transaction() as session:
         stored = session.get(TrainingJob, "job-x")
         assert stored is not None
@@ -267,5 +267,5 @@ def test_a_late_pending_state_never_hides_an_outcome(trained: Container) -> None
     queued.job_id = running.job_id = "job-y"  # type: ignore[misc]
     for n, event in enumerate([running, queued]):
         training_to_cache.handle(event, EventContext(f"y-{n}", {}), read_model=trained.read_model)
-    [job] = [j for j in trained.read_model.jobs() if j["job_id"] == "job-y"]
-    assert job["decision"] == "running"
+    [job] = [j for j in trained.read_model.jobs() if j.job_id == "job-y"]
+    assert job.decision == "running"

@@ -143,7 +143,7 @@ def test_fit_chooses_c_from_the_grid_and_fits_a_model_that_separates_the_seed(
 
 def test_fit_refuses_rows_of_one_class() -> None:
     one_class = [r for r in SEED_ROWS[:200] if r.label == 0]
-    with pytest.raises(TrainingDataError, match="both classes"):
+    with pytest.raises(TrainingDataError, match="two classes or more"):
         steps.fit(data_of(one_class, [], []), OPTIONS)
 
 

@@ -18,7 +18,7 @@ class TrainingJobStore:
     def record(self, event: ModelEvent, consumer: str, event_id: str) -> None:
         """Once per event: the job's row converges to its highest-ranked state, and a trained candidate
         (promoted or rejected) is listed among the model versions."""
-        metrics = _metrics_of(event)
+        metrics = msgspec.to_builtins(event.metrics())
         row = _job_row(event, metrics)
         with self.db.transaction() as session:
             if not self.db.claim_event(session, consumer, event_id):
@@ -34,19 +34,6 @@ class TrainingJobStore:
                         setattr(stored, key, value)
             if event.candidate_version and event.decision in ("promoted", "rejected"):
                 self.db.insert_ignore(session, ModelVersion, [_version_row(event, metrics)])
-
-
-def _metrics_of(event: ModelEvent) -> dict[str, Any]:
-    return {
-        "challenger": msgspec.to_builtins(event.challenger),
-        "champion": msgspec.to_builtins(event.champion),
-        "n_features": event.n_features,
-        "feature_names": event.feature_names,
-        "new_labels": event.new_labels,
-        "feedback_rows": event.feedback_rows,
-        "record": msgspec.to_builtins(event.record),
-        "training": msgspec.to_builtins(event.training),
-    }
 
 
 def _job_row(event: ModelEvent, metrics: dict[str, Any]) -> dict[str, Any]:

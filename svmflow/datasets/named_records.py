@@ -1,0 +1,85 @@
+"""Records given as objects keyed by feature name, turned into rows in the spec's feature order.
+
+A batch may send ``{"variance": 3.6, "skewness": 8.7, ...}`` instead of ``[3.6, 8.7, ...]``; the model
+needs the positional row. A missing, extra or misspelt name is refused with the record's index and the
+name, and for a name that is not a feature the closest one that is (``difflib``), since a typo is the
+usual cause.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+
+from svmflow.datasets.spec import DatasetSpec
+
+
+class RecordError(ValueError):
+    """A record does not match the spec; ``index`` is its position in the batch, ``field`` the name."""
+
+    def __init__(self, index: int, field: str | None, problem: str) -> None:
+        super().__init__(f"record {index}: {problem}")
+        self.index = index
+        self.field = field
+
+
+def rows_from_named(records: Sequence[Mapping[str, object]], spec: DatasetSpec) -> list[list[float]]:
+    names = spec.feature_names
+    width = len(names)
+    rows = []
+    for index, record in enumerate(records):
+        # The common case costs one lookup per feature; only a record that fails is looked at closely.
+        try:
+            row = [record[name] for name in names]
+        except KeyError:
+            row = None
+        if row is None or len(record) != width:
+            raise _mismatch(index, record, names)
+        for name, value in zip(names, row, strict=True):
+            if type(value) not in (int, float):
+                raise RecordError(index, name, f"feature {name!r} must be a number, got {_shown(value)}")
+        rows.append(row)
+    check_bounds(rows, spec)  # also refuses NaN and infinity
+    return rows  # type: ignore[return-value]
+
+
+def check_bounds(rows: Sequence[Sequence[float]], spec: DatasetSpec) -> None:
+    """Every value finite and within its feature's bounds; applies to positional records too."""
+    for index, row in enumerate(rows):
+        for feature, value in zip(spec.features, row, strict=True):
+            if not math.isfinite(value):
+                raise RecordError(
+                    index, feature.name, f"feature {feature.name!r} must be finite, got {value}"
+                )
+            if feature.min is not None and value < feature.min:
+                raise RecordError(
+                    index,
+                    feature.name,
+                    f"feature {feature.name!r} is {value}, below its minimum {feature.min}",
+                )
+            if feature.max is not None and value > feature.max:
+                raise RecordError(
+                    index,
+                    feature.name,
+                    f"feature {feature.name!r} is {value}, above its maximum {feature.max}",
+                )
+
+
+def _mismatch(index: int, record: Mapping[str, object], names: list[str]) -> RecordError:
+    expected = set(names)
+    missing = [name for name in names if name not in record]
+    extra = [str(key) for key in record if key not in expected]
+    if extra:
+        name = extra[0]
+        # Prefer a close name that is missing from this record: that is the one the typo replaced.
+        close = difflib.get_close_matches(name, missing, n=1) or difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; the features are {', '.join(names)}"
+        return RecordError(index, name, f"{name!r} is not a feature{hint}")
+    return RecordError(index, missing[0], f"feature {missing[0]!r} is missing")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    return f"{type(value).__name__} {value!r}"
