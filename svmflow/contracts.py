@@ -108,7 +108,7 @@ class Predictions(Contract, kw_only=True):
         if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
             _check_batch("predictions", self.subjects, {"labels": self.labels, "scores": self.scores})
             return
-        columns = {"features": self.features, "labels": self.labels, "scores": self.scores}
+        columns: dict[str, Sized] = {"features": self.features, "labels": self.labels, "scores": self.scores}
         _check_batch("predictions", self.subjects, columns)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from svmflow import topology
 from svmflow.contracts import DeadLetterReplay
 from svmflow.db.database import Database
-from svmflow.db.stores.dead_letters import DeadLetterStore
+from svmflow.db.stores.dead_letters import DeadLetterRow, DeadLetterStore
 from svmflow.handlers.prediction_dead_letters import DEFAULT_REASON, forget
 from svmflow.ports import Publisher
 from svmflow.read_model import ReadModel
@@ -28,7 +28,7 @@ def mark_replayed(
     """Record ``replayed`` as replayed now. A dead letter not recorded yet gets a row too, so its late
     delivery to the recording function changes nothing."""
     now = datetime.now(UTC)
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, DeadLetterRow] = {}
     for letter in replayed:
         rows[letter.message_id] = record_row(letter.message_id, letter.topic, letter.attributes, now)
     if not rows:
@@ -67,7 +67,7 @@ def announce(publisher: Publisher, replayed: Iterable[DeadLetter], requested_by:
 
 def record_row(
     message_id: str, topic: str, attributes: dict[str, str], replayed_at: datetime | None
-) -> dict[str, Any]:
+) -> DeadLetterRow:
     """A dead letter's row as far as a replay knows it (the recording function knows more)."""
     now = datetime.now(UTC)
     batch_id = attributes.get("batch_id")

@@ -15,7 +15,7 @@ import msgspec
 
 from svmflow import topology
 from svmflow.db.database import Database, as_utc
-from svmflow.db.stores.dead_letters import DeadLetterStore
+from svmflow.db.stores.dead_letters import DeadLetterRow, DeadLetterStore
 from svmflow.db.tables import DeadLetterRecord
 from svmflow.read_model import ReadModel
 from svmflow.runtime.messages import Delivery
@@ -42,7 +42,7 @@ def _head(data: bytes) -> _Head:
         return _Head()
 
 
-def record_of(delivery: Delivery, topic: str) -> dict[str, object]:
+def record_of(delivery: Delivery, topic: str) -> DeadLetterRow:
     """The database row of a dead letter of ``topic`` (the topic it was first published to)."""
     attributes = dict(delivery.attributes)
     head = _head(delivery.data) if topic == topology.PREDICTION_REQUESTS else _Head()

@@ -6,14 +6,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select
 
 from svmflow.db.database import Database
 from svmflow.db.tables import DeadLetterRecord, PredictionBatch
 
-FILLED_BY_THE_RECORDING = ("batch_id", "reason", "attributes", "submitted_at", "dead_lettered_at")
+
+class DeadLetterRow(TypedDict):
+    message_id: str
+    topic: str
+    batch_id: str | None
+    reason: str
+    attributes: dict[str, str]
+    submitted_at: datetime | None
+    dead_lettered_at: datetime
+    replayed_at: datetime | None
 
 
 class LockedDeadLetter:
@@ -36,7 +45,7 @@ class DeadLetterStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record(self, record: dict[str, Any]) -> tuple[DeadLetterRecord, bool] | None:
+    def record(self, record: DeadLetterRow) -> tuple[DeadLetterRecord, bool] | None:
         """Record a dead letter (filling in a replay's placeholder); None if it was replayed already,
         else its row and whether its batch has a prediction since."""
         with self.db.transaction() as session:
@@ -44,8 +53,11 @@ class DeadLetterStore:
             row = session.get(DeadLetterRecord, record["message_id"])
             assert row is not None
             if not row.attributes:  # a replay's placeholder, written before this message arrived
-                for key in FILLED_BY_THE_RECORDING:
-                    setattr(row, key, record[key])
+                row.batch_id = record["batch_id"]
+                row.reason = record["reason"]
+                row.attributes = dict(record["attributes"])
+                row.submitted_at = record["submitted_at"]
+                row.dead_lettered_at = record["dead_lettered_at"]
             if row.replayed_at is not None:
                 return None
             predicted = bool(row.batch_id) and session.get(PredictionBatch, row.batch_id) is not None
@@ -57,7 +69,7 @@ class DeadLetterStore:
             row = session.get(DeadLetterRecord, message_id)
             return row is not None and row.replayed_at is not None
 
-    def add_if_missing(self, rows: Iterable[dict[str, Any]]) -> None:
+    def add_if_missing(self, rows: Iterable[DeadLetterRow]) -> None:
         with self.db.transaction() as session:
             self.db.insert_ignore(session, DeadLetterRecord, list(rows))
 
@@ -70,7 +82,7 @@ class DeadLetterStore:
             assert row is not None
             yield LockedDeadLetter(row)
 
-    def mark_replayed(self, rows: dict[str, dict[str, Any]], now: datetime) -> None:
+    def mark_replayed(self, rows: dict[str, DeadLetterRow], now: datetime) -> None:
         """Record these dead letters as replayed ``now``; one not recorded yet gets its row too."""
         with self.db.transaction() as session:
             self.db.insert_ignore(session, DeadLetterRecord, list(rows.values()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,15 +22,30 @@ from svmflow.db.verdicts import corrected_label
 from svmflow.domain.retrain_trigger import RetrainCounters
 from svmflow.domain.training import FEEDBACK, SAMPLE, is_holdout, row_hash
 
-REPLACED_ON_RELABEL = ("label", "labelled_at", "kind", "batch_id", "subject", "labelled_by")
+
+class FeedbackTrainingRow(TypedDict):
+    source: str
+    source_key: str
+    features: list[float]
+    label: int
+    row_hash: str
+    holdout: bool
+    labelled_at: datetime
+    created_at: datetime
+    kind: str
+    batch_id: str
+    subject: str
+    labelled_by: str | None
+    label_changes: int
+    status: str
 
 
 def feedback_rows(
     message: Feedback, predictions: dict[str, Prediction], holdout_percent: int, now: datetime
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, FeedbackTrainingRow]:
     """The training rows of a message's ratings, keyed by the digest of their features: a vector has
     one label, so the same vector rated twice in one message keeps its last rating."""
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, FeedbackTrainingRow] = {}
     for subject, rating in zip(message.subjects, message.ratings, strict=True):
         prediction = predictions[subject]
         digest = row_hash(prediction.features)
@@ -71,7 +86,7 @@ class LabelStore:
         _, predictions = predictions_for(self.session, batch_id, subjects)
         return predictions
 
-    def add(self, incoming: dict[str, dict[str, Any]]) -> int:
+    def add(self, incoming: dict[str, FeedbackTrainingRow]) -> int:
         """Insert new vectors, replace changed labels; the number of new labels."""
         if not incoming:
             return 0
@@ -100,9 +115,19 @@ class LabelStore:
             if old is None or as_utc(old.labelled_at) > row["labelled_at"]:
                 continue  # new (done above), or an older rating that arrived late
             if old.label != row["label"]:
-                changes = {name: row[name] for name in REPLACED_ON_RELABEL}
-                changes["label_changes"] = old.label_changes + 1
-                session.execute(update(TrainingRow).where(TrainingRow.id == old.id).values(**changes))
+                # The newer rating replaces the label and who gave it, when, how and for which batch.
+                relabelled = update(TrainingRow).where(TrainingRow.id == old.id)
+                session.execute(
+                    relabelled.values(
+                        label=row["label"],
+                        labelled_at=row["labelled_at"],
+                        kind=row["kind"],
+                        batch_id=row["batch_id"],
+                        subject=row["subject"],
+                        labelled_by=row["labelled_by"],
+                        label_changes=old.label_changes + 1,
+                    )
+                )
                 new_labels += 1
             elif old.kind != SAMPLE and row["kind"] == SAMPLE:
                 # The same label confirmed by an unbiased rating: from now on it is evidence too.

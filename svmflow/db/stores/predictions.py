@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -10,6 +11,23 @@ from sqlalchemy.orm import Session
 from svmflow.contracts import Predictions
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import Prediction, PredictionBatch
+
+
+class BatchRow(TypedDict):
+    batch_id: str
+    model_version: str
+    record_count: int
+    submitted_at: datetime
+    predicted_at: datetime
+
+
+class PredictionRow(TypedDict):
+    batch_id: str
+    subject: str
+    position: int
+    features: list[float]
+    label: int
+    score: float
 
 
 class PredictionStore:
@@ -43,7 +61,7 @@ class PredictionStore:
         return True
 
 
-def _batch_row(message: Predictions) -> dict[str, Any]:
+def _batch_row(message: Predictions) -> BatchRow:
     return {
         "batch_id": message.batch_id,
         "model_version": message.model_version,
@@ -53,7 +71,7 @@ def _batch_row(message: Predictions) -> dict[str, Any]:
     }
 
 
-def _prediction_rows(message: Predictions) -> list[dict[str, Any]]:
+def _prediction_rows(message: Predictions) -> list[PredictionRow]:
     return [
         {
             "batch_id": message.batch_id,

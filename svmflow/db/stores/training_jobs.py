@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
 import msgspec
 
 from svmflow.contracts import ModelEvent, decision_rank
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import ModelVersion, TrainingJob
+
+
+class JobRow(TypedDict):
+    job_id: str
+    request_id: str
+    decision: str
+    reason: str
+    candidate_version: str | None
+    current_version: str | None
+    previous_version: str | None
+    train_size: int
+    new_labels: int
+    metrics: dict[str, object]  # a ModelMetrics, as JSON
+    finished_at: datetime
+
+
+class VersionRow(TypedDict):
+    version: str | None
+    job_id: str
+    decision: str
+    artifact_uri: str | None
+    data_fingerprint: str | None
+    metrics: dict[str, object]
+    created_at: datetime
 
 
 class TrainingJobStore:
@@ -18,7 +43,7 @@ class TrainingJobStore:
     def record(self, event: ModelEvent, consumer: str, event_id: str) -> None:
         """Once per event: the job's row converges to its highest-ranked state, and a trained candidate
         (promoted or rejected) is listed among the model versions."""
-        metrics = msgspec.to_builtins(event.metrics())
+        metrics: dict[str, object] = msgspec.to_builtins(event.metrics())
         row = _job_row(event, metrics)
         with self.db.transaction() as session:
             if not self.db.claim_event(session, consumer, event_id):
@@ -36,7 +61,7 @@ class TrainingJobStore:
                 self.db.insert_ignore(session, ModelVersion, [_version_row(event, metrics)])
 
 
-def _job_row(event: ModelEvent, metrics: dict[str, Any]) -> dict[str, Any]:
+def _job_row(event: ModelEvent, metrics: dict[str, object]) -> JobRow:
     return {
         "job_id": event.job_id,
         "request_id": event.request_id,
@@ -52,7 +77,7 @@ def _job_row(event: ModelEvent, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _version_row(event: ModelEvent, metrics: dict[str, Any]) -> dict[str, Any]:
+def _version_row(event: ModelEvent, metrics: dict[str, object]) -> VersionRow:
     return {
         "version": event.candidate_version,
         "job_id": event.job_id,
