@@ -232,6 +232,8 @@ def train_and_decide(
     registry: ModelRegistry,
     options: TrainingOptions,
 ) -> ModelEvent:
+    """One training, step by step (``svmflow.training.steps``): gather the rows, fit a challenger,
+    evaluate it beside the champion, let the gate decide, store it, promote it or not."""
     rows = TrainingStore(db)
     data = steps.gather(rows, options)
     pointer, generation = registry.pointer()
@@ -241,7 +243,9 @@ def train_and_decide(
     except TrainingDataError as exc:
         return _training_event(job_id, request, data, current, current, "failed", f"cannot train: {exc}")
     champion = steps.load_champion(registry, pointer)
-    look = rows.tests_so_far(champion.version) + 1 if champion.model and champion.version else 0
+    look = 0  # this test's number against the champion; 0 when there is none to test
+    if champion.model is not None and champion.version is not None:
+        look = rows.tests_so_far(champion.version) + 1
     evidence = steps.evaluate(data, fitted, champion, look, options)
     judgement = steps.decide(data, fitted, evidence, champion, options)
     stored = steps.store(job_id, data, fitted, judgement, champion, rows=rows, registry=registry)
