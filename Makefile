@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 install:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user "uv==$(UV_VERSION)" \
 		|| python3 -m pip install --quiet --user --break-system-packages "uv==$(UV_VERSION)"
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --extra embedded
 
 run: install
 	$(UV) run svmflow run
@@ -23,7 +23,7 @@ demo: install
 
 # The emulated stack on this machine's Redis (6379) and Postgres (5432, database svmflow); Ctrl-C stops it.
 run-emulated: install
-	$(UV) run python -m svmflow.emulated
+	$(UV) run python -m devstack
 
 test: install lint browser
 	$(UV) run pytest
@@ -34,6 +34,7 @@ test-unit: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports --no-cache
 
 format: install
 	$(UV) run ruff format .

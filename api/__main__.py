@@ -36,9 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from api.app import create_ingest_app, create_predict_app
     from api.server import uvicorn_options
+    from api.wiring import backend_of
 
     container = Container(settings)
-    app = create_ingest_app(container) if args.api == "ingest" else create_predict_app(container)
+    app = (
+        create_ingest_app(backend_of(container))
+        if args.api == "ingest"
+        else create_predict_app(backend_of(container))
+    )
     cloud_port = os.environ.get("PORT")
     default_port = settings.ingest_port if args.api == "ingest" else settings.predict_port
     port = args.port or (int(cloud_port) if cloud_port else default_port)

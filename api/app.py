@@ -1,5 +1,6 @@
-"""The two ASGI apps. ``create_ingest_app(container)`` and ``create_predict_app(container)`` take the
-core's container, so the same code serves Cloud Run (Pub/Sub, Memorystore) and the embedded runtime."""
+"""The two ASGI apps. ``create_ingest_app(backend)`` and ``create_predict_app(backend)`` take the parts
+of the core they use (``api.service.Backend``, made by ``api.wiring.backend_of``), so the same code
+serves Cloud Run (Pub/Sub, Memorystore) and the embedded runtime."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from api import bulk, console, dead_letters, ingest, operator, predict
 from api.errors import EXCEPTION_HANDLERS, PROBLEM_JSON, UnavailableError
 from api.models import Health
 from api.openapi import ingest_document, predict_document
-from api.service import Service
-from svmflow.bootstrap import Container
+from api.service import Backend, Service
+from svmflow.config import Settings
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -89,34 +90,32 @@ def _app(
     return app
 
 
-def _predict_url(container: Container, predict_url: str | None) -> str:
+def _predict_url(settings: Settings, predict_url: str | None) -> str:
     if predict_url:
         return predict_url
-    settings = container.settings
     return settings.predict_url or f"http://{settings.api_host}:{settings.predict_port}"
 
 
-def _ingest_url(container: Container, ingest_url: str | None) -> str:
+def _ingest_url(settings: Settings, ingest_url: str | None) -> str:
     if ingest_url:
         return ingest_url
-    settings = container.settings
     return settings.ingest_url or f"http://{settings.api_host}:{settings.ingest_port}"
 
 
-def console_origins(container: Container, predict_url: str) -> list[str]:
+def console_origins(settings: Settings, predict_url: str) -> list[str]:
     """The browser origins allowed to call the ingest API: the console's (the predict API's) and any
     configured in ``SVMFLOW_CONSOLE_ORIGINS``."""
-    extra = [o.strip() for o in container.settings.console_origins.split(",") if o.strip()]
+    extra = [o.strip() for o in settings.console_origins.split(",") if o.strip()]
     return sorted({console.origin(predict_url), *(console.origin(o) for o in extra)})
 
 
 def create_ingest_app(
-    container: Container,
+    backend: Backend,
     *,
     predict_url: str | None = None,
     max_body_bytes: int = ingest.MAX_BODY_BYTES,
 ) -> Starlette:
-    service = Service(container, _predict_url(container, predict_url), max_body_bytes)
+    service = Service(backend, _predict_url(backend.settings, predict_url), max_body_bytes)
     routes: list[BaseRoute] = [
         Route("/v1/batches", protected(ingest.submit_batch), methods=["POST"]),
         Route("/v1/jobs/bulk", protected(bulk.submit_bulk), methods=["POST"]),
@@ -124,7 +123,7 @@ def create_ingest_app(
     # The console, served by the predict API, submits batches here from the browser.
     cors = Middleware(
         CORSMiddleware,
-        allow_origins=console_origins(container, service.predict_url),
+        allow_origins=console_origins(backend.settings, service.predict_url),
         allow_methods=["GET", "POST"],
         allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"],
         expose_headers=["Location"],
@@ -134,10 +133,10 @@ def create_ingest_app(
 
 
 def create_predict_app(
-    container: Container, *, predict_url: str | None = None, ingest_url: str | None = None
+    backend: Backend, *, predict_url: str | None = None, ingest_url: str | None = None
 ) -> Starlette:
-    service = Service(container, _predict_url(container, predict_url), predict.MAX_FEEDBACK_BYTES)
-    ingest_at = _ingest_url(container, ingest_url)
+    service = Service(backend, _predict_url(backend.settings, predict_url), predict.MAX_FEEDBACK_BYTES)
+    ingest_at = _ingest_url(backend.settings, ingest_url)
     routes: list[BaseRoute] = [
         Route("/v1/batches", protected(predict.list_batches), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.get_batch), methods=["GET"]),

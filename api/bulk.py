@@ -40,7 +40,7 @@ def _json(body: object, status: int, headers: dict[str, str] | None = None) -> R
 def check_file(service: Service, uri: str, n_features: int) -> Location:
     """Where the file is and its format, once its head reads as such a file; a 4xx naming ``uri``
     otherwise. Runs in a worker thread (it reads the bucket)."""
-    settings = service.container.settings
+    settings = service.settings
     bucket_dir = (
         settings.bucket_dir if settings.mode == "embedded" and not settings.storage_endpoint else None
     )
@@ -48,7 +48,7 @@ def check_file(service: Service, uri: str, n_features: int) -> Location:
         location = locate(uri, settings.model_bucket, bucket_dir)
     except BulkFileError as exc:
         raise UnprocessableError(str(exc), field="uri") from exc
-    bucket = service.container.bucket
+    bucket = service.bucket
     try:
         stream = bucket.open(location.path)
     except PermissionError as exc:
@@ -110,7 +110,7 @@ async def bulk_progress(request: Request) -> Response:
     job_id: str = request.path_params["job_id"]
     if not service.batch_ids.is_issued(job_id):
         raise NotFoundError(f"no bulk job {job_id!r} was ever issued", field="job_id")
-    view = await run_in_threadpool(service.container.bulk_progress.view, job_id)
+    view = await run_in_threadpool(service.progress.view, job_id)
     if view is None:
         return _json(BulkPending(job_id=job_id, status="queued"), 202, {"Retry-After": "1"})
     return _json(view, 200)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.errors import UnavailableError
 from api.service import Service
 from svmflow.contracts import Contract
-from svmflow.runtime.processor import publish
-
-TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+from svmflow.messaging import publish, valid_traceparent
 
 
 def incoming_traceparent(request: Request) -> str | None:
     """The caller's W3C ``traceparent``, carried on into the message; a malformed one is dropped."""
-    value = request.headers.get("traceparent")
-    return value if value and TRACEPARENT.match(value) else None
+    return valid_traceparent(request.headers.get("traceparent"))
 
 
 async def publish_or_unavailable(

@@ -1,21 +1,40 @@
-"""What the handlers of both APIs share, taken from the core's container once per app."""
+"""What the handlers of both APIs share: the few parts of the core they use, and nothing else."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.auth import ApiKeys
 from api.batch_ids import BatchIds
-from svmflow.bootstrap import Container
-from svmflow.ports import Publisher
+from svmflow.config import Settings
+from svmflow.ports import BlobStore, Publisher, Secrets
 from svmflow.read_model import ReadModel
+
+if TYPE_CHECKING:
+    from svmflow.bulk.progress import BulkProgressStore
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The APIs publish, read the read model, and check a bulk file in the bucket.
+
+    The adapters come as providers called on first use, so creating an app opens no connection.
+    """
+
+    settings: Settings
+    secrets: Secrets
+    publisher: Callable[[], Publisher]
+    read_model: Callable[[], ReadModel]
+    progress: Callable[[], BulkProgressStore]
+    bucket: Callable[[], BlobStore]
 
 
 @dataclass
 class Service:
-    container: Container
+    backend: Backend
     predict_url: str
     max_body_bytes: int
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("api"))
@@ -23,18 +42,29 @@ class Service:
     batch_ids: BatchIds = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api_keys = ApiKeys(self.container.secrets)
-        self.batch_ids = BatchIds(self.container.secrets)
+        self.api_keys = ApiKeys(self.backend.secrets)
+        self.batch_ids = BatchIds(self.backend.secrets)
         self.predict_url = self.predict_url.rstrip("/")
 
-    # Built on first use by the container, so creating the app opens no connection.
+    @property
+    def settings(self) -> Settings:
+        return self.backend.settings
+
     @property
     def read_model(self) -> ReadModel:
-        return self.container.read_model
+        return self.backend.read_model()
 
     @property
     def publisher(self) -> Publisher:
-        return self.container.publisher
+        return self.backend.publisher()
+
+    @property
+    def progress(self) -> BulkProgressStore:
+        return self.backend.progress()
+
+    @property
+    def bucket(self) -> BlobStore:
+        return self.backend.bucket()
 
     def batch_url(self, batch_id: str) -> str:
         return f"{self.predict_url}/v1/batches/{batch_id}"

@@ -23,8 +23,8 @@ from typing import Any
 from bench.common import markdown_table, write_json
 from bench.prediction_core import _request
 from svmflow import topology
+from svmflow.messaging import Delivery
 from svmflow.runtime.embedded_bus import EmbeddedBus
-from svmflow.runtime.messages import Delivery
 
 ROWS = 100
 BATCHES = 1_000

@@ -26,7 +26,7 @@ SVMFLOW = f"""
 import numpy as np
 import functions.prediction  # the deployed entry point
 from svmflow.bootstrap import default_container
-served = default_container().model_server.current()
+served = default_container().models.current()
 labels, _ = served.model.predict(np.asarray({ROW}))
 assert labels.tolist() == [0]
 """

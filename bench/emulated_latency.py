@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from devstack.local import drop_database, ensure_database, machine_config
+from devstack.raw_http import RawHttp as Client
+from devstack.stack import EmulatedStack
 from svmflow.domain.training import read_seed_csv
-from svmflow.emulated.local import drop_database, ensure_database, machine_config
-from svmflow.emulated.raw_http import RawHttp as Client
-from svmflow.emulated.stack import EmulatedStack
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "banknote.csv"
 

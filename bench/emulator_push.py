@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import markdown_table, write_json
-from svmflow.emulated.processes import free_port
-from svmflow.emulated.pubsub_emulator import emulator
+from devstack.processes import free_port
+from devstack.pubsub_emulator import emulator
 
 SAMPLES = 30
 PROJECT, TOPIC, SUBSCRIPTION = "bench-project", "push-floor", "push-floor-sub"

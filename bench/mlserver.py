@@ -32,7 +32,7 @@ import joblib
 from bench import loadgen, systems
 from bench.common import DATA, ROOT, markdown_table, sample_rows, write_json
 from bench.end_to_end import drive
-from svmflow.emulated.processes import Child, free_port
+from devstack.processes import Child, free_port
 
 MLSERVER_VERSION = "1.7.1"
 VENV = ROOT / "bench" / ".venvs" / "mlserver"

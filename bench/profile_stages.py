@@ -79,11 +79,11 @@ def ensure_py_spy() -> Path:
 
 def classify(stack: str) -> str:
     # The publish of the ingest API: awaited in a thread of the pool, below ``publish`` of processor.py.
-    if "api/ingest.py" in stack and ("publish (svmflow/runtime/processor.py" in stack or "pubsub" in stack):
+    if "api/ingest.py" in stack and ("publish (svmflow/messaging.py" in stack or "pubsub" in stack):
         return "publish + ack wait"
     if "handlers/prediction.py" in stack and "embedded_bus.py" in stack:
         return "bus commit"  # the prediction's own publish
-    if "publish (svmflow/runtime/processor.py" in stack and "embedded_bus.py" not in stack:
+    if "publish (svmflow/messaging.py" in stack and "embedded_bus.py" not in stack:
         return "publish + ack wait"
     for stage, markers in STAGES:
         if any(marker in stack for marker in markers):

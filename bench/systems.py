@@ -9,7 +9,7 @@
 Starting the emulated stack takes tens of seconds, so the benchmarks of one run share each system:
 ``shared(name)`` starts it on first use and ``close_shared()`` (which every entry point calls in a
 ``finally``) stops everything. Should that be skipped, the children still end with the interpreter (see
-``svmflow.emulated.processes``), but the bench database would stay behind.
+``devstack.processes``), but the bench database would stay behind.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from bench.common import ROOT
-from svmflow.emulated.processes import Child, free_port
+from devstack.processes import Child, free_port
 
 API_KEY = "dev-local-key"  # the local default of the api-keys secret
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -122,7 +122,7 @@ def emulated(workdir: Path) -> Iterator[System]:
     import psycopg
     import redis
 
-    from svmflow.emulated.stack import EmulatedStack, StackConfig
+    from devstack.stack import EmulatedStack, StackConfig
 
     run_id = secrets.token_hex(4)
     database = f"svmflow_bench_{run_id}"

@@ -1,5 +1,5 @@
 # Every processor is a Cloud Functions (2nd gen) function built from one archive: the repo's
-# main.py, the core package, functions/, the seed data and a requirements.txt exported from
+# main.py, the core package, the seed data and a requirements.txt exported from
 # uv.lock. scripts/build_function_source.py builds the archive (see README.md for why it is a
 # build step and not an archive_file data source).
 

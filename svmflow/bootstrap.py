@@ -1,203 +1,224 @@
 """The one place that wires adapters to handlers, by mode.
 
 Nothing is built at import time: each dependency is created on first use and then reused, so a Cloud
-Function instance opens its connections once, and only those its own handler needs.
+Function instance opens its connections once, and only those its own handler needs. A handler names
+what it needs by its keyword parameters; ``Container.processor`` passes it the dependency of that
+name (the container's attributes marked ``@dependency``), and nothing else is built.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections.abc import Callable
 from functools import partial
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from svmflow import contracts, logs, topology
 from svmflow.config import Settings
 from svmflow.domain.gate import GatePolicy
+from svmflow.messaging import DeadLetters, EventContext
 from svmflow.model_registry import ModelRegistry, ModelServer
 from svmflow.ports import BlobStore, Publisher, Secrets
 from svmflow.runtime.processor import Processor
 
 if TYPE_CHECKING:
+    import fakeredis
+    import redis
+
     from svmflow.bulk.progress import BulkProgressStore
     from svmflow.db.database import Database
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
+    from svmflow.runtime.embedded_bus import EmbeddedBus
 
 T = TypeVar("T")
 
 
+class _Dependency(Generic[T]):
+    """A container attribute built on first use, once per container even when threads race for it.
+
+    A value handed to ``Container(...)`` under its name is used instead (tests replace adapters so).
+    """
+
+    def __init__(self, build: Callable[[Container], T]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+        self.name = build.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, container: None, owner: type | None = None) -> _Dependency[T]: ...
+    @overload
+    def __get__(self, container: Container, owner: type | None = None) -> T: ...
+    def __get__(self, container: Container | None, owner: type | None = None) -> T | _Dependency[T]:
+        if container is None:
+            return self
+        built = container.__dict__
+        if self.name not in built:
+            with container._lock:
+                if self.name not in built:
+                    built[self.name] = self._build(container)
+        return built[self.name]  # type: ignore[no-any-return]  # stored under this descriptor's name
+
+
+def dependency(build: Callable[[Container], T]) -> _Dependency[T]:
+    return _Dependency(build)
+
+
 class Container:
-    """Dependencies for one process. Pass any of them in to replace the mode's default (tests do)."""
+    """Dependencies for one process. Pass any of them in by name to replace the mode's default."""
 
     def __init__(self, settings: Settings, **provided: Any) -> None:
+        unknown = sorted(provided.keys() - self.dependency_names())
+        if unknown:
+            raise TypeError(f"not dependencies of the container: {', '.join(unknown)}")
         self.settings = settings
-        self._built: dict[str, Any] = dict(provided)
         self._lock = threading.RLock()
         self._processors: dict[str, Processor] = {}
+        self.__dict__.update(provided)
 
-    def _get(self, name: str, factory: Callable[[], T]) -> T:
-        try:
-            return self._built[name]  # type: ignore[no-any-return]
-        except KeyError:
-            pass
-        with self._lock:
-            if name not in self._built:
-                self._built[name] = factory()
-            return self._built[name]  # type: ignore[no-any-return]
+    @classmethod
+    def dependency_names(cls) -> set[str]:
+        return {name for name, value in vars(cls).items() if isinstance(value, _Dependency)}
 
     # -- adapters ----------------------------------------------------------------------------
 
-    @property
+    @dependency
     def secrets(self) -> Secrets:
-        def build() -> Secrets:
-            if self.settings.mode == "gcp" or self.settings.secret_manager_endpoint:
-                from svmflow.adapters.secrets import SecretManagerSecrets, make_secret_manager_client
+        if self.settings.mode == "gcp" or self.settings.secret_manager_endpoint:
+            from svmflow.adapters.secrets import SecretManagerSecrets, make_secret_manager_client
 
-                return SecretManagerSecrets(
-                    make_secret_manager_client(self.settings.secret_manager_endpoint),
-                    self.settings.project,
-                    self.settings.secret_prefix,
-                )
-            from svmflow.adapters.secrets import EnvSecrets
+            return SecretManagerSecrets(
+                make_secret_manager_client(self.settings.secret_manager_endpoint),
+                self.settings.project,
+                self.settings.secret_prefix,
+            )
+        from svmflow.adapters.secrets import EnvSecrets
 
-            return EnvSecrets()
+        return EnvSecrets()
 
-        return self._get("secrets", build)
-
-    @property
+    @dependency
     def db(self) -> Database:
-        def build() -> Database:
-            from svmflow.db.database import Database, make_engine
+        from svmflow.db.database import Database, make_engine
 
-            url = self.settings.effective_database_url
-            password = None if url.startswith("sqlite") else self.secrets.get("db-password") or None
-            database = Database(make_engine(url, password=password, pool_size=self.settings.db_pool_size))
-            # In gcp mode the migrate job owns the schema (svmflow migrate) and the components'
-            # database role may not create tables; elsewhere the tables are created at start.
-            if self.settings.mode != "gcp":
-                database.create_schema()
-            return database
+        url = self.settings.effective_database_url
+        password = None if url.startswith("sqlite") else self.secrets.get("db-password") or None
+        database = Database(make_engine(url, password=password, pool_size=self.settings.db_pool_size))
+        # In gcp mode the migrate job owns the schema (svmflow migrate) and the components'
+        # database role may not create tables; elsewhere the tables are created at start.
+        if self.settings.mode != "gcp":
+            database.create_schema()
+        return database
 
-        return self._get("db", build)
+    @dependency
+    def fake_redis_server(self) -> fakeredis.FakeServer:
+        from svmflow.adapters.fake_redis import fakeredis_module
 
-    @property
-    def redis(self) -> Any:
-        def build() -> Any:
-            if self.settings.redis_url:
-                import redis
+        return fakeredis_module().FakeServer()
 
-                return redis.Redis.from_url(
-                    self.settings.redis_url,
-                    socket_timeout=5,
-                    socket_connect_timeout=5,
-                    health_check_interval=30,
-                    retry_on_timeout=False,
-                )
-            import fakeredis
+    @dependency
+    def redis(self) -> redis.Redis:
+        if self.settings.redis_url:
+            import redis
 
-            return fakeredis.FakeRedis(server=self._get("fake_redis_server", fakeredis.FakeServer))
+            return redis.Redis.from_url(
+                self.settings.redis_url,
+                socket_timeout=5,
+                socket_connect_timeout=5,
+                health_check_interval=30,
+                retry_on_timeout=False,
+            )
+        from svmflow.adapters.fake_redis import fakeredis_module
 
-        return self._get("redis", build)
+        fakeredis = fakeredis_module()
 
-    @property
+        return fakeredis.FakeRedis(server=self.fake_redis_server)
+
+    @dependency
     def read_model(self) -> ReadModel:
         from svmflow.read_model import ReadModel
 
         s = self.settings
-        return self._get(
-            "read_model",
-            lambda: ReadModel(
-                self.redis,
-                s.cache_prefix,
-                ttl_seconds=s.cache_ttl_seconds,
-                index_size=s.cache_index_size,
-                jobs_size=s.cache_jobs_size,
-            ),
+        return ReadModel(
+            self.redis,
+            s.cache_prefix,
+            ttl_seconds=s.cache_ttl_seconds,
+            index_size=s.cache_index_size,
+            jobs_size=s.cache_jobs_size,
         )
 
-    @property
-    def bulk_progress(self) -> BulkProgressStore:
+    @dependency
+    def progress(self) -> BulkProgressStore:
+        """Where bulk jobs count their chunks."""
         from svmflow.bulk.progress import BulkProgressStore
 
-        s = self.settings
-        return self._get(
-            "bulk_progress", lambda: BulkProgressStore(self.redis, s.cache_prefix, s.cache_ttl_seconds)
-        )
+        return BulkProgressStore(self.redis, self.settings.cache_prefix, self.settings.cache_ttl_seconds)
 
-    @property
-    def bus(self) -> Any:
+    @dependency
+    def bus(self) -> EmbeddedBus:
         """The embedded bus (embedded mode only)."""
+        from svmflow.runtime.embedded_bus import EmbeddedBus
 
-        def build() -> Any:
-            from svmflow.runtime.embedded_bus import EmbeddedBus
+        return EmbeddedBus(self.settings.bus_path, max_attempts=self.settings.max_delivery_attempts)
 
-            return EmbeddedBus(self.settings.bus_path, max_attempts=self.settings.max_delivery_attempts)
-
-        return self._get("bus", build)
-
-    @property
+    @dependency
     def publisher(self) -> Publisher:
-        def build() -> Publisher:
-            if self.settings.mode == "embedded":
-                return self.bus  # type: ignore[no-any-return]
-            from google.cloud import pubsub_v1
+        if self.settings.mode == "embedded":
+            return self.bus
+        from google.cloud import pubsub_v1
 
-            from svmflow.adapters.pubsub import PubSubPublisher
+        from svmflow.adapters.pubsub import PubSubPublisher
 
-            self._point_at_emulator()
-            # Publishes are awaited one by one, so waiting to fill a batch would only add latency.
-            batching = pubsub_v1.types.BatchSettings(max_latency=0.001)
-            return PubSubPublisher(pubsub_v1.PublisherClient(batching), self.settings.project)
-
-        return self._get("publisher", build)
+        self._point_at_emulator()
+        # Publishes are awaited one by one, so waiting to fill a batch would only add latency.
+        batching = pubsub_v1.types.BatchSettings(max_latency=0.001)
+        return PubSubPublisher(pubsub_v1.PublisherClient(batching), self.settings.project)
 
     def _point_at_emulator(self) -> None:
         if self.settings.pubsub_emulator_host:
             os.environ["PUBSUB_EMULATOR_HOST"] = self.settings.pubsub_emulator_host
 
-    @property
-    def dead_letters(self) -> Any:
-        def build() -> Any:
-            if self.settings.mode == "embedded":
-                return self.bus
-            from google.cloud import pubsub_v1
+    @dependency
+    def dead_letters(self) -> DeadLetters:
+        if self.settings.mode == "embedded":
+            return self.bus
+        from google.cloud import pubsub_v1
 
-            from svmflow.adapters.pubsub import PubSubDeadLetters
+        from svmflow.adapters.pubsub import PubSubDeadLetters
 
-            self._point_at_emulator()
-            return PubSubDeadLetters(pubsub_v1.SubscriberClient(), self.publisher, self.settings.project)  # type: ignore[arg-type]
+        self._point_at_emulator()
+        return PubSubDeadLetters(pubsub_v1.SubscriberClient(), self.publisher, self.settings.project)
 
-        return self._get("dead_letters", build)
-
-    @property
+    @dependency
     def bucket(self) -> BlobStore:
-        def build() -> BlobStore:
-            if self.settings.mode == "embedded" and not self.settings.storage_endpoint:
-                from svmflow.adapters.local_bucket import LocalBucket
+        if self.settings.mode == "embedded" and not self.settings.storage_endpoint:
+            from svmflow.adapters.local_bucket import LocalBucket
 
-                return LocalBucket(self.settings.bucket_dir)
-            from svmflow.adapters.gcs_bucket import GcsBucket, make_client
+            return LocalBucket(self.settings.bucket_dir)
+        from svmflow.adapters.gcs_bucket import GcsBucket, make_client
 
-            client = make_client(self.settings.project, self.settings.storage_endpoint)
-            return GcsBucket(client, self.settings.model_bucket)
+        client = make_client(self.settings.project, self.settings.storage_endpoint)
+        return GcsBucket(client, self.settings.model_bucket)
 
-        return self._get("bucket", build)
-
-    @property
+    @dependency
     def registry(self) -> ModelRegistry:
-        return self._get("registry", lambda: ModelRegistry(self.bucket))
+        return ModelRegistry(self.bucket)
 
-    @property
-    def model_server(self) -> ModelServer:
-        return self._get(
-            "model_server", lambda: ModelServer(self.registry, self.settings.model_refresh_seconds)
-        )
+    @dependency
+    def models(self) -> ModelServer:
+        """The production model, as the prediction function serves it."""
+        return ModelServer(self.registry, self.settings.model_refresh_seconds)
 
-    @property
-    def training_options(self) -> TrainingOptions:
+    # -- options from the settings ------------------------------------------------------------
+
+    @dependency
+    def options(self) -> TrainingOptions:
+        """How training fits, evaluates and gates a challenger."""
         from svmflow.handlers.training import TrainingOptions
 
         s = self.settings
@@ -224,73 +245,56 @@ class Container:
             retrain_max_labels=s.retrain_max_new_labels,
         )
 
+    @dependency
+    def min_new_labels(self) -> int:
+        return self.settings.retrain_min_new_labels
+
+    @dependency
+    def holdout_percent(self) -> int:
+        return self.settings.holdout_percent
+
+    @dependency
+    def max_wait_seconds(self) -> float:
+        return self.settings.retrain_max_wait_seconds
+
+    @dependency
+    def chunk_rows(self) -> int:
+        """Rows per prediction request a bulk file is split into."""
+        return self.settings.bulk_chunk_rows
+
     # -- processors --------------------------------------------------------------------------
 
-    def _dependencies(self, name: str) -> dict[str, Any]:
-        """Each handler's named dependencies; only these are built in a process that runs it."""
-        s = self.settings
-        if name == "prediction":
-            return {"models": self.model_server, "publisher": self.publisher}
-        if name in ("prediction_to_cache", "training_to_cache"):
-            return {"read_model": self.read_model}
-        if name in ("prediction_to_db", "feedback_to_db", "training_to_db"):
-            return {"db": self.db}
-        if name == "feedback_to_performance":
-            return {"db": self.db, "read_model": self.read_model}
-        if name == "feedback_to_training":
-            return {
-                "db": self.db,
-                "publisher": self.publisher,
-                "min_new_labels": s.retrain_min_new_labels,
-                "holdout_percent": s.holdout_percent,
-                "max_wait_seconds": s.retrain_max_wait_seconds,
-            }
-        if name == "rollback":
-            return {"registry": self.registry, "publisher": self.publisher}
-        if name == "training":
-            return {
-                "db": self.db,
-                "registry": self.registry,
-                "publisher": self.publisher,
-                "options": self.training_options,
-            }
-        if name == "bulk_split":
-            return {
-                "bucket": self.bucket,
-                "registry": self.registry,
-                "publisher": self.publisher,
-                "progress": self.bulk_progress,
-                "chunk_rows": s.bulk_chunk_rows,
-            }
-        if name == "prediction_dead_letters":
-            return {"db": self.db, "read_model": self.read_model}
-        if name == "dead_letter_replay":
-            return {"dead_letters": self.dead_letters, "db": self.db, "read_model": self.read_model}
-        if name == "bulk_results":
-            return {"bucket": self.bucket, "progress": self.bulk_progress}
-        raise KeyError(name)
+    def bind(self, function: topology.Function) -> Callable[[Any, EventContext], Any]:
+        """``function``'s handler with its keyword parameters bound to the dependencies so named.
 
-    def _bind(self, name: str) -> Callable[..., Any]:
-        # Imported on demand so a function's cold start loads only its own handler's libraries.
-        module = import_module(f"svmflow.handlers.{name}")
-        return partial(module.handle, **self._dependencies(name))
+        The handler module is imported here, so a function's cold start loads only its own handler.
+        A parameter with a default and no dependency of its name keeps its default.
+        """
+        handle = import_module(function.handler).handle
+        # The first two parameters are the message and its context; the rest are dependencies.
+        wanted = list(inspect.signature(handle).parameters.values())[2:]
+        known = self.dependency_names()
+        missing = [p.name for p in wanted if p.name not in known and p.default is inspect.Parameter.empty]
+        if missing:
+            raise TypeError(f"{function.handler}.handle needs {', '.join(missing)}: no such dependency")
+        return partial(handle, **{p.name: getattr(self, p.name) for p in wanted if p.name in known})
 
     def processor(self, name: str) -> Processor:
         if name not in topology.FUNCTIONS:
             raise KeyError(f"unknown function {name!r}; known: {sorted(topology.FUNCTIONS)}")
         with self._lock:
             if name not in self._processors:
-                topic = topology.FUNCTIONS[name][0]
+                function = topology.FUNCTIONS[name]
                 self._processors[name] = Processor(
                     name=name,
-                    topic=topic,
-                    contract=contracts.MESSAGE_TYPES.get(topic),
-                    handler=self._bind(name),
+                    topic=function.topic,
+                    contract=contracts.MESSAGE_TYPES.get(function.topic),
+                    handler=self.bind(function),
                     publisher=self.publisher,
                 )
             return self._processors[name]
 
-    def subscribe_all(self, bus: Any, names: list[str] | None = None) -> None:
+    def subscribe_all(self, bus: EmbeddedBus, names: list[str] | None = None) -> None:
         """Attach processors to the embedded bus, each through its own subscription."""
         for name in names or list(topology.FUNCTIONS):
             bus.subscribe(topology.subscription_name(name), self.processor(name).process)

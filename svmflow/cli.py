@@ -205,7 +205,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # package; nothing else in the core does.
     from api.app import create_ingest_app, create_predict_app
     from api.server import uvicorn_options
-    from svmflow.runtime.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
+    from api.wiring import backend_of
+    from svmflow.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
     from svmflow.runtime.listen import PortUnavailableError, check_free
 
     try:
@@ -228,14 +229,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             [
                 HttpService(
                     "ingest",
-                    create_ingest_app(container, predict_url=predict_url),
+                    create_ingest_app(backend_of(container), predict_url=predict_url),
                     settings.api_host,
                     settings.ingest_port,
                     uvicorn_options(),
                 ),
                 HttpService(
                     "predict",
-                    create_predict_app(container, predict_url=predict_url, ingest_url=ingest_url),
+                    create_predict_app(backend_of(container), predict_url=predict_url, ingest_url=ingest_url),
                     settings.api_host,
                     settings.predict_port,
                     uvicorn_options(),

@@ -1,6 +1,6 @@
-"""Replaying dead letters, shared by the replay function and the CLI: publish each again to the topic
-it came from, record when in the database, and take it out of the read model (its batch, if it has
-one, is pending again)."""
+"""Dead letters in the read model, shared by the recording and replay functions, the read-model rebuild
+and the CLI: listed (their batch failed) while they wait, and on replay published again to the topic
+they came from, recorded as replayed, and taken out of the read model (their batch pending again)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,59 @@ from typing import Any
 
 from svmflow import topology
 from svmflow.contracts import DeadLetterReplay
-from svmflow.db.database import Database
+from svmflow.db.database import Database, as_utc
 from svmflow.db.stores.dead_letters import DeadLetterRow, DeadLetterStore
-from svmflow.handlers.prediction_dead_letters import DEFAULT_REASON, forget
+from svmflow.db.tables import DeadLetterRecord
+from svmflow.messaging import DeadLetter, publish
 from svmflow.ports import Publisher
 from svmflow.read_model import ReadModel
-from svmflow.runtime.messages import DeadLetter
-from svmflow.runtime.processor import publish
+from svmflow.views import BatchFailed, DeadLetterView
+
+DEFAULT_REASON = "delivery attempts exhausted"
+
+
+def forget(read_model: ReadModel, message_id: str, batch_id: str | None) -> None:
+    """A replayed dead letter leaves the listing, and its batch is pending again."""
+    read_model.remove_dead_letter(message_id)
+    if batch_id:
+        read_model.clear_failure(batch_id)
+
+
+def view_of(row: DeadLetterRecord) -> DeadLetterView:
+    attempts = row.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
+    return DeadLetterView(
+        message_id=row.message_id,
+        topic=row.topic,
+        reason=row.reason,
+        batch_id=row.batch_id,
+        function=row.attributes.get("svmflow_function")
+        or _function_of(row.attributes.get("CloudPubSubDeadLetterSourceSubscription", "")),
+        delivery_attempts=int(attempts) if attempts and attempts.isdigit() else None,
+        dead_lettered_at=as_utc(row.dead_lettered_at),
+    )
+
+
+def _function_of(subscription: str) -> str | None:
+    name = subscription.rsplit("/", 1)[-1].removesuffix("-sub").replace("-", "_")
+    return name if name in topology.FUNCTIONS else None
+
+
+def failure_of(row: DeadLetterRecord) -> BatchFailed:
+    assert row.batch_id is not None
+    return BatchFailed(
+        batch_id=row.batch_id,
+        reason=row.reason,
+        dead_letter_id=row.message_id,
+        submitted_at=as_utc(row.submitted_at) if row.submitted_at else None,
+        failed_at=as_utc(row.dead_lettered_at),
+    )
+
+
+def show(row: DeadLetterRecord, read_model: ReadModel, predicted: bool) -> None:
+    """Put a recorded, unreplayed dead letter in the read model (also used by the rebuild)."""
+    read_model.put_dead_letter(view_of(row))
+    if row.batch_id and not predicted:
+        read_model.fail_batch(failure_of(row))
 
 
 def mark_replayed(

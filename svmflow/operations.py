@@ -11,7 +11,7 @@ import msgspec
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from svmflow import topology
+from svmflow import dead_letters, topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import ModelEvent, ModelMetrics, TrainingRequest
 from svmflow.db import performance
@@ -27,9 +27,8 @@ from svmflow.db.tables import (
 from svmflow.domain.explanations import Explainer
 from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.errors import SvmflowError
-from svmflow.handlers import prediction_dead_letters, training, training_to_cache
+from svmflow.messaging import EventContext, publish
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext, publish
 from svmflow.views import BatchResult, BatchView, ExplanationInputs
 
 log = logging.getLogger(__name__)
@@ -68,14 +67,9 @@ def train(container: Container, reason: str = "manual") -> ModelEvent:
     ``queued`` when another training runs (that one picks this job up when it ends)."""
     now = datetime.now(UTC)
     request = TrainingRequest(request_id=f"{reason}-{now:%Y%m%dT%H%M%S%f}", reason=reason, requested_at=now)  # type: ignore[arg-type]
-    return training.handle(
-        request,
-        EventContext(event_id=request.request_id, attributes={}),
-        db=container.db,
-        registry=container.registry,
-        publisher=container.publisher,
-        options=container.training_options,
-    )
+    training = container.bind(topology.FUNCTIONS["training"])
+    event: ModelEvent = training(request, EventContext(event_id=request.request_id, attributes={}))
+    return event
 
 
 def rollback(container: Container, to_version: str | None = None) -> ModelEvent:
@@ -160,9 +154,11 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
             counts["batches"] += 1
         versions = {v.version: v for v in session.scalars(select(ModelVersion)).all()}
         jobs = session.scalars(select(TrainingJob).order_by(TrainingJob.finished_at)).all()
+        # The models and jobs are projected as the training_to_cache function projects them.
+        project = container.bind(topology.FUNCTIONS["training_to_cache"])
         for job in jobs:
             event = _event_from_row(job, versions.get(job.candidate_version or ""))
-            training_to_cache.handle(event, EventContext(job.job_id, {}), read_model=read_model)
+            project(event, EventContext(job.job_id, {}))
             counts["jobs"] += 1
         counts["models"] = len(versions)
         for version in performance.rated_versions(session):
@@ -179,7 +175,7 @@ def _restore_dead_letters(session: Session, read_model: ReadModel) -> int:
     rows = session.scalars(select(DeadLetterRecord).where(DeadLetterRecord.replayed_at.is_(None))).all()
     for row in rows:
         predicted = bool(row.batch_id) and session.get(PredictionBatch, row.batch_id) is not None
-        prediction_dead_letters.show(row, read_model, predicted)
+        dead_letters.show(row, read_model, predicted)
     return len(rows)
 
 

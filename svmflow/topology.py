@@ -1,9 +1,12 @@
 """The message topology: topics, which function each one triggers, and who publishes where.
 
-Terraform, the embedded bus and the emulated stack are all checked against this one table.
+Terraform, the embedded bus and the emulated stack are all made from, or checked against, this one
+table.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 PREDICTION_REQUESTS = "prediction-requests"
 PREDICTIONS = "predictions"
@@ -28,25 +31,42 @@ TOPICS = (
     DEAD_LETTER_REPLAYS,
 )
 
-# entry point -> (trigger topic, topics it publishes to)
-FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+
+class Function(NamedTuple):
+    """One row of the function table: what triggers it, where it may publish, what runs it."""
+
+    topic: str
+    publishes: tuple[str, ...]
+    # A module path with a ``handle(message, context, **dependencies)``, imported only in the process
+    # that runs it, so a function's cold start loads its own handler's libraries and no other's.
+    handler: str
+
+
+# The one list of functions: main.py's entry points, bootstrap's wiring and the embedded bus's
+# subscriptions are made from it, and infra/components.tf is checked against it (tests/unit/infra).
+# Adding a function is a row here and a handler module.
+FUNCTIONS: dict[str, Function] = {
     # A bulk file's chunks are answered on bulk-predictions, so they stay out of the batch read model.
-    "prediction": (PREDICTION_REQUESTS, (PREDICTIONS, BULK_PREDICTIONS)),
-    "prediction_to_cache": (PREDICTIONS, ()),
-    "prediction_to_db": (PREDICTIONS, ()),
-    "feedback_to_db": (FEEDBACK, ()),
-    "feedback_to_training": (FEEDBACK, (TRAINING_REQUESTS,)),
-    "feedback_to_performance": (FEEDBACK, ()),
-    "training": (TRAINING_REQUESTS, (MODELS,)),
-    "training_to_cache": (MODELS, ()),
-    "training_to_db": (MODELS, ()),
-    "bulk_split": (BULK_REQUESTS, (PREDICTION_REQUESTS,)),
-    "bulk_results": (BULK_PREDICTIONS, ()),
-    "rollback": (ROLLBACK_REQUESTS, (MODELS,)),
+    "prediction": Function(
+        PREDICTION_REQUESTS, (PREDICTIONS, BULK_PREDICTIONS), "svmflow.handlers.prediction"
+    ),
+    "prediction_to_cache": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_cache"),
+    "prediction_to_db": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_db"),
+    "feedback_to_db": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_db"),
+    "feedback_to_training": Function(FEEDBACK, (TRAINING_REQUESTS,), "svmflow.handlers.feedback_to_training"),
+    "feedback_to_performance": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_performance"),
+    "training": Function(TRAINING_REQUESTS, (MODELS,), "svmflow.handlers.training"),
+    "training_to_cache": Function(MODELS, (), "svmflow.handlers.training_to_cache"),
+    "training_to_db": Function(MODELS, (), "svmflow.handlers.training_to_db"),
+    "bulk_split": Function(BULK_REQUESTS, (PREDICTION_REQUESTS,), "svmflow.handlers.bulk_split"),
+    "bulk_results": Function(BULK_PREDICTIONS, (), "svmflow.handlers.bulk_results"),
+    "rollback": Function(ROLLBACK_REQUESTS, (MODELS,), "svmflow.handlers.rollback"),
     # Records a dead-lettered prediction request: its batch is failed, and it is listed for replay.
-    "prediction_dead_letters": (f"{PREDICTION_REQUESTS}{DEAD_LETTER_SUFFIX}", ()),
+    "prediction_dead_letters": Function(
+        f"{PREDICTION_REQUESTS}{DEAD_LETTER_SUFFIX}", (), "svmflow.handlers.prediction_dead_letters"
+    ),
     # An operator's replay: the dead letter goes back to the topic it came from.
-    "dead_letter_replay": (DEAD_LETTER_REPLAYS, TOPICS),
+    "dead_letter_replay": Function(DEAD_LETTER_REPLAYS, TOPICS, "svmflow.handlers.dead_letter_replay"),
 }
 
 # API -> topics it publishes to

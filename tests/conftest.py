@@ -11,7 +11,7 @@ import pytest
 from svmflow import operations
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
-from svmflow.runtime.messages import Delivery
+from svmflow.messaging import Delivery
 from tests.emulated_harness import emulated  # noqa: F401 (a session fixture for the emulated tiers)
 from tests.fakes import Published, RecordingPublisher
 

@@ -27,13 +27,13 @@ from typing import Any
 import psutil
 import pytest
 
+from devstack.processes import free_port, running_children
+from devstack.pubsub_emulator import DeliveryPolicy
+from devstack.raw_http import RawHttp as Client
+from devstack.servers import PrivatePostgres, PrivateRedis
+from devstack.stack import EmulatedStack, StackConfig
 from svmflow import topology
 from svmflow.bootstrap import Container
-from svmflow.emulated.processes import free_port, running_children
-from svmflow.emulated.pubsub_emulator import DeliveryPolicy
-from svmflow.emulated.raw_http import RawHttp as Client
-from svmflow.emulated.servers import PrivatePostgres, PrivateRedis
-from svmflow.emulated.stack import EmulatedStack, StackConfig
 from tests.builders import _ROWS, DATA
 
 # Five attempts (the Pub/Sub minimum) before dead-lettering. No retry policy: the emulator then

@@ -14,7 +14,7 @@ import httpx2
 import msgspec
 import uvicorn
 
-from svmflow.emulated.processes import free_port
+from devstack.processes import free_port
 
 
 @contextmanager

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import redis
 
+from devstack.processes import free_port
+from devstack.servers import PrivatePostgres, PrivateRedis
 from svmflow.db.database import Database, make_engine
-from svmflow.emulated.processes import free_port
-from svmflow.emulated.servers import PrivatePostgres, PrivateRedis
 from svmflow.read_model import ReadModel
 
 

@@ -1,7 +1,7 @@
 """Build the one source archive every Cloud Function is deployed from.
 
-The archive holds main.py, the core package, functions/, the seed data and a requirements.txt
-exported from uv.lock (the Cloud Functions Python buildpack installs requirements.txt).
+The archive holds main.py, the entry points (functions/), the core package, the seed data and a
+requirements.txt exported from uv.lock (the Cloud Functions Python buildpack installs requirements.txt).
 A build step rather than Terraform's archive_file: the requirements file does not exist in the
 repository and archive_file cannot run uv. The zip is byte-for-byte reproducible (sorted
 entries, fixed timestamps), so Terraform redeploys the functions only when the content changes.
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "build" / "function-source.zip"
 # What the functions import or read at run time; nothing else ships.
 INCLUDED_FILES = ("main.py",)
-INCLUDED_DIRS = ("svmflow", "functions", "data")
+INCLUDED_DIRS = ("functions", "svmflow", "data")
 EXCLUDED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache"})
 EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold

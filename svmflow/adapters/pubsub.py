@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from svmflow import topology
-from svmflow.ports import PublishFuture
-from svmflow.runtime.messages import DeadLetter
+from svmflow.messaging import DeadLetter
+from svmflow.ports import Publisher, PublishFuture
 
 
 class PubSubPublisher:
@@ -39,7 +39,7 @@ class PubSubDeadLetters:
     """Lists and replays what sits in the ``<topic>-dead-letter-sub`` subscriptions."""
 
     def __init__(
-        self, subscriber: Any, publisher: PubSubPublisher, project: str, pull_seconds: float = 3.0
+        self, subscriber: Any, publisher: Publisher, project: str, pull_seconds: float = 3.0
     ) -> None:
         self._subscriber = subscriber
         self._publisher = publisher

@@ -32,7 +32,7 @@ from svmflow.evaluation.drift import Drift, Features, Labels
 from svmflow.evaluation.feedback import FeedbackPolicy
 from svmflow.evaluation.oracle import Oracle
 from svmflow.evaluation.scenario import OUTLIER_VALUE, Scenario
-from svmflow.runtime.processor import publish
+from svmflow.messaging import publish
 
 DRAIN_TIMEOUT_SECONDS = 120.0
 

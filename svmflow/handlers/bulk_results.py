@@ -6,8 +6,8 @@ from __future__ import annotations
 from svmflow.bulk import output
 from svmflow.bulk.progress import BulkProgressStore
 from svmflow.contracts import BulkPredictions
+from svmflow.messaging import EventContext
 from svmflow.ports import BlobStore
-from svmflow.runtime.processor import EventContext
 
 
 def handle(

@@ -18,9 +18,9 @@ from svmflow.bulk.files import BadRow, BulkFileError, Row, read_rows
 from svmflow.bulk.progress import BulkProgressStore
 from svmflow.contracts import MAX_ROWS, BulkChunk, BulkRequest, PredictionRequest
 from svmflow.errors import TransientError
+from svmflow.messaging import EventContext, publish
 from svmflow.model_registry import ModelRegistry
 from svmflow.ports import BlobStore, Publisher
-from svmflow.runtime.processor import EventContext, publish
 
 
 @dataclass

@@ -16,8 +16,8 @@ from svmflow.db.database import Database
 from svmflow.db.stores.dead_letters import DeadLetterStore
 from svmflow.dead_letters import forget_replayed, record_row
 from svmflow.errors import TransientError
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 
 log = logging.getLogger(__name__)
 

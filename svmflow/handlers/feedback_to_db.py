@@ -6,7 +6,7 @@ from svmflow.contracts import Feedback
 from svmflow.db.database import Database
 from svmflow.db.stores.feedback import FeedbackStore
 from svmflow.db.verdicts import corrected_label
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 
 CONSUMER = "feedback_to_db"
 

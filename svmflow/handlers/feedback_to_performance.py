@@ -11,8 +11,8 @@ from __future__ import annotations
 from svmflow.contracts import Feedback
 from svmflow.db.database import Database
 from svmflow.db.stores.feedback import FeedbackStore
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 
 CONSUMER = "feedback_to_performance"
 

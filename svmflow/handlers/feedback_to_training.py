@@ -15,8 +15,8 @@ from svmflow.contracts import Feedback, TrainingRequest
 from svmflow.db.database import Database
 from svmflow.db.stores.labels import LabelStore, feedback_rows
 from svmflow.domain.retrain_trigger import labels_pending, sample_ratings
+from svmflow.messaging import EventContext, publish
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import EventContext, publish
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import numpy as np
 from svmflow import contracts, topology
 from svmflow.contracts import BulkChunk, BulkPredictions, PredictionRequest, Predictions
 from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PermanentError
+from svmflow.messaging import EventContext, publish
 from svmflow.model_registry import ModelServer, ServedModel
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import EventContext, publish
 
 
 def _scored(request: PredictionRequest, served: ServedModel) -> tuple[np.ndarray, np.ndarray]:

@@ -14,17 +14,13 @@ from datetime import datetime
 import msgspec
 
 from svmflow import topology
-from svmflow.db.database import Database, as_utc
+from svmflow.db.database import Database
 from svmflow.db.stores.dead_letters import DeadLetterRow, DeadLetterStore
-from svmflow.db.tables import DeadLetterRecord
+from svmflow.dead_letters import DEFAULT_REASON, forget, show
+from svmflow.messaging import Delivery, EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.messages import Delivery
-from svmflow.runtime.processor import EventContext
-from svmflow.views import BatchFailed, DeadLetterView
 
 log = logging.getLogger(__name__)
-
-DEFAULT_REASON = "delivery attempts exhausted"
 
 
 class _Head(msgspec.Struct):
@@ -60,43 +56,6 @@ def record_of(delivery: Delivery, topic: str) -> DeadLetterRow:
     }
 
 
-def view_of(row: DeadLetterRecord) -> DeadLetterView:
-    attempts = row.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
-    return DeadLetterView(
-        message_id=row.message_id,
-        topic=row.topic,
-        reason=row.reason,
-        batch_id=row.batch_id,
-        function=row.attributes.get("svmflow_function")
-        or _function_of(row.attributes.get("CloudPubSubDeadLetterSourceSubscription", "")),
-        delivery_attempts=int(attempts) if attempts and attempts.isdigit() else None,
-        dead_lettered_at=as_utc(row.dead_lettered_at),
-    )
-
-
-def _function_of(subscription: str) -> str | None:
-    name = subscription.rsplit("/", 1)[-1].removesuffix("-sub").replace("-", "_")
-    return name if name in topology.FUNCTIONS else None
-
-
-def failure_of(row: DeadLetterRecord) -> BatchFailed:
-    assert row.batch_id is not None
-    return BatchFailed(
-        batch_id=row.batch_id,
-        reason=row.reason,
-        dead_letter_id=row.message_id,
-        submitted_at=as_utc(row.submitted_at) if row.submitted_at else None,
-        failed_at=as_utc(row.dead_lettered_at),
-    )
-
-
-def show(row: DeadLetterRecord, read_model: ReadModel, predicted: bool) -> None:
-    """Put a recorded, unreplayed dead letter in the read model (also used by the rebuild)."""
-    read_model.put_dead_letter(view_of(row))
-    if row.batch_id and not predicted:
-        read_model.fail_batch(failure_of(row))
-
-
 def handle(delivery: Delivery, context: EventContext, *, db: Database, read_model: ReadModel) -> None:
     """Keyed by the dead letter's message id; a redelivery writes the same values again."""
     topic = topology.source_topic(delivery.topic)
@@ -111,10 +70,3 @@ def handle(delivery: Delivery, context: EventContext, *, db: Database, read_mode
     # clear it again, so a replayed dead letter never stays listed.
     if store.is_replayed(delivery.message_id):
         forget(read_model, row.message_id, row.batch_id)
-
-
-def forget(read_model: ReadModel, message_id: str, batch_id: str | None) -> None:
-    """A replayed dead letter leaves the listing, and its batch is pending again."""
-    read_model.remove_dead_letter(message_id)
-    if batch_id:
-        read_model.clear_failure(batch_id)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from svmflow import contracts
 from svmflow.contracts import Predictions
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 from svmflow.views import BatchResult, BatchView, ExplanationInputs
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from svmflow.contracts import Predictions
 from svmflow.db.database import Database
 from svmflow.db.stores.predictions import PredictionStore
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 
 CONSUMER = "prediction_to_db"
 

@@ -8,9 +8,9 @@ from svmflow import contracts
 from svmflow.contracts import ModelEvent, RollbackRequest
 from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PreconditionFailedError, TransientError
 from svmflow.handlers.training import _republish
+from svmflow.messaging import EventContext
 from svmflow.model_registry import ModelRegistry
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import EventContext
 
 
 def handle(

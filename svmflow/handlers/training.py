@@ -20,9 +20,9 @@ from svmflow.db.tables import TrainingRequestRecord
 from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import TrainingDataError
 from svmflow.errors import BusyError
+from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 from svmflow.model_registry import ModelRegistry
 from svmflow.ports import Publisher
-from svmflow.runtime.processor import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 from svmflow.training import steps
 from svmflow.training.options import TrainingOptions
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from svmflow.contracts import ModelEvent, decision_rank
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 from svmflow.views import current_model_view, job_view, model_version_view, training_rows_view
 
 CHANGES_PRODUCTION = ("promoted", "rolled_back")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from svmflow.contracts import ModelEvent
 from svmflow.db.database import Database
 from svmflow.db.stores.training_jobs import TrainingJobStore
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 
 CONSUMER = "training_to_db"
 

@@ -1,1 +1,2 @@
-"""Running the processors: message envelopes, the embedded bus, CloudEvent decoding."""
+"""The functions' runtime, an adapter of the core: the processor that runs a handler on a delivery,
+the embedded bus, CloudEvent decoding, and what the local host needs (free ports, memory)."""

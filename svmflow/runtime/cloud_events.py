@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from svmflow.errors import PermanentError
-from svmflow.runtime.messages import Delivery
+from svmflow.messaging import Delivery
 
 
 def delivery_from_cloud_event(event: Any, topic: str) -> Delivery:

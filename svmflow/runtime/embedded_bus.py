@@ -31,11 +31,12 @@ from typing import Any, TypeVar
 
 from svmflow import topology
 from svmflow.errors import BusyError
-from svmflow.runtime.messages import DeadLetter, Delivery
+from svmflow.messaging import DeadLetter, Delivery
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Delivery], None]
+# What a subscriber returns is ignored: it acknowledges by returning, and asks for redelivery by raising.
+Handler = Callable[[Delivery], object]
 T = TypeVar("T")
 
 
@@ -237,7 +238,7 @@ class EmbeddedBus:
 
     def _create_topology(self) -> None:
         with self._write() as db:
-            for function, (topic, _) in topology.FUNCTIONS.items():
+            for function, (topic, _, _) in topology.FUNCTIONS.items():
                 db.execute(
                     "INSERT OR IGNORE INTO subscriptions VALUES (?, ?, ?)",
                     (

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,54 +19,10 @@ import msgspec
 from svmflow import contracts, topology
 from svmflow.errors import PermanentError
 from svmflow.logs import log_context
+from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, Delivery, EventContext
 from svmflow.ports import Publisher
-from svmflow.runtime.messages import Delivery
 
 log = logging.getLogger(__name__)
-
-PUBLISH_TIMEOUT_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class EventContext:
-    event_id: str
-    attributes: dict[str, str]
-    delivery_attempt: int = 1
-    data: bytes = b""  # the message as delivered, for handlers that forward part of it verbatim
-
-    @property
-    def batch_id(self) -> str | None:
-        return self.attributes.get("batch_id")
-
-    @property
-    def traceparent(self) -> str | None:
-        return self.attributes.get("traceparent")
-
-
-def new_traceparent(parent: str | None = None) -> str:
-    """A child span of ``parent``'s trace, or the root of a new trace."""
-    trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else secrets.token_hex(16)
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
-def publish(
-    publisher: Publisher,
-    topic: str,
-    message: contracts.Contract,
-    *,
-    batch_id: str | None = None,
-    traceparent: str | None = None,
-) -> str:
-    """Publish and wait until the bus has accepted the message, so nothing is acknowledged early."""
-    attributes = {
-        "schema_version": str(contracts.SCHEMA_VERSION),
-        "traceparent": new_traceparent(traceparent),
-    }
-    if batch_id:
-        attributes["batch_id"] = batch_id
-    return publisher.publish(topic, contracts.encode(message), attributes).result(
-        timeout=PUBLISH_TIMEOUT_SECONDS
-    )
 
 
 Handler = Callable[[Any, EventContext], None]

@@ -20,6 +20,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
+from api.wiring import backend_of
 from svmflow import operations
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
@@ -114,8 +115,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     assert event.decision == "promoted"
     bus.drain(timeout=60)
     with (
-        TestClient(create_ingest_app(container, predict_url=PREDICT_URL)) as ingest,
-        TestClient(create_predict_app(container, predict_url=PREDICT_URL)) as predict,
+        TestClient(create_ingest_app(backend_of(container), predict_url=PREDICT_URL)) as ingest,
+        TestClient(create_predict_app(backend_of(container), predict_url=PREDICT_URL)) as predict,
     ):
         yield System(container, bus, spy, ingest, predict)
     bus.stop()

@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from api.server import uvicorn_options
-from svmflow.emulated.processes import free_port
+from devstack.processes import free_port
 from tests.http_servers import running
 
 # Short, so the tests of the deadline take seconds; the shipped default is api.server's.

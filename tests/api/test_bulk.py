@@ -215,8 +215,8 @@ def test_a_chunk_is_predicted_by_its_pinned_version_not_production(system: Syste
             model_sha256=metadata.sha256,
         ),
     )
-    answer = predict_chunk(request, request.bulk, system.container.model_server)  # type: ignore[arg-type]
+    answer = predict_chunk(request, request.bulk, system.container.models)  # type: ignore[arg-type]
     assert answer.model_version == version != pointer.version
     assert answer.labels == [1, 0]  # production says [0, 1]
     assert answer.lines == [2, 3]
-    assert system.container.model_server.current().version == pointer.version
+    assert system.container.models.current().version == pointer.version

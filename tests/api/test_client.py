@@ -11,6 +11,8 @@ import pytest
 
 from api.app import create_ingest_app, create_predict_app
 from api.batch_ids import BatchIds
+from api.wiring import backend_of
+from devstack.processes import free_port
 from svmflow.client import (
     AsyncClient,
     Client,
@@ -24,7 +26,6 @@ from svmflow.client import (
     WaitTimeoutError,
 )
 from svmflow.client.batching import batches
-from svmflow.emulated.processes import free_port
 from tests.api.conftest import FORGED, GENUINE, KEY, System
 from tests.http_servers import FaultPlan, FaultyProxy, serving
 
@@ -45,8 +46,8 @@ class Served:
 def served(system: System) -> Iterator[Served]:
     container = system.container
     with (
-        serving(create_predict_app(container, predict_url="http://unused")) as predict_url,
-        serving(create_ingest_app(container, predict_url=predict_url)) as ingest_url,
+        serving(create_predict_app(backend_of(container), predict_url="http://unused")) as predict_url,
+        serving(create_ingest_app(backend_of(container), predict_url=predict_url)) as ingest_url,
     ):
         yield Served(ingest_url, predict_url, system)
 

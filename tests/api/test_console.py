@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from api.app import create_ingest_app, create_predict_app
 from api.auth import ApiKeys, ForbiddenError, parse_entry
 from api.errors import UnauthorizedError
+from api.wiring import backend_of
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
@@ -103,7 +104,7 @@ def test_json_answers_do_not_carry_the_page_policy(system: System) -> None:
 
 def _ingest(**settings: object) -> TestClient:
     container = Container(Settings(**settings), secrets=EnvSecrets({}))  # type: ignore[arg-type]
-    return TestClient(create_ingest_app(container, predict_url=PREDICT_URL))
+    return TestClient(create_ingest_app(backend_of(container), predict_url=PREDICT_URL))
 
 
 PREFLIGHT = {
@@ -132,7 +133,7 @@ def test_more_console_origins_can_be_allowed() -> None:
 
 def test_the_predict_app_names_a_configured_ingest_url_in_its_policy() -> None:
     container = Container(Settings(ingest_url="https://ingest.example.test"), secrets=EnvSecrets({}))
-    client = TestClient(create_predict_app(container, predict_url=PREDICT_URL))
+    client = TestClient(create_predict_app(backend_of(container), predict_url=PREDICT_URL))
     assert (
         "connect-src 'self' https://ingest.example.test;"
         in client.get("/docs").headers["content-security-policy"]

@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
+from api.wiring import backend_of
 from svmflow import operations
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
@@ -44,8 +45,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert operations.train(container).decision == "promoted"
     bus.drain(timeout=60)
     with (
-        TestClient(create_ingest_app(container, predict_url=PREDICT_URL)) as ingest,
-        TestClient(create_predict_app(container, predict_url=PREDICT_URL)) as predict,
+        TestClient(create_ingest_app(backend_of(container), predict_url=PREDICT_URL)) as ingest,
+        TestClient(create_predict_app(backend_of(container), predict_url=PREDICT_URL)) as predict,
     ):
         yield Stack(container, bus, ingest, predict)
     bus.stop()
@@ -62,7 +63,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
 
 def dead_lettered_batch(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
     """Submit a batch while the model cannot be loaded: the bus gives up after its attempts."""
-    server = stack.container.model_server
+    server = stack.container.models
 
     def broken() -> Any:
         raise RuntimeError("model store unreachable")

@@ -33,9 +33,11 @@ from api.ingest import MAX_BODY_BYTES
 from api.openapi import ingest_document, predict_document
 from api.operator import MAX_ROLLBACK_BYTES
 from api.predict import MAX_FEEDBACK_BYTES
+from api.service import Service
+from api.wiring import backend_of
+from devstack.processes import free_port
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
-from svmflow.emulated.processes import free_port
 from svmflow.read_model import DeadLetterView, ReadModel
 from tests.api.conftest import AUTH, GENUINE, System, batch, make_settings
 from tests.api.edge_server import Answer, parse, read_all, send_raw, send_slowly, serve
@@ -82,11 +84,11 @@ def _bulk_file(system: System) -> str:
 WAITING_DEAD_LETTER = "dead-letter-waiting"
 
 
-def _operated_read_model(system: System, container: Container, batch_id: str) -> tuple[str, str, str]:
+def _operated_read_model(system: System, service: Service, batch_id: str) -> tuple[str, str, str]:
     """The session's current model, an earlier promoted version, and the done batch under another id
     without its explanation inputs (as when restored while its model's artifact was unavailable)."""
     source: ReadModel = system.container.read_model
-    read_model: ReadModel = container.read_model
+    read_model: ReadModel = service.read_model
     current = source.current_model()
     assert current is not None
     now = datetime.now(UTC)
@@ -99,7 +101,7 @@ def _operated_read_model(system: System, container: Container, batch_id: str) ->
     read_model.put_current_model(current, now)
     view = source.get_batch(batch_id)
     assert view is not None
-    unexplainable_id = BatchIds(container.secrets).issue()
+    unexplainable_id = BatchIds(service.backend.secrets).issue()
     read_model.put_batch(msgspec.structs.replace(view, batch_id=unexplainable_id))
     read_model.put_dead_letter(
         DeadLetterView(
@@ -120,8 +122,8 @@ def apps(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     def clients(redis_client: Any, folder: Path) -> dict[str, TestClient]:
         container = Container(make_settings(folder), redis=redis_client, secrets=_KEYS)
         return {
-            "ingest": TestClient(create_ingest_app(container)),
-            "predict": TestClient(create_predict_app(container)),
+            "ingest": TestClient(create_ingest_app(backend_of(container))),
+            "predict": TestClient(create_predict_app(backend_of(container))),
         }
 
     down = clients(_dead_redis(), tmp_path_factory.mktemp("down"))
@@ -134,8 +136,8 @@ def apps(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     assert job.status_code == 202, job.text
     system.drain()
     pending_id = BatchIds(system.container.secrets).issue()  # issued, never submitted: pending for ever
-    operated_container = operated["predict"].app.state.service.container  # type: ignore[attr-defined]
-    version, earlier, unexplainable_id = _operated_read_model(system, operated_container, done["batch_id"])
+    operated_service = operated["predict"].app.state.service  # type: ignore[attr-defined]
+    version, earlier, unexplainable_id = _operated_read_model(system, operated_service, done["batch_id"])
     with serve(system.ingest.app) as ingest_port, serve(system.predict.app) as predict_port:
         yield Apps(
             system,

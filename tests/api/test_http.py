@@ -15,6 +15,7 @@ from redis.retry import Retry
 from starlette.testclient import TestClient
 
 from api.app import create_ingest_app, create_predict_app
+from api.wiring import backend_of
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from tests.api.conftest import AUTH, KEY, PREDICT_URL, System, batch, make_settings
@@ -73,7 +74,7 @@ class TestAuth:
         container = Container(
             make_settings(tmp_path), redis=fakeredis.FakeRedis(server=fakeredis.FakeServer()), secrets=secrets
         )
-        with TestClient(create_predict_app(container)) as client:
+        with TestClient(create_predict_app(backend_of(container))) as client:
             assert client.get("/v1/models", headers={"X-API-Key": "new-key"}).status_code == 200
             assert client.get("/v1/models", headers={"X-API-Key": "old-key"}).status_code == 200
             assert client.get("/v1/models", headers={"X-API-Key": KEY}).status_code == 401
@@ -97,7 +98,7 @@ class TestHealth:
     def test_readyz_is_503_when_redis_is_unreachable(self, tmp_path: Path, unused_port: int) -> None:
         dead = _dead_redis(unused_port)
         container = Container(make_settings(tmp_path), redis=dead, secrets=EnvSecrets({}))
-        with TestClient(create_predict_app(container)) as client:
+        with TestClient(create_predict_app(backend_of(container))) as client:
             response = client.get("/readyz")
             alive = client.get("/healthz")
         assert response.status_code == 503
@@ -112,8 +113,8 @@ class TestHealth:
         dead = _dead_redis(unused_port)
         container = Container(make_settings(tmp_path), redis=dead, secrets=EnvSecrets({}))
         with (
-            TestClient(create_predict_app(container)) as predict,
-            TestClient(create_ingest_app(container)) as ingest,
+            TestClient(create_predict_app(backend_of(container))) as predict,
+            TestClient(create_ingest_app(backend_of(container))) as ingest,
         ):
             answers = [
                 predict.get("/v1/models", headers=AUTH),
@@ -139,7 +140,7 @@ class TestHealth:
             publisher=Down(),
             secrets=EnvSecrets({}),
         )
-        with TestClient(create_ingest_app(container)) as client:
+        with TestClient(create_ingest_app(backend_of(container))) as client:
             response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"] == {"redis": "ok", "pubsub": "unreachable: ConnectionError"}

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_ingest_app
 from api.ingest import MAX_BODY_BYTES
+from api.wiring import backend_of
 from svmflow import topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
@@ -229,7 +230,7 @@ def test_a_gzip_body_that_inflates_past_the_limit_is_refused(system: System) -> 
 
 
 def test_a_lower_configured_limit_applies_to_plain_and_gzip_bodies(system: System) -> None:
-    app = create_ingest_app(system.container, predict_url=PREDICT_URL, max_body_bytes=1000)
+    app = create_ingest_app(backend_of(system.container), predict_url=PREDICT_URL, max_body_bytes=1000)
     body = json.dumps(batch(20)).encode()
     assert len(body) > 1000
     assert len(gzip.compress(body)) < 1000
@@ -282,7 +283,7 @@ class TestIdempotency:
             redis=system.container.redis,
             secrets=EnvSecrets({"SVMFLOW_SECRET_API_KEYS": "key-one,key-two"}),
         )
-        with TestClient(create_ingest_app(container, predict_url=PREDICT_URL)) as client:
+        with TestClient(create_ingest_app(backend_of(container), predict_url=PREDICT_URL)) as client:
             body = batch(1)
             one = client.post(
                 "/v1/batches", json=body, headers={"X-API-Key": "key-one", "Idempotency-Key": "k1"}
@@ -327,7 +328,7 @@ def _bare_container(tmp_path: Path, **provided: Any) -> Container:
 
 def test_no_model_in_production_is_503_and_publishes_nothing(tmp_path: Path) -> None:
     container = _bare_container(tmp_path)
-    with TestClient(create_ingest_app(container)) as client:
+    with TestClient(create_ingest_app(backend_of(container))) as client:
         response = client.post("/v1/batches", json=batch(1), headers=AUTH)
     assert response.status_code == 503
     assert response.headers["retry-after"]
@@ -342,7 +343,7 @@ def _current(version: str, *, n_features: int) -> CurrentModelView:
 def test_a_publish_failure_is_503_never_202(tmp_path: Path) -> None:
     container = _bare_container(tmp_path, publisher=_FailingPublisher())
     container.read_model.put_current_model(_current("v1", n_features=4), datetime.now(UTC))
-    with TestClient(create_ingest_app(container)) as client:
+    with TestClient(create_ingest_app(backend_of(container))) as client:
         response = client.post("/v1/batches", json=batch(1), headers=AUTH)
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
@@ -352,7 +353,7 @@ def test_a_publish_failure_is_503_never_202(tmp_path: Path) -> None:
 def test_width_follows_the_model_when_the_read_model_names_it(tmp_path: Path) -> None:
     container = _bare_container(tmp_path, publisher=_FailingPublisher())
     container.read_model.put_current_model(_current("v2", n_features=2), datetime.now(UTC))
-    with TestClient(create_ingest_app(container)) as client:
+    with TestClient(create_ingest_app(backend_of(container))) as client:
         response = client.post("/v1/batches", json={"subjects": ["a"], "features": [GENUINE]}, headers=AUTH)
     assert response.status_code == 422
     assert "expects 2" in response.json()["detail"]

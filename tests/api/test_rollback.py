@@ -12,11 +12,12 @@ from starlette.testclient import TestClient
 
 from api.app import create_predict_app
 from api.auth import ApiKeys
+from api.wiring import backend_of
 from svmflow import operations, topology
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.contracts import RollbackRequest
 from svmflow.handlers import rollback
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 from tests.api.conftest import AUTH, PREDICT_URL, System
 
 OPERATOR = {"X-API-Key": "op-key"}
@@ -25,7 +26,7 @@ OPERATOR = {"X-API-Key": "op-key"}
 @pytest.fixture
 def operator(system: System) -> Iterator[TestClient]:
     """The predict API over the same system, with a plain key and an operator key."""
-    app = create_predict_app(system.container, predict_url=PREDICT_URL)
+    app = create_predict_app(backend_of(system.container), predict_url=PREDICT_URL)
     app.state.service.api_keys = ApiKeys(
         EnvSecrets({"SVMFLOW_SECRET_API_KEYS": "dev-local-key,operator:op-key"})
     )

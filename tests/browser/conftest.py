@@ -19,11 +19,12 @@ import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api.app import create_ingest_app, create_predict_app
+from api.wiring import backend_of
+from devstack.processes import free_port
 from svmflow import operations
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
-from svmflow.emulated.processes import free_port
 from svmflow.runtime.embedded_bus import EmbeddedBus
 from tests.http_servers import running
 
@@ -77,8 +78,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert operations.train(container).decision == "promoted"
     bus.drain(timeout=60)
     with (
-        running(loopback_config(create_ingest_app(container), ingest_port)),
-        running(loopback_config(create_predict_app(container), predict_port)),
+        running(loopback_config(create_ingest_app(backend_of(container)), ingest_port)),
+        running(loopback_config(create_predict_app(backend_of(container)), predict_port)),
     ):
         yield Stack(container, bus, ingest_url, predict_url)
     bus.stop()

@@ -20,7 +20,7 @@ def test_a_poison_batch_fails_and_an_operator_replays_it(
         raise RuntimeError("model store unreachable")
 
     # Every delivery of the request fails until the bus gives up on it.
-    monkeypatch.setattr(stack.container.model_server, "current", unreachable)
+    monkeypatch.setattr(stack.container.models, "current", unreachable)
     page = watched.page
     sign_in(page, stack, USER_KEY)
     batch_id = submit_csv(page, CSV)

@@ -11,7 +11,7 @@ from svmflow import operations, topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import Feedback
 from svmflow.db.tables import FeedbackVerdict, Prediction, TrainingJob, TrainingRow
-from svmflow.runtime.processor import publish
+from svmflow.messaging import publish
 from tests.builders import SHIFT, prediction_request, true_labels
 
 ROWS = 60

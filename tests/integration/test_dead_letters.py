@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 from svmflow import topology
 from svmflow.contracts import Predictions
 from svmflow.db.tables import FeedbackVerdict, PredictionBatch
-from svmflow.runtime.messages import DeadLetter
-from svmflow.runtime.processor import publish
+from svmflow.messaging import DeadLetter, publish
 from tests.builders import feedback
 from tests.emulated_harness import POLICY, EmulatedRun, wait_until
 
@@ -57,9 +56,7 @@ def test_failing_message_is_dead_lettered_after_its_attempts_and_replayed_after_
     batch_id = f"poison-{secrets.token_hex(4)}"
     subjects = ["p0", "p1", "p2"]
     # Feedback on a batch that is not stored: every feedback function fails on every attempt.
-    on_feedback = sorted(
-        name for name, (topic, _) in topology.FUNCTIONS.items() if topic == topology.FEEDBACK
-    )
+    on_feedback = sorted(name for name, row in topology.FUNCTIONS.items() if row.topic == topology.FEEDBACK)
     assert len(on_feedback) >= 2
     publish(
         run.container.publisher, topology.FEEDBACK, feedback(batch_id, subjects, [1, 0, 1]), batch_id=batch_id

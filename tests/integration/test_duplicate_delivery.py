@@ -25,7 +25,7 @@ from svmflow.contracts import (
 )
 from svmflow.db import job_queue
 from svmflow.db.tables import PredictionBatch
-from svmflow.runtime.processor import publish
+from svmflow.messaging import publish
 from tests.builders import db_snapshot, feedback, prediction_request, redis_snapshot
 from tests.emulated_harness import EmulatedRun, wait_until
 

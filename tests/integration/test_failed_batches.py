@@ -17,11 +17,11 @@ import pytest
 from google.cloud import pubsub_v1
 
 from api.batch_ids import BatchIds
+from devstack import pubsub_emulator
+from devstack.raw_http import RawHttp
 from svmflow import topology
 from svmflow.db.tables import DeadLetterRecord
-from svmflow.emulated import pubsub_emulator
-from svmflow.emulated.raw_http import RawHttp
-from svmflow.runtime.processor import publish
+from svmflow.messaging import publish
 from tests.builders import prediction_request
 from tests.emulated_harness import POLICY, EmulatedRun, wait_until
 
@@ -49,7 +49,7 @@ def predictions_topic_gone(run: EmulatedRun) -> Iterator[None]:
     delivery of a request fails, and the emulator dead-letters it after its attempts."""
     project = run.stack.config.project
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    sinks = [f for f, (topic, _) in topology.FUNCTIONS.items() if topic == topology.PREDICTIONS]
+    sinks = [f for f, row in topology.FUNCTIONS.items() if row.topic == topology.PREDICTIONS]
     for function in sinks:
         name = subscriber.subscription_path(project, topology.subscription_name(function))
         subscriber.delete_subscription(request={"subscription": name})

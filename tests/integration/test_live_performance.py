@@ -20,8 +20,8 @@ from svmflow.db import performance
 from svmflow.db.database import Database, make_engine
 from svmflow.domain.performance import VersionPerformance
 from svmflow.handlers import feedback_to_db, feedback_to_performance, prediction_to_db
+from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.runtime.processor import EventContext
 from tests.stores import Stores, real_stores
 
 pytestmark = pytest.mark.integration

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from devstack.processes import free_port
+from devstack.servers import PrivatePostgres
 from svmflow.db import migrate, performance, queries
 from svmflow.db.database import make_engine
 from svmflow.db.tables import Base, ChampionTests, PerformanceCount, RetrainState, TrainingRow
 from svmflow.domain.training import FEEDBACK, SEED, row_hash
-from svmflow.emulated.processes import free_port
-from svmflow.emulated.servers import PrivatePostgres
 
 APP_ROLE = "svmflow_app"
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from api.batch_ids import BatchIds
 from svmflow import topology
 from svmflow.db.tables import Prediction, PredictionBatch
-from svmflow.runtime.processor import publish
+from svmflow.messaging import publish
 from tests.builders import prediction_request
 from tests.emulated_harness import EmulatedRun, wait_until
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from svmflow.emulated import pubsub_emulator
-from svmflow.emulated.processes import Child, free_port, running_children
+from devstack import pubsub_emulator
+from devstack.processes import Child, free_port, running_children
 
 pytestmark = pytest.mark.integration
 

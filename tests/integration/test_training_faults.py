@@ -17,7 +17,7 @@ from svmflow import operations, topology
 from svmflow.contracts import TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.tables import TrainingRequestRecord
-from svmflow.runtime.processor import publish
+from svmflow.messaging import publish
 from tests.emulated_harness import TUNING, EmulatedRun, wait_until
 
 pytestmark = pytest.mark.integration

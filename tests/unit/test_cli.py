@@ -214,7 +214,7 @@ def test_models_performance_prints_figures_with_intervals(capsys: pytest.Capture
     from svmflow.config import Settings
     from svmflow.contracts import Feedback, Predictions
     from svmflow.handlers import feedback_to_performance, prediction_to_db
-    from svmflow.runtime.processor import EventContext
+    from svmflow.messaging import EventContext
 
     assert main(["models", "performance"]) == 1
     assert "no model in production" in capsys.readouterr().err

@@ -8,8 +8,8 @@ import pytest
 
 from svmflow import topology
 from svmflow.errors import BusyError
+from svmflow.messaging import Delivery
 from svmflow.runtime.embedded_bus import EmbeddedBus
-from svmflow.runtime.messages import Delivery
 
 SUBSCRIPTION = topology.subscription_name("prediction")
 TOPIC = topology.PREDICTION_REQUESTS

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devstack.processes import free_port
 from svmflow.config import Settings
 from svmflow.contracts import TrainingRequest
 from svmflow.db import job_queue
-from svmflow.emulated.processes import free_port
+from svmflow.embedded import EmbeddedSystem
 from svmflow.errors import SvmflowError
-from svmflow.runtime.embedded import EmbeddedSystem
 from tests.builders import dead_holder
 
 

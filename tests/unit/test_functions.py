@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 from svmflow import bootstrap, contracts, operations, topology
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.messaging import Delivery
 from svmflow.runtime.embedded_bus import EmbeddedBus
-from svmflow.runtime.messages import Delivery
 from tests.builders import encoded, prediction_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +33,7 @@ def push(function: str, data: bytes, message_id: str = "m-1", attributes: dict[s
     app = functions_framework.create_app(
         target=function, source=str(ROOT / "main.py"), signature_type="cloudevent"
     )
-    topic = topology.FUNCTIONS[function][0]
+    topic = topology.FUNCTIONS[function].topic
     envelope = {
         "message": {
             "data": base64.b64encode(data).decode(),
@@ -56,14 +55,16 @@ def received(state: Path, function: str) -> list[Delivery]:
 
 
 def test_main_exports_every_function() -> None:
-    tree = ast.parse((ROOT / "main.py").read_text())
-    imported = {
-        alias.name
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom) and node.module != "__future__"
-        for alias in node.names
-    }
-    assert imported == set(topology.FUNCTIONS)
+    from functions_framework import _function_registry
+
+    import main
+
+    assert set(main.__all__) == set(topology.FUNCTIONS)
+    for name in topology.FUNCTIONS:
+        entry = getattr(main, name)
+        # functions-framework finds the entry point by attribute and its signature type by this name.
+        assert entry.__name__ == name
+        assert _function_registry.REGISTRY_MAP[name] == _function_registry.CLOUDEVENT_SIGNATURE_TYPE
 
 
 def test_importing_main_opens_nothing(state: Path) -> None:

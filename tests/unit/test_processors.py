@@ -16,7 +16,7 @@ from svmflow.contracts import ModelEvent, Predictions, TrainingRequest
 from svmflow.db.tables import FeedbackVerdict, Prediction, TrainingJob, TrainingRow
 from svmflow.domain.training import row_hash
 from svmflow.errors import BusyError, TransientError
-from svmflow.runtime.messages import Delivery
+from svmflow.messaging import Delivery
 from tests.builders import (
     add_drifted_feedback,
     db_snapshot,

@@ -9,8 +9,8 @@ import pytest
 
 from svmflow import operations, topology
 from svmflow.bootstrap import Container
+from svmflow.messaging import publish
 from svmflow.read_model import BatchResult, BatchView
-from svmflow.runtime.processor import publish
 from tests.builders import prediction_request
 
 

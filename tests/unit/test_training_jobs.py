@@ -17,7 +17,7 @@ from svmflow.db import job_queue
 from svmflow.db.tables import TrainingJob, TrainingRequestRecord, TrainingRow
 from svmflow.domain.training import FEEDBACK
 from svmflow.handlers import training, training_to_cache, training_to_db
-from svmflow.runtime.processor import EventContext
+from svmflow.messaging import EventContext
 from tests.builders import dead_holder, encoded
 from tests.conftest import new_delivery
 from tests.fakes import RecordingPublisher

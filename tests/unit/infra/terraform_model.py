@@ -6,7 +6,6 @@ and on deliberately broken copies of it.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from typing import Any
 
 import hcl2
 from hcl2 import SerializationOptions
+
+from svmflow import topology
 
 REPO = Path(__file__).resolve().parents[3]
 INFRA = REPO / "infra"
@@ -76,21 +77,11 @@ def first(value: Any) -> Any:
     return value[0] if isinstance(value, list) and value else value
 
 
-def main_py_exports(path: Path = REPO / "main.py") -> set[str]:
-    """Names main.py exports, read from its source: __all__ if given, else its imports."""
-    tree = ast.parse(path.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
-        ):
-            return {ast.literal_eval(element) for element in node.value.elts}  # type: ignore[attr-defined]
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            names.update(alias.asname or alias.name for alias in node.names)
-        elif isinstance(node, ast.FunctionDef):
-            names.add(node.name)
-    return names - {"annotations"}
+def main_py_exports() -> set[str]:
+    """The entry points main.py exports (its ``__all__``); importing it builds no dependency."""
+    import main
+
+    return set(main.__all__)
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -99,7 +90,7 @@ def main_py_exports(path: Path = REPO / "main.py") -> set[str]:
 def check_functions(
     tf: Terraform,
     exported: set[str],
-    functions: dict[str, tuple[str, tuple[str, ...]]],
+    functions: dict[str, topology.Function],
     subscription_name: Any,
 ) -> list[str]:
     """Every exported entry point is deployed once, triggered by its topology topic."""
@@ -114,7 +105,7 @@ def check_functions(
         problems.append(f"main.py exports {name} but no Terraform function runs it")
     for name in sorted(declared.keys() - exported):
         problems.append(f"Terraform deploys {name} but main.py does not export it")
-    for name, (topic, publishes) in functions.items():
+    for name, (topic, publishes, _) in functions.items():
         spec = declared.get(name)
         if spec is None:
             problems.append(f"topology function {name} has no Terraform function")

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -128,12 +129,42 @@ def test_function_archive_holds_exactly_the_source_and_is_reproducible(tmp_path:
         names = archive.namelist()
         requirements = archive.read("requirements.txt").decode()
     tops = {name.split("/")[0] for name in names}
-    assert tops == {"main.py", "requirements.txt", "svmflow", "functions", "data"}
+    assert tops == {"main.py", "requirements.txt", "functions", "svmflow", "data"}
     assert "svmflow/topology.py" in names
     assert "data/banknote.csv" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "functions-framework==" in requirements
     assert "pytest" not in requirements, "development dependencies must not ship"
+
+
+def test_function_archive_ships_no_development_harness_nor_fakeredis(tmp_path: Path) -> None:
+    """The emulated stack (devstack/) and the tests are development tools, and fakeredis is embedded
+    mode's extra: none of them reaches Cloud Functions, and nothing that ships imports them."""
+    builder = load_builder()
+    builder.build(tmp_path / "a.zip")
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        names = archive.namelist()
+        requirements = archive.read("requirements.txt").decode()
+        sources = {name: archive.read(name).decode() for name in names if name.endswith(".py")}
+    harness = ("devstack/", "svmflow/emulated/", "tests/", "bench/")
+    assert not [name for name in names if name.startswith(harness)]
+    assert "svmflow/bootstrap.py" in sources
+    importing = re.compile(r"^\s*(from|import)\s+(devstack|tests|bench)\b", re.MULTILINE)
+    assert not [name for name, text in sources.items() if importing.search(text)]
+    requirement_names = {line.split("==")[0].split("[")[0] for line in requirements.splitlines()}
+    assert "redis" in requirement_names
+    assert "fakeredis" not in requirement_names
+    assert "lupa" not in requirement_names, "fakeredis[lua]'s Lua runtime must not ship either"
+
+
+def test_the_wheel_packages_leave_the_development_harness_out() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert "svmflow" in packages
+    assert not [p for p in packages if p.split("/")[0] in ("devstack", "tests", "bench")]
+    assert not (REPO / "svmflow" / "emulated").exists()
+    assert "fakeredis" not in " ".join(pyproject["project"]["dependencies"])
+    assert any("fakeredis" in d for d in pyproject["project"]["optional-dependencies"]["embedded"])
 
 
 def _real_uv() -> Path:

@@ -10,7 +10,7 @@ import pytest
 from svmflow import topology
 from tests.unit.infra import terraform_model as model
 
-PUBLISHED_TOPICS = {t for _, published in topology.FUNCTIONS.values() for t in published} | {
+PUBLISHED_TOPICS = {t for row in topology.FUNCTIONS.values() for t in row.publishes} | {
     t for published in topology.APIS.values() for t in published
 }
 

@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack import gcs, pubsub_emulator
+from devstack.processes import Child, ProcessError, free_port
+from devstack.secret_manager import LocalSecretManager
 from svmflow import topology
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
-from svmflow.emulated import gcs, pubsub_emulator
-from svmflow.emulated.processes import Child, ProcessError, free_port
-from svmflow.emulated.secret_manager import LocalSecretManager
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]  # the functions source root: main.py and functions/
+ROOT = Path(__file__).resolve().parents[1]  # the functions source root: main.py and functions/
 
 
 @dataclass

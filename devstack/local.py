@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from devstack.stack import StackConfig
 from svmflow.adapters.secrets import LOCAL_DEFAULTS, EnvSecrets
-from svmflow.emulated.stack import StackConfig
 
 MACHINE_REDIS = "redis://127.0.0.1:6379/0"
 MACHINE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/svmflow"

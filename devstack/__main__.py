@@ -1,4 +1,4 @@
-"""``python -m svmflow.emulated`` (``make run-emulated``): the system on the emulated stack.
+"""``python -m devstack`` (``make run-emulated``): the system on the emulated stack.
 
 The Pub/Sub emulator with the production topology, fake-gcs-server, one functions-framework process per
 function, both APIs, on this machine's Redis and PostgreSQL. Seeds, trains when no model is in
@@ -16,14 +16,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+from devstack.local import ensure_database, machine_config
+from devstack.processes import ProcessError
+from devstack.stack import EmulatedStack
 from svmflow import demo, logs
-from svmflow.emulated.local import ensure_database, machine_config
-from svmflow.emulated.processes import ProcessError
-from svmflow.emulated.stack import EmulatedStack
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m svmflow.emulated", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.splitlines()[0])
     ingest_port = int(os.environ.get("SVMFLOW_INGEST_PORT") or 8080)
     predict_port = int(os.environ.get("SVMFLOW_PREDICT_PORT") or 8081)
     parser.add_argument(

@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from svmflow.emulated.processes import Child, ProcessError
+from devstack.processes import Child, ProcessError
 
 
 def binary() -> Path:

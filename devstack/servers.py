@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from svmflow.emulated.processes import Child, ProcessError, port_open
+from devstack.processes import Child, ProcessError, port_open
 
 
 def _find(name: str, *extra: str) -> str:

@@ -116,8 +116,9 @@ class EmbeddedSystem:
             self._lock_file = None
 
     def _serve_fake_redis(self) -> object:
-        import fakeredis
+        from svmflow.adapters.fake_redis import fakeredis_module
 
+        fakeredis = fakeredis_module()
         server = fakeredis.TcpFakeServer(("127.0.0.1", self.settings.embedded_redis_port))
         self._redis_server = server
         self._redis_thread = threading.Thread(target=server.serve_forever, name="fake-redis", daemon=True)
