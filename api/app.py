@@ -141,6 +141,11 @@ def create_predict_app(
         Route("/v1/batches", protected(predict.list_batches), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.get_batch), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.rate_batch), methods=["PATCH"]),
+        Route(
+            "/v1/batches/{batch_id}/training-labels",
+            protected(predict.batch_training_labels),
+            methods=["GET"],
+        ),
         Route("/v1/models/current", protected(predict.current_model), methods=["GET"]),
         Route("/v1/models", protected(predict.list_models), methods=["GET"]),
         Route("/v1/models/{version}/performance", protected(predict.model_performance), methods=["GET"]),

@@ -22,6 +22,7 @@ from svmflow.views import (
     DeadLetterView,
     JobView,
     ModelVersionView,
+    TrainingLabel,
 )
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
@@ -56,6 +57,7 @@ class ExplainedResult(BatchResult, kw_only=True):
     """A result with each feature's exact contribution: one list per decision, one value per feature."""
 
     contributions: list[list[float]]
+    features: list[float]  # the record's feature values as submitted, in feature_names order
 
 
 class ExplainedBatch(msgspec.Struct, kw_only=True):
@@ -113,6 +115,17 @@ class FeedbackAccepted(msgspec.Struct, kw_only=True):
     accepted: int
     status: str
     kind: str = "sample"  # how the ratings were recorded (``auto`` resolved)
+    # When the ratings were recorded: the training data holds them once GET
+    # /v1/batches/{id}/training-labels lists their subjects with this rated_at or a later one.
+    rated_at: datetime | None = None
+
+
+class TrainingLabels(msgspec.Struct, kw_only=True):
+    """A batch's rated records whose labels reached the training data (written by feedback-to-training),
+    one per subject with its newest rating; a subject not listed is not in the training data yet."""
+
+    batch_id: str
+    items: list[TrainingLabel]
 
 
 # The predict API serves the stored views as they are; these name the listings' schemas.

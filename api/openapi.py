@@ -31,6 +31,7 @@ from api.models import (
     ReplayAccepted,
     RollbackAccepted,
     RollbackSubmission,
+    TrainingLabels,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 from svmflow.views import CurrentModelView, TrainingRowsView
@@ -50,6 +51,7 @@ _TYPES = (
     ModelListing,
     JobListing,
     TrainingRowsView,
+    TrainingLabels,
     CurrentModelView,
     ModelPerformance,
     Health,
@@ -312,6 +314,21 @@ def predict_document() -> dict[str, Any]:
         {
             "/v1/batches": {"get": listing},
             "/v1/batches/{batch_id}": batch,
+            "/v1/batches/{batch_id}/training-labels": {
+                "parameters": [_BATCH_ID],
+                "get": _operation(
+                    "Which of a batch's rated records have their label in the training data",
+                    {
+                        "200": _json(
+                            "TrainingLabels",
+                            "One entry per subject whose newest rating reached the training data; "
+                            "a rating accepted at rated_at has arrived once its entry's rated_at is "
+                            "that time or later",
+                        ),
+                        **_problems(401, 404, 503),
+                    },
+                ),
+            },
             "/v1/models/current": {
                 "get": _operation(
                     "The model in production",

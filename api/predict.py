@@ -25,6 +25,7 @@ from api.models import (
     ExplainedResult,
     FeedbackAccepted,
     FeedbackSubmission,
+    TrainingLabels,
 )
 from api.publishing import publish_or_unavailable
 from api.service import Service
@@ -95,8 +96,8 @@ def explained(body: bytes, inputs: ExplanationInputs) -> ExplainedBatch:
         predicted_at=view.predicted_at,
         explanation=explanation_key(explainer),
         results=[
-            ExplainedResult(subject=r.subject, label=r.label, score=r.score, contributions=c)
-            for r, c in zip(view.results, values, strict=True)
+            ExplainedResult(subject=r.subject, label=r.label, score=r.score, contributions=c, features=f)
+            for r, c, f in zip(view.results, values, features.tolist(), strict=True)
         ],
     )
 
@@ -225,9 +226,21 @@ async def rate_batch(request: Request) -> Response:
         batch_id=batch_id,
     )
     accepted = FeedbackAccepted(
-        batch_id=batch_id, accepted=len(feedback.subjects), status="accepted", kind=kind
+        batch_id=batch_id,
+        accepted=len(feedback.subjects),
+        status="accepted",
+        kind=kind,
+        rated_at=message.rated_at,
     )
     return json_response(accepted, 202)
+
+
+async def batch_training_labels(request: Request) -> Response:
+    """Which of a batch's rated records have their label in the training data, as feedback-to-training
+    recorded it: the way to tell that a correction has reached the training data."""
+    batch_id = _issued_batch_id(request)
+    items = await run_in_threadpool(_service(request).read_model.training_labels, batch_id)
+    return json_response(TrainingLabels(batch_id=batch_id, items=items))
 
 
 # -- models and jobs -------------------------------------------------------------------------

@@ -14,9 +14,13 @@ from svmflow import topology
 from svmflow.contracts import Feedback, TrainingRequest
 from svmflow.db.database import Database
 from svmflow.db.stores.labels import LabelStore, feedback_rows
+from svmflow.db.tables import Prediction
+from svmflow.db.verdicts import corrected_label
 from svmflow.domain.retrain_trigger import labels_pending, sample_ratings
 from svmflow.messaging import EventContext, publish
 from svmflow.ports import Publisher
+from svmflow.read_model import ReadModel
+from svmflow.views import TrainingLabel
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ def handle(
     min_new_labels: int,
     holdout_percent: int,
     max_wait_seconds: float = 0.0,
+    read_model: ReadModel | None = None,
 ) -> None:
     """Keyed by the feature vector for the rows and by event id for the trigger. The trigger is a
     compare-and-set on the debounce counter in the same transaction, and its request id is derived
@@ -46,6 +51,10 @@ def handle(
             return
         predictions = labels.rated_predictions(message.batch_id, message.subjects)
         new_labels = labels.add(feedback_rows(message, predictions, holdout_percent, now))
+        if read_model is not None:
+            # Before the commit, like the trigger below: should the commit fail, the redelivery
+            # writes the rows and records them again (the record is idempotent).
+            read_model.put_training_labels(message.batch_id, _training_labels(message, predictions, now))
         rated, wrong = sample_ratings(message.kind, message.ratings)
         counters = labels.count(new_labels, rated, wrong, now)
         pending = labels_pending(counters, min_new_labels, max_wait_seconds, now)
@@ -59,3 +68,18 @@ def handle(
         # same request id, and the training function runs it once.
         publish(publisher, topology.TRAINING_REQUESTS, request, traceparent=context.traceparent)
         log.info("training requested", extra={"request_id": request.request_id})
+
+
+def _training_labels(
+    message: Feedback, predictions: dict[str, Prediction], now: datetime
+) -> list[TrainingLabel]:
+    """When each rated subject's label reached the training data, for the batch's read model."""
+    return [
+        TrainingLabel(
+            subject=subject,
+            label=corrected_label(predictions[subject].label, rating),
+            rated_at=message.rated_at,
+            reached_at=now,
+        )
+        for subject, rating in zip(message.subjects, message.ratings, strict=True)
+    ]
