@@ -149,6 +149,7 @@ def create_predict_app(
         Route("/v1/models/current", protected(predict.current_model), methods=["GET"]),
         Route("/v1/models", protected(predict.list_models), methods=["GET"]),
         Route("/v1/models/{version}/performance", protected(predict.model_performance), methods=["GET"]),
+        Route("/v1/models/{version}/drift", protected(predict.model_drift), methods=["GET"]),
         Route("/v1/jobs", protected(predict.list_jobs), methods=["GET"]),
         Route("/v1/jobs/bulk/{job_id}", protected(bulk.bulk_progress), methods=["GET"]),
         Route("/v1/me", protected(operator.me), methods=["GET"]),

@@ -13,6 +13,7 @@ import msgspec
 
 from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
+from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
 from svmflow.views import (
@@ -76,6 +77,12 @@ class ExplainedBatch(msgspec.Struct, kw_only=True):
 class ModelPerformance(VersionPerformance, kw_only=True):
     """A model version's live accuracy, balanced accuracy and per-class recall from rated predictions,
     overall and per UTC day of prediction; each figure with its 95% Wilson interval and its count."""
+
+
+class ModelDrift(DriftView, kw_only=True):
+    """A model version's live inputs against its training data: per feature, the PSI, the KS
+    distance and the p-value of the latest closed window of ``window_size`` records, and whether it
+    drifted at the configured threshold (``alpha``, the chance of a false alarm per window)."""
 
 
 class BatchFailure(BatchFailed, kw_only=True):

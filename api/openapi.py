@@ -26,6 +26,7 @@ from api.models import (
     Health,
     JobListing,
     Me,
+    ModelDrift,
     ModelListing,
     ModelPerformance,
     ReplayAccepted,
@@ -54,6 +55,7 @@ _TYPES = (
     TrainingLabels,
     CurrentModelView,
     ModelPerformance,
+    ModelDrift,
     Health,
     Me,
     Problem,
@@ -350,6 +352,22 @@ def predict_document() -> dict[str, Any]:
                             "ModelPerformance",
                             "Accuracy, balanced accuracy and per-class recall, overall and per day, "
                             "each with its 95% Wilson interval and the number of labels behind it",
+                        ),
+                        **_problems(401, 404, 503),
+                    },
+                    parameters=[
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                )
+            },
+            "/v1/models/{version}/drift": {
+                "get": _operation(
+                    "Input drift of a model version: its live inputs against its training data",
+                    {
+                        "200": _json(
+                            "ModelDrift",
+                            "Per feature, PSI, KS distance and p-value of the latest closed window; "
+                            "before the first window closes, the records counted and no figures",
                         ),
                         **_problems(401, 404, 503),
                     },

@@ -32,6 +32,7 @@ from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback
 from svmflow.domain.batch_rules import first_breach
+from svmflow.domain.drift_windows import empty_view
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
 from svmflow.views import BatchView, ExplanationInputs
@@ -317,3 +318,17 @@ async def model_performance(request: Request) -> Response:
         raise NotFoundError(f"no model version {version!r}", field="version")
     # A known version none of whose predictions was rated yet: no figures, zero labels behind them.
     return json_response(version_performance(version, 0, []))
+
+
+async def model_drift(request: Request) -> Response:
+    """Input drift of one model version, as the drift monitor last projected it."""
+    service = _service(request)
+    version: str = request.path_params["version"]
+    body = await run_in_threadpool(service.read_model.drift_json, version)
+    if body is not None:
+        return Response(body, media_type="application/json")
+    known = await run_in_threadpool(service.read_model.model_version, version)
+    if known is None:
+        raise NotFoundError(f"no model version {version!r}", field="version")
+    # A known version none of whose records was counted yet: no window has closed.
+    return json_response(empty_view(version, service.settings.drift_window))

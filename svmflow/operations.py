@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from svmflow import dead_letters, topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import ModelEvent, ModelMetrics, TrainingRequest
-from svmflow.db import performance
+from svmflow.db import drift, performance
 from svmflow.db.database import as_utc
 from svmflow.db.tables import (
     DeadLetterRecord,
@@ -109,7 +109,7 @@ def _explainers(container: Container) -> Callable[[str], Explainer | None]:
 
 def rebuild_read_model(container: Container) -> dict[str, int]:
     """Refill Redis from Postgres: recent batches (with what explanations need, from the model
-    artifacts), model history, jobs, the current model, live performance.
+    artifacts), model history, jobs, the current model, live performance, input drift.
 
     An upsert, never a clear: every write is conditional (the earliest prediction of a batch, the
     highest-ranked state of a job, the newest production change, the highest performance revision), so
@@ -117,7 +117,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
     and the APIs keep answering."""
     read_model, db, settings = container.read_model, container.db, container.settings
     explainer_of = _explainers(container)
-    counts = {"batches": 0, "models": 0, "jobs": 0, "performance": 0}
+    counts = {"batches": 0, "models": 0, "jobs": 0, "performance": 0, "drift": 0}
     with db.transaction() as session:
         batches = session.scalars(
             select(PredictionBatch)
@@ -169,6 +169,11 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
             if figures is not None:
                 read_model.put_performance(figures)
                 counts["performance"] += 1
+        for version in drift.monitored_versions(session):
+            view = drift.load(session, version)
+            if view is not None:
+                read_model.put_drift(view)
+                counts["drift"] += 1
         counts["dead_letters"] = _restore_dead_letters(session, read_model)
     return counts
 

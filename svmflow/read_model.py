@@ -11,6 +11,7 @@ Keys (all under the configured prefix):
   running, covered, promoted, rejected, failed), trimmed; a job keeps its highest-ranked state.
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
 * ``performance:<version>``: hash, a model version's live performance (the highest revision wins).
+* ``drift:<version>``: hash, a model version's input drift figures (the highest revision wins).
 * ``training-rows``: hash, the training table's counts and quarantined rows at the newest training.
 * ``training-labels:<batch id>`` / ``training-labels:<batch id>:rank``: hashes by subject, the label each
   rated record of the batch gave the training data and when it was rated (the newest rating wins);
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 import msgspec
 import redis
 
+from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.performance import VersionPerformance
 from svmflow.views import (
     BatchFailed,
@@ -372,6 +374,18 @@ class ReadModel:
 
     def performance_json(self, version: str) -> bytes | None:
         body: bytes | None = self.client.hget(self._key("performance", version), "body")
+        return body
+
+    def put_drift(self, view: DriftView) -> bool:
+        return bool(
+            self._set_if_better(
+                keys=[self._key("drift", view.model_version)],
+                args=[view.revision, msgspec.json.encode(view), "higher", 0],
+            )
+        )
+
+    def drift_json(self, version: str) -> bytes | None:
+        body: bytes | None = self.client.hget(self._key("drift", version), "body")
         return body
 
     def put_training_rows(self, rows: TrainingRowsView, decided_at: datetime) -> bool:

@@ -22,6 +22,7 @@ from svmflow.contracts import Evaluation
 from svmflow.db.queries import StoredRow
 from svmflow.db.stores.training import TrainingStore
 from svmflow.domain import gate, metrics, stats
+from svmflow.domain.drift_windows import reference_metadata
 from svmflow.domain.gate import GateInputs, WindowEvidence
 from svmflow.domain.linear_model import LinearModel, sha256_hex
 from svmflow.domain.metrics import MetricName, Score
@@ -415,6 +416,8 @@ def store(
                 "reference": msgspec.to_builtins(judgement.reference),
                 "record": msgspec.to_builtins(judgement.record),
                 "training": msgspec.to_builtins(fitted.summary),
+                # What the drift monitor compares this version's live inputs with.
+                "drift_reference": reference_metadata(to_arrays(data.train)[0], model.feature_names),
             },
             library_versions=library_versions(),
         ),

@@ -320,6 +320,13 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         **_DOWN,
         **_TRANSPORT,
     },
+    ("predict", "get", "/v1/models/{version}/drift"): {
+        200: _app(),
+        404: _on(lambda _: "never-trained"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
     ("predict", "get", "/v1/training-rows"): {
         200: _app(),
         400: _app(params={"status": "lost"}),

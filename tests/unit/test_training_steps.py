@@ -223,6 +223,7 @@ def test_store_saves_the_model_with_its_numbers_and_sets_the_next_targets(
     assert metadata.data_fingerprint == saved.data_fingerprint
     assert metadata.metrics["labels_total"] == data.labels_total
     assert metadata.metrics["record"]["verdict"] == "promoted"
+    assert metadata.metrics["drift_reference"] is not None  # the drift monitor's reference profile
     assert registry.load(saved.version).to_bytes() == fitted.model.to_bytes()
     assert saved.artifact_uri == registry.uri(saved.version)
     assert registry.pointer() == (None, 0)  # storing is not promoting
