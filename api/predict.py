@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.batch_problems import ratings_problem
 from api.body import decode_json, read_body
 from api.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from api.models import (
@@ -30,6 +31,7 @@ from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback
+from svmflow.domain.batch_rules import first_breach
 from svmflow.domain.drift_windows import empty_view
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
@@ -192,16 +194,8 @@ async def rate_batch(request: Request) -> Response:
     batch_id = _issued_batch_id(request)
     body = await read_body(request, MAX_FEEDBACK_BYTES)
     feedback = decode_json(body, _feedback_decoder)
-    if len(feedback.ratings) != len(feedback.subjects):
-        raise UnprocessableError(
-            f"ratings has {len(feedback.ratings)} entries but subjects has {len(feedback.subjects)}",
-            field="ratings",
-        )
-    seen: set[str] = set()
-    for index, subject in enumerate(feedback.subjects):
-        if subject in seen:
-            raise UnprocessableError(f"subject {subject!r} is rated twice", field=f"subjects[{index}]")
-        seen.add(subject)
+    if (breach := first_breach(feedback.subjects, {"ratings": feedback.ratings})) is not None:
+        raise ratings_problem(breach)
     view = await run_in_threadpool(service.read_model.get_batch, batch_id)
     if view is None and await run_in_threadpool(service.read_model.get_failure, batch_id) is not None:
         raise ConflictError(
