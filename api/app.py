@@ -159,6 +159,7 @@ def create_predict_app(
         Route("/v1/batches", protected(predict.list_batches), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.get_batch), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.rate_batch), methods=["PATCH"]),
+        Route("/v1/batches/{batch_id}/deliveries", protected(predict.batch_deliveries), methods=["GET"]),
         Route(
             "/v1/batches/{batch_id}/training-labels",
             protected(predict.batch_training_labels),
