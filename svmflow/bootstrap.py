@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
     from svmflow.runtime.embedded_bus import EmbeddedBus
+    from svmflow.webhook_deliveries import Sender
 
 T = TypeVar("T")
 
@@ -256,6 +257,21 @@ class Container:
             return None
         return WatchPolicy(
             drop=s.auto_rollback_drop, alpha=s.auto_rollback_alpha, max_labels=s.auto_rollback_labels
+        )
+
+    @dependency
+    def webhook_sender(self) -> Sender:
+        """How completion webhooks are sent: signing secrets, the SSRF policy, TLS trust, the schedule."""
+        from svmflow.webhook_deliveries import Sender, tls_context
+        from svmflow.webhooks.urls import policy_for
+
+        s = self.settings
+        return Sender(
+            secrets=self.secrets,
+            policy=policy_for(s.webhook_allowances),
+            retry_scale=s.webhook_retry_scale,
+            timeout_seconds=s.webhook_timeout_seconds,
+            tls=tls_context(s.webhook_ca_file),
         )
 
     @dependency

@@ -13,8 +13,7 @@ from svmflow import auto_rollback
 from svmflow.contracts import Feedback
 from svmflow.db import performance
 from svmflow.db.database import Database
-from svmflow.db.queries import predictions_for
-from svmflow.db.verdicts import record_verdicts
+from svmflow.db.stores.feedback import FeedbackStore
 from svmflow.domain.performance import VersionPerformance
 from svmflow.domain.sequential import WatchPolicy
 from svmflow.messaging import EventContext
@@ -39,17 +38,12 @@ def handle(
     written again on a redelivery (say Redis was down after the commit) and the newest one wins. The
     rollback check runs on a redelivery too (its request is keyed by the promotion), so a crash
     between the commit and the request does not lose it. Without ``watch`` nothing is rolled back."""
-    with db.transaction() as session:
-        if db.claim_event(session, CONSUMER, context.event_id):
-            version = record_verdicts(db, session, message)
-            performance.recompute(db, session, version)
-        else:
-            batch, _ = predictions_for(session, message.batch_id, message.subjects)
-            version = batch.model_version
-        figures = performance.load(session, version)
-    if figures is not None:
-        read_model.put_performance(figures)
+    figures = FeedbackStore(db).rate_and_recompute(message, CONSUMER, context.event_id)
+    if figures is None:
+        return
+    read_model.put_performance(figures)
     if watch is not None and registry is not None and publisher is not None:
+        version = figures.model_version
         auto_rollback.evaluate(
             version,
             lambda other: figures if other == version else _load(db, other),

@@ -47,6 +47,7 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
         # Encoded once per model: embedding it costs a copy of a few hundred bytes per message.
         explainer=served.model.explainer_json,  # type: ignore[arg-type]
         shadow=None if shadow is None else shadow_scores(request, served, labels, *shadow),
+        callback_url=request.callback_url,
     )
 
 

@@ -13,17 +13,22 @@ from svmflow import operations
 from svmflow.auto_rollback import request_id, watched
 from svmflow.bootstrap import Container
 from svmflow.config import ConfigError, Settings
-from svmflow.domain.gate import GateInputs, GatePolicy, decide
+from svmflow.domain import gate
+from svmflow.domain.gate import GateInputs, GatePolicy
 from svmflow.domain.records import DecisionRecord
-from svmflow.handlers import prediction, training
+from svmflow.handlers import prediction
 from svmflow.model_registry import ModelServer, Pointer
 from tests.builders import prediction_request, promote_by_hand
 from tests.fakes import RecordingPublisher
 
+REAL_DECIDE = gate.decide
+
 
 def passing_gate(inputs: GateInputs, policy: GatePolicy) -> DecisionRecord:
     """The real gate's record, with its verdict forced to a promotion."""
-    return msgspec.structs.replace(decide(inputs, policy), verdict="promoted", sentence="Promoted: forced.")
+    return msgspec.structs.replace(
+        REAL_DECIDE(inputs, policy), verdict="promoted", sentence="Promoted: forced."
+    )
 
 
 def with_shadow(trained: Container, records: int) -> Container:
@@ -37,7 +42,7 @@ def with_shadow(trained: Container, records: int) -> Container:
 def test_a_challenger_that_passes_the_gate_goes_to_shadow_when_it_is_enabled(
     trained: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(training, "decide", passing_gate)
+    monkeypatch.setattr(gate, "decide", passing_gate)
     champion, _ = trained.registry.pointer()
     assert champion is not None
     container = with_shadow(trained, 300)
@@ -61,7 +66,7 @@ def test_a_challenger_that_passes_the_gate_goes_to_shadow_when_it_is_enabled(
 def test_without_shadow_scoring_a_passing_challenger_is_promoted_at_once(
     trained: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(training, "decide", passing_gate)
+    monkeypatch.setattr(gate, "decide", passing_gate)
     event = operations.train(with_shadow(trained, 0))
     assert event.decision == "promoted"
     assert trained.registry.shadow() is None
