@@ -26,6 +26,7 @@ SCHEMA_VERSION = 1
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBJECT_LENGTH)]
 FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+CallbackUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Rating = Literal[0, 1]
 # A training job's state: queued, running, covered (another job trains on its labels) until it ends
 # promoted, rejected or failed; rolled_back is an operator's rollback.
@@ -85,6 +86,8 @@ class PredictionRequest(Contract, kw_only=True):
     features: Annotated[list[FeatureRow], msgspec.Meta(max_length=MAX_ROWS)]
     submitted_at: datetime
     bulk: BulkChunk | None = None
+    # Where to POST a signed notification once the batch is done or failed (checked by the ingest API).
+    callback_url: CallbackUrl | None = None
 
     def __post_init__(self) -> None:
         _check_batch("prediction request", self.subjects, {"features": self.features}, rows=self.features)
@@ -104,6 +107,8 @@ class Predictions(Contract, kw_only=True):
     # The model's scaler and weights (a few dozen numbers), so the read model can explain any record
     # of the batch exactly without reaching the model.
     explainer: Explainer | None = None
+    # The request's callback URL, carried on to the function that sends the completion webhook.
+    callback_url: CallbackUrl | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
@@ -279,6 +284,11 @@ class ModelEvent(Contract, kw_only=True):
         )
 
 
+class WebhookTick(Contract, kw_only=True):
+    """Published every minute (Cloud Scheduler; a timer in the embedded runtime): deliver the
+    completion webhooks that are due. It carries nothing else, so a scheduler can send it verbatim."""
+
+
 class _FeaturesOnly(msgspec.Struct):
     features: msgspec.Raw
 
@@ -299,6 +309,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.BULK_PREDICTIONS: BulkPredictions,
     topology.ROLLBACK_REQUESTS: RollbackRequest,
     topology.DEAD_LETTER_REPLAYS: DeadLetterReplay,
+    topology.WEBHOOK_TICKS: WebhookTick,
     topology.DRIFT_EVENTS: DriftEvent,
 }
 
