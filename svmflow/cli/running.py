@@ -7,10 +7,14 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from svmflow import demo
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+
+if TYPE_CHECKING:
+    from svmflow.embedded import HttpService
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -25,12 +29,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         ingest_port=args.ingest_port or settings.ingest_port,
         predict_port=args.predict_port or settings.predict_port,
     )
-    # This command is the composition root of the local system, so it alone reaches for the API
-    # package; nothing else in the core does.
-    from api.app import create_ingest_app, create_predict_app
-    from api.server import uvicorn_options
-    from api.wiring import backend_of
-    from svmflow.embedded import EmbeddedSystem, HttpService, ensure_state_dir_free
+    from svmflow.embedded import EmbeddedSystem, ensure_state_dir_free
     from svmflow.runtime.listen import PortUnavailableError, check_free
 
     try:
@@ -49,24 +48,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"starting svmflow (embedded mode, state in {settings.state_dir}) ...", flush=True)
         system.start()
         container = system.container
-        system.serve(
-            [
-                HttpService(
-                    "ingest",
-                    create_ingest_app(backend_of(container), predict_url=predict_url),
-                    settings.api_host,
-                    settings.ingest_port,
-                    uvicorn_options(),
-                ),
-                HttpService(
-                    "predict",
-                    create_predict_app(backend_of(container), predict_url=predict_url, ingest_url=ingest_url),
-                    settings.api_host,
-                    settings.predict_port,
-                    uvicorn_options(),
-                ),
-            ]
-        )
+        system.serve(_api_services(container, settings, ingest_url, predict_url))
         _print_banner(container, ingest_url, predict_url)
         stop.wait()
         print("stopping ...", flush=True)
@@ -74,6 +56,35 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         system.stop()
     print("stopped", flush=True)
     return 0
+
+
+def _api_services(
+    container: Container, settings: Settings, ingest_url: str, predict_url: str
+) -> list[HttpService]:
+    """Both HTTP APIs over the running system's container."""
+    # This command is the composition root of the local system, so it alone reaches for the API
+    # package; nothing else in the core does.
+    from api.app import create_ingest_app, create_predict_app
+    from api.server import uvicorn_options
+    from api.wiring import backend_of
+    from svmflow.embedded import HttpService
+
+    return [
+        HttpService(
+            "ingest",
+            create_ingest_app(backend_of(container), predict_url=predict_url),
+            settings.api_host,
+            settings.ingest_port,
+            uvicorn_options(),
+        ),
+        HttpService(
+            "predict",
+            create_predict_app(backend_of(container), predict_url=predict_url, ingest_url=ingest_url),
+            settings.api_host,
+            settings.predict_port,
+            uvicorn_options(),
+        ),
+    ]
 
 
 def local_urls(settings: Settings) -> tuple[str, str]:
