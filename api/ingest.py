@@ -22,6 +22,8 @@ from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import PredictionRequest
+from svmflow.datasets.named_records import RecordError, check_bounds, rows_from_named
+from svmflow.datasets.spec import DatasetSpec
 
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
@@ -32,14 +34,52 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _decoder = msgspec.json.Decoder(BatchSubmission)
 
 
-def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
-    """What the types cannot say: columns that line up, unique subjects, the model's width, finite
-    numbers. Raises ``UnprocessableError`` naming the first field at fault."""
-    subjects, features = batch.subjects, batch.features
+def rows_of(batch: BatchSubmission, spec: DatasetSpec) -> tuple[str, list[list[float]]]:
+    """The batch's rows in the spec's feature order, and the field they came in (for error paths).
+
+    Records keyed by name are turned into rows here; a missing, extra or misspelt name is a 400
+    naming it (and, for a misspelling, the feature meant)."""
+    if batch.features is not None and batch.records is not None:
+        raise UnprocessableError("send features or records, not both", field="records")
+    if batch.features is not None:
+        return "features", batch.features
+    if batch.records is None:
+        raise UnprocessableError(
+            "send the rows as features (arrays in the spec's feature order) or as records (arrays, "
+            f"or objects keyed by feature name: {', '.join(spec.feature_names)})",
+            field="features",
+        )
+    rows: list[list[float]] = []
+    for index, record in enumerate(batch.records):
+        if not isinstance(record, dict):
+            rows.append(record)
+            continue
+        try:
+            [row] = rows_from_named([record], spec)
+        except RecordError as exc:
+            problem = f"records[{index}]: {exc.problem}"
+            field = f"records[{index}].{exc.field}" if exc.field else f"records[{index}]"
+            if exc.misnamed:
+                raise BadRequestError(problem, field=field) from None
+            raise UnprocessableError(problem, field=field) from None
+        rows.append(row)
+    return "records", rows
+
+
+def check_batch(
+    subjects: list[str],
+    features: list[list[float]],
+    n_features: int | None,
+    spec: DatasetSpec | None = None,
+    name: str = "features",
+) -> None:
+    """What the types cannot say: columns that line up, unique subjects, the model's width, the spec's
+    width and bounds, finite numbers. Raises ``UnprocessableError`` naming the first field at fault
+    (``name`` is the field the rows came in)."""
     if len(features) != len(subjects):
         raise UnprocessableError(
-            f"features has {len(features)} rows but subjects has {len(subjects)}; send one row per subject",
-            field="features",
+            f"{name} has {len(features)} rows but subjects has {len(subjects)}; send one row per subject",
+            field=name,
         )
     first_seen: dict[str, int] = {}
     for index, subject in enumerate(subjects):
@@ -54,21 +94,35 @@ def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
         if len(row) != width:
             expected = "the current model expects" if n_features is not None else "the first row has"
             raise UnprocessableError(
-                f"row has {len(row)} features but {expected} {width}", field=f"features[{index}]"
+                f"row has {len(row)} features but {expected} {width}", field=f"{name}[{index}]"
+            )
+        if spec is not None and len(row) != len(spec.features):
+            raise UnprocessableError(
+                f"row has {len(row)} features but the data set spec {spec.name!r} has "
+                f"{len(spec.features)} ({', '.join(spec.feature_names)})",
+                field=f"{name}[{index}]",
             )
     values = np.asarray(features, dtype=np.float64)
     finite = np.isfinite(values)
     if not finite.all():
         row, column = (int(i) for i in np.argwhere(~finite)[0])
-        raise UnprocessableError("features must be finite numbers", field=f"features[{row}][{column}]")
+        raise UnprocessableError("features must be finite numbers", field=f"{name}[{row}][{column}]")
     # Far beyond any real measurement, and beyond it the model's arithmetic can overflow.
     too_large = np.abs(values) > MAX_FEATURE_MAGNITUDE
     if too_large.any():
         row, column = (int(i) for i in np.argwhere(too_large)[0])
         raise UnprocessableError(
             f"features must be between -{MAX_FEATURE_MAGNITUDE:g} and {MAX_FEATURE_MAGNITUDE:g}",
-            field=f"features[{row}][{column}]",
+            field=f"{name}[{row}][{column}]",
         )
+    if spec is not None:
+        try:
+            check_bounds(features, spec)
+        except RecordError as exc:
+            column = spec.feature_names.index(exc.field) if exc.field else 0
+            raise UnprocessableError(
+                f"{name}[{exc.index}]: {exc.problem}", field=f"{name}[{exc.index}][{column}]"
+            ) from None
 
 
 def idempotency_key_of(request: Request) -> str | None:
@@ -104,17 +158,19 @@ async def submit_batch(request: Request) -> Response:
     idempotency_key = idempotency_key_of(request)
     body = await read_body(request, service.max_body_bytes)
     batch = decode_json(body, _decoder)
+    spec = service.dataset.spec
+    name, features = rows_of(batch, spec)
     current = await run_in_threadpool(service.read_model.current_model)
     if current is None:
         raise UnavailableError(
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
-    check_batch(batch, current.n_features)
+    check_batch(batch.subjects, features, current.n_features, spec, name)
 
     if idempotency_key is None:
         batch_id = service.batch_ids.issue()
     else:
-        digest = hashlib.sha256(msgspec.json.encode([batch.subjects, batch.features])).digest()
+        digest = hashlib.sha256(msgspec.json.encode([batch.subjects, features])).digest()
         batch_id = service.batch_ids.for_idempotency_key(request.state.identity, idempotency_key, digest)
         done = await run_in_threadpool(service.read_model.get_batch, batch_id)
         if done is not None:
@@ -123,7 +179,7 @@ async def submit_batch(request: Request) -> Response:
 
     submitted_at = datetime.now(UTC)
     message = PredictionRequest(
-        batch_id=batch_id, subjects=batch.subjects, features=batch.features, submitted_at=submitted_at
+        batch_id=batch_id, subjects=batch.subjects, features=features, submitted_at=submitted_at
     )
     await publish_or_unavailable(
         service,

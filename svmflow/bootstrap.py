@@ -20,7 +20,7 @@ from svmflow import contracts, logs, topology
 from svmflow.config import Settings
 from svmflow.domain.gate import GatePolicy
 from svmflow.messaging import DeadLetters, EventContext
-from svmflow.model_registry import ModelRegistry, ModelServer
+from svmflow.model_registry import ModelRegistry, ModelServer, SpecBinding
 from svmflow.ports import BlobStore, Publisher, Secrets
 from svmflow.runtime.processor import Processor
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import redis
 
     from svmflow.bulk.progress import BulkProgressStore
+    from svmflow.datasets.served import ServedDataset
     from svmflow.db.database import Database
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
@@ -210,9 +211,24 @@ class Container:
         return ModelRegistry(self.bucket)
 
     @dependency
+    def dataset(self) -> ServedDataset:
+        """The data set spec this deployment serves (``SVMFLOW_DATASET_SPEC``)."""
+        from svmflow.datasets.served import ServedDataset
+
+        return ServedDataset.load(self.settings.dataset_spec)
+
+    @dependency
     def models(self) -> ModelServer:
-        """The production model, as the prediction function serves it."""
-        return ModelServer(self.registry, self.settings.model_refresh_seconds)
+        """The production model, as the prediction function serves it: only a version trained for the
+        served spec (its ``model_digest``) is ever served."""
+        dataset = self.dataset
+        return ModelServer(
+            self.registry,
+            self.settings.model_refresh_seconds,
+            binding=SpecBinding(
+                dataset.name, dataset.model_digest, dataset.feature_names, dataset.class_names
+            ),
+        )
 
     # -- options from the settings ------------------------------------------------------------
 
@@ -251,7 +267,9 @@ class Container:
 
     @dependency
     def holdout_percent(self) -> int:
-        return self.settings.holdout_percent
+        if self.settings.is_set("holdout_percent"):
+            return self.settings.holdout_percent
+        return self.dataset.spec.holdout_percent
 
     @dependency
     def max_wait_seconds(self) -> float:

@@ -25,18 +25,23 @@ from svmflow.db.tables import (
     TrainingRow,
 )
 from svmflow.domain.explanations import Explainer
-from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
+from svmflow.domain.training import SEED, is_holdout, row_hash
 from svmflow.errors import SvmflowError
 from svmflow.messaging import EventContext, publish
 from svmflow.read_model import ReadModel
-from svmflow.views import BatchResult, BatchView, ExplanationInputs
+from svmflow.views import BatchResult, BatchView, ExplanationInputs, class_name_of
 
 log = logging.getLogger(__name__)
 
 
 def seed(container: Container, path: Path | None = None) -> int:
-    """Load the seed data set into the training table; returns how many rows were new."""
-    rows = read_seed_csv(path or container.settings.data_path)
+    """Load the seed data set (the served spec's, or ``path`` with the same columns) into the training
+    table; returns how many rows were new."""
+    settings = container.settings
+    if path is None and settings.is_set("data_path"):
+        path = settings.data_path
+    rows = container.dataset.seed_rows(path)
+    holdout_percent = container.holdout_percent
     now = datetime.now(UTC)
     records = []
     for row in rows:
@@ -48,7 +53,7 @@ def seed(container: Container, path: Path | None = None) -> int:
                 "features": list(row.features),
                 "label": row.label,
                 "row_hash": digest,
-                "holdout": is_holdout(digest, container.settings.holdout_percent),
+                "holdout": is_holdout(digest, holdout_percent),
                 "labelled_at": now,
                 "created_at": now,
             }
@@ -117,6 +122,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
     and the APIs keep answering."""
     read_model, db, settings = container.read_model, container.db, container.settings
     explainer_of = _explainers(container)
+    classes = container.dataset.class_names
     counts = {"batches": 0, "models": 0, "jobs": 0, "performance": 0}
     with db.transaction() as session:
         batches = session.scalars(
@@ -146,7 +152,13 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
                     submitted_at=as_utc(batch.submitted_at),
                     predicted_at=as_utc(batch.predicted_at),
                     results=[
-                        BatchResult(subject=p.subject, label=p.label, score=p.score) for p in predictions
+                        BatchResult(
+                            subject=p.subject,
+                            label=p.label,
+                            class_name=class_name_of(p.label, classes),
+                            score=p.score,
+                        )
+                        for p in predictions
                     ],
                 ),
                 inputs,

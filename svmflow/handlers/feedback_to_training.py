@@ -20,7 +20,6 @@ from svmflow.db.queries import initial_retrain_state, predictions_for
 from svmflow.db.tables import RetrainState, TrainingRow
 from svmflow.domain.drift_signal import drifted
 from svmflow.domain.training import FEEDBACK, SAMPLE, is_holdout, row_hash
-from svmflow.handlers.feedback_to_db import corrected_label
 from svmflow.messaging import EventContext, publish
 from svmflow.ports import Publisher
 
@@ -49,14 +48,17 @@ def handle(
             return
         _, predictions = predictions_for(session, message.batch_id, message.subjects)
         incoming: dict[str, dict[str, Any]] = {}
-        for subject, rating in zip(message.subjects, message.ratings, strict=True):
+        truths = message.true_labels([predictions[subject].label for subject in message.subjects])
+        for subject, truth in zip(message.subjects, truths, strict=True):
+            if truth is None:  # "wrong" without the right class: a verdict, never a training label
+                continue
             prediction = predictions[subject]
             digest = row_hash(prediction.features)
             incoming[digest] = {
                 "source": FEEDBACK,
                 "source_key": digest,
                 "features": prediction.features,
-                "label": corrected_label(prediction.label, rating),
+                "label": truth,
                 "row_hash": digest,
                 "holdout": is_holdout(digest, holdout_percent),
                 "labelled_at": message.rated_at,
