@@ -7,7 +7,7 @@ batch the ingest API accepts is one the prediction function can decode.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -26,8 +26,9 @@ from svmflow.views import (
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
 ClassLabel = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-# A record keyed by feature name: every feature of the data set spec, no other key.
-NamedRecord = Annotated[dict[str, float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
+# A record keyed by feature name: every feature of the data set spec, no other key. Its values are
+# checked against the spec (``rows_from_named``), which names the feature at fault.
+NamedRecord = Annotated[dict[str, Any], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
 
 
 class BatchSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
