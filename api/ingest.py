@@ -10,11 +10,11 @@ import re
 from datetime import UTC, datetime
 
 import msgspec
-import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.batch_problems import submission_problem
 from api.body import decode_json, read_body
 from api.errors import BadRequestError, UnavailableError, UnprocessableError
 from api.models import BatchAccepted, BatchSubmission
@@ -24,11 +24,11 @@ from svmflow import topology
 from svmflow.contracts import PredictionRequest
 from svmflow.datasets.named_records import RecordError, check_bounds, rows_from_named
 from svmflow.datasets.spec import DatasetSpec
+from svmflow.domain.batch_rules import first_breach
 
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
 MAX_BODY_BYTES = 5 * 1024 * 1024
-MAX_FEATURE_MAGNITUDE = 1e100
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 _decoder = msgspec.json.Decoder(BatchSubmission)
@@ -73,56 +73,28 @@ def check_batch(
     spec: DatasetSpec | None = None,
     name: str = "features",
 ) -> None:
-    """What the types cannot say: columns that line up, unique subjects, the model's width, the spec's
-    width and bounds, finite numbers. Raises ``UnprocessableError`` naming the first field at fault
-    (``name`` is the field the rows came in)."""
-    if len(features) != len(subjects):
-        raise UnprocessableError(
-            f"{name} has {len(features)} rows but subjects has {len(subjects)}; send one row per subject",
-            field=name,
-        )
-    first_seen: dict[str, int] = {}
-    for index, subject in enumerate(subjects):
-        earlier = first_seen.setdefault(subject, index)
-        if earlier != index:
-            raise UnprocessableError(
-                f"subject {subject!r} appears twice (also at subjects[{earlier}]); subjects must be unique",
-                field=f"subjects[{index}]",
-            )
-    width = n_features if n_features is not None else len(features[0])
+    """What the types cannot say (``domain.batch_rules``): columns that line up, unique subjects, the
+    model's width, finite numbers; then the data set spec's width and bounds. Raises
+    ``UnprocessableError`` naming the first field at fault (``name``: the field the rows came in)."""
+    breach = first_breach(subjects, {name: features}, features=features, width=n_features, check_numbers=True)
+    if breach is not None:
+        raise submission_problem(breach, n_features, name)
+    if spec is None:
+        return
     for index, row in enumerate(features):
-        if len(row) != width:
-            expected = "the current model expects" if n_features is not None else "the first row has"
-            raise UnprocessableError(
-                f"row has {len(row)} features but {expected} {width}", field=f"{name}[{index}]"
-            )
-        if spec is not None and len(row) != len(spec.features):
+        if len(row) != len(spec.features):
             raise UnprocessableError(
                 f"row has {len(row)} features but the data set spec {spec.name!r} has "
                 f"{len(spec.features)} ({', '.join(spec.feature_names)})",
                 field=f"{name}[{index}]",
             )
-    values = np.asarray(features, dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.all():
-        row, column = (int(i) for i in np.argwhere(~finite)[0])
-        raise UnprocessableError("features must be finite numbers", field=f"{name}[{row}][{column}]")
-    # Far beyond any real measurement, and beyond it the model's arithmetic can overflow.
-    too_large = np.abs(values) > MAX_FEATURE_MAGNITUDE
-    if too_large.any():
-        row, column = (int(i) for i in np.argwhere(too_large)[0])
+    try:
+        check_bounds(features, spec)
+    except RecordError as exc:
+        column = spec.feature_names.index(exc.field) if exc.field else 0
         raise UnprocessableError(
-            f"features must be between -{MAX_FEATURE_MAGNITUDE:g} and {MAX_FEATURE_MAGNITUDE:g}",
-            field=f"{name}[{row}][{column}]",
-        )
-    if spec is not None:
-        try:
-            check_bounds(features, spec)
-        except RecordError as exc:
-            column = spec.feature_names.index(exc.field) if exc.field else 0
-            raise UnprocessableError(
-                f"{name}[{exc.index}]: {exc.problem}", field=f"{name}[{exc.index}][{column}]"
-            ) from None
+            f"{name}[{exc.index}]: {exc.problem}", field=f"{name}[{exc.index}][{column}]"
+        ) from None
 
 
 def idempotency_key_of(request: Request) -> str | None:

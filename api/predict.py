@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.batch_problems import ratings_problem
 from api.body import decode_json, read_body
 from api.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from api.models import (
@@ -24,11 +25,14 @@ from api.models import (
     ExplainedResult,
     FeedbackAccepted,
     FeedbackSubmission,
+    TrainingLabels,
 )
 from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback, Rating
+from svmflow.domain.batch_rules import first_breach
+from svmflow.domain.drift_windows import empty_view
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
 from svmflow.views import BatchView, ExplanationInputs
@@ -94,9 +98,14 @@ def explained(body: bytes, inputs: ExplanationInputs) -> ExplainedBatch:
         explanation=explanation_key(explainer),
         results=[
             ExplainedResult(
-                subject=r.subject, label=r.label, class_name=r.class_name, score=r.score, contributions=c
+                subject=r.subject,
+                label=r.label,
+                class_name=r.class_name,
+                score=r.score,
+                contributions=c,
+                features=f,
             )
-            for r, c in zip(view.results, values, strict=True)
+            for r, c, f in zip(view.results, values, features.tolist(), strict=True)
         ],
     )
 
@@ -187,18 +196,12 @@ async def rate_batch(request: Request) -> Response:
         raise UnprocessableError(
             "send ratings (1 right, 0 wrong), labels (the right class of each subject), or both"
         )
-    for name, column in (("ratings", feedback.ratings), ("labels", feedback.labels)):
-        if column is not None and len(column) != len(feedback.subjects):
-            raise UnprocessableError(
-                f"{name} has {len(column)} entries but subjects has {len(feedback.subjects)}", field=name
-            )
+    columns = (("ratings", feedback.ratings), ("labels", feedback.labels))
+    given = {name: column for name, column in columns if column is not None}
+    if (breach := first_breach(feedback.subjects, given)) is not None:
+        raise ratings_problem(breach)
     classes = service.dataset.spec.class_names
     labels = None if feedback.labels is None else _class_indices(feedback.labels, classes)
-    seen: set[str] = set()
-    for index, subject in enumerate(feedback.subjects):
-        if subject in seen:
-            raise UnprocessableError(f"subject {subject!r} is rated twice", field=f"subjects[{index}]")
-        seen.add(subject)
     view = await run_in_threadpool(service.read_model.get_batch, batch_id)
     if view is None and await run_in_threadpool(service.read_model.get_failure, batch_id) is not None:
         raise ConflictError(
@@ -243,7 +246,11 @@ async def rate_batch(request: Request) -> Response:
         batch_id=batch_id,
     )
     accepted = FeedbackAccepted(
-        batch_id=batch_id, accepted=len(feedback.subjects), status="accepted", kind=kind
+        batch_id=batch_id,
+        accepted=len(feedback.subjects),
+        status="accepted",
+        kind=kind,
+        rated_at=message.rated_at,
     )
     return json_response(accepted, 202)
 
@@ -290,6 +297,14 @@ def _verdicts(
     if len(classes) <= 2:
         return ratings, None
     return ratings, [predicted[s] if r == 1 else None for s, r in zip(subjects, ratings, strict=True)]
+
+
+async def batch_training_labels(request: Request) -> Response:
+    """Which of a batch's rated records have their label in the training data, as feedback-to-training
+    recorded it: the way to tell that a correction has reached the training data."""
+    batch_id = _issued_batch_id(request)
+    items = await run_in_threadpool(_service(request).read_model.training_labels, batch_id)
+    return json_response(TrainingLabels(batch_id=batch_id, items=items))
 
 
 # -- models and jobs -------------------------------------------------------------------------
@@ -366,3 +381,17 @@ async def model_performance(request: Request) -> Response:
         raise NotFoundError(f"no model version {version!r}", field="version")
     # A known version none of whose predictions was rated yet: no figures, zero labels behind them.
     return json_response(version_performance(version, 0, []))
+
+
+async def model_drift(request: Request) -> Response:
+    """Input drift of one model version, as the drift monitor last projected it."""
+    service = _service(request)
+    version: str = request.path_params["version"]
+    body = await run_in_threadpool(service.read_model.drift_json, version)
+    if body is not None:
+        return Response(body, media_type="application/json")
+    known = await run_in_threadpool(service.read_model.model_version, version)
+    if known is None:
+        raise NotFoundError(f"no model version {version!r}", field="version")
+    # A known version none of whose records was counted yet: no window has closed.
+    return json_response(empty_view(version, service.settings.drift_window))

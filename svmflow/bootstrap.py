@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from svmflow.bulk.progress import BulkProgressStore
     from svmflow.datasets.served import ServedDataset
     from svmflow.db.database import Database
+    from svmflow.handlers.drift_monitor import DriftOptions, ReferenceProfiles
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
     from svmflow.runtime.embedded_bus import EmbeddedBus
@@ -238,11 +239,13 @@ class Container:
         from svmflow.handlers.training import TrainingOptions
 
         s = self.settings
+        dataset = self.dataset
+        gate = dataset.spec.gate  # the spec's own gate settings, where it has them
         return TrainingOptions(
             policy=GatePolicy(
-                accuracy_floor=s.gate_accuracy_floor,
-                seed_tolerance=s.gate_seed_tolerance,
-                recall_floor=s.gate_recall_floor,
+                accuracy_floor=_first(gate.accuracy_floor, s.gate_accuracy_floor),
+                seed_tolerance=_first(gate.seed_tolerance, s.gate_seed_tolerance),
+                recall_floor=_first(gate.recall_floor, s.gate_recall_floor),
                 alpha=s.gate_alpha,
                 margin=s.gate_margin,
                 window=s.gate_window,
@@ -251,7 +254,7 @@ class Container:
             ),
             feedback_weight=s.feedback_weight,
             lease_seconds=s.training_lease_seconds,
-            metric=s.gate_metric,
+            metric=_first(gate.metric, s.gate_metric),
             imbalance_share=s.gate_imbalance_share,
             class_weight="balanced" if s.class_weight == "balanced" else "none",
             c_grid=s.c_values,
@@ -259,6 +262,9 @@ class Container:
             outlier_iqr=s.quarantine_iqr,
             retrain_min_labels=s.retrain_floor_new_labels,
             retrain_max_labels=s.retrain_max_new_labels,
+            feature_names=dataset.feature_names,
+            class_names=dataset.class_names,
+            model_digest=dataset.model_digest,
         )
 
     @dependency
@@ -279,6 +285,21 @@ class Container:
     def chunk_rows(self) -> int:
         """Rows per prediction request a bulk file is split into."""
         return self.settings.bulk_chunk_rows
+
+    @dependency
+    def drift_options(self) -> DriftOptions:
+        """Input drift: the window, the threshold and whether a drifted window asks for a retraining."""
+        from svmflow.handlers.drift_monitor import DriftOptions
+
+        s = self.settings
+        return DriftOptions(s.drift_window, s.drift_alpha, s.drift_retrain)
+
+    @dependency
+    def drift_references(self) -> ReferenceProfiles:
+        """Each model version's reference profile, read from its artifact once per process."""
+        from svmflow.handlers.drift_monitor import ReferenceProfiles
+
+        return ReferenceProfiles(self.registry)
 
     # -- processors --------------------------------------------------------------------------
 
@@ -316,6 +337,10 @@ class Container:
         """Attach processors to the embedded bus, each through its own subscription."""
         for name in names or list(topology.FUNCTIONS):
             bus.subscribe(topology.subscription_name(name), self.processor(name).process)
+
+
+def _first(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
 _default: Container | None = None

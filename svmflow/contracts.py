@@ -8,19 +8,20 @@ JSON Schemas in ``schema/messages`` are generated from these classes (``svmflow 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sized
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 from svmflow import topology
+from svmflow.domain import batch_rules
+from svmflow.domain.batch_rules import MAX_FEATURES, MAX_ROWS, MAX_SUBJECT_LENGTH
+from svmflow.domain.drift_windows import FeatureFigures
 from svmflow.domain.explanations import Explainer
 from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
 SCHEMA_VERSION = 1
-MAX_SUBJECT_LENGTH = 128
-MAX_FEATURES = 64
-MAX_ROWS = 10_000
 
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBJECT_LENGTH)]
 FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
@@ -44,15 +45,23 @@ class Contract(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_de
     schema_version: Literal[1] = SCHEMA_VERSION
 
 
-def _check_columns(owner: str, subjects: list[str], **columns: list[Any]) -> None:
-    """Column lists must line up with ``subjects``; subjects must be unique within a batch."""
-    if not subjects:
+def _check_batch(
+    owner: str, subjects: list[str], columns: Mapping[str, Sized], rows: list[list[float]] | None = None
+) -> None:
+    """The batch rules (``domain.batch_rules``): columns that line up with ``subjects``, subjects
+    unique within the batch, and feature ``rows`` (when given) of one width."""
+    breach = batch_rules.first_breach(subjects, columns, features=rows)
+    if breach is None:
+        return
+    if isinstance(breach, batch_rules.NoSubjects):
         raise ValueError(f"{owner}: subjects must not be empty")
-    for name, column in columns.items():
-        if len(column) != len(subjects):
-            raise ValueError(f"{owner}: {name} has {len(column)} entries but subjects has {len(subjects)}")
-    if len(set(subjects)) != len(subjects):
+    if isinstance(breach, batch_rules.MisalignedColumn):
+        raise ValueError(
+            f"{owner}: {breach.name} has {breach.entries} entries but subjects has {breach.subjects}"
+        )
+    if isinstance(breach, batch_rules.RepeatedSubject):
         raise ValueError(f"{owner}: subjects must be unique within a batch")
+    raise ValueError(f"{owner}: every feature row must have the same length")
 
 
 class BulkChunk(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -78,10 +87,7 @@ class PredictionRequest(Contract, kw_only=True):
     bulk: BulkChunk | None = None
 
     def __post_init__(self) -> None:
-        _check_columns("prediction request", self.subjects, features=self.features)
-        width = len(self.features[0])
-        if any(len(row) != width for row in self.features):
-            raise ValueError("prediction request: every feature row must have the same length")
+        _check_batch("prediction request", self.subjects, {"features": self.features}, rows=self.features)
 
 
 class Predictions(Contract, kw_only=True):
@@ -103,15 +109,10 @@ class Predictions(Contract, kw_only=True):
 
     def __post_init__(self) -> None:
         if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
-            _check_columns("predictions", self.subjects, labels=self.labels, scores=self.scores)
+            _check_batch("predictions", self.subjects, {"labels": self.labels, "scores": self.scores})
             return
-        _check_columns(
-            "predictions",
-            self.subjects,
-            features=self.features,
-            labels=self.labels,
-            scores=self.scores,
-        )
+        columns: dict[str, Sized] = {"features": self.features, "labels": self.labels, "scores": self.scores}
+        _check_batch("predictions", self.subjects, columns)
 
 
 FeedbackKind = Literal["sample", "corrections"]
@@ -140,9 +141,10 @@ class Feedback(Contract, kw_only=True):
     labels: list[Annotated[int, msgspec.Meta(ge=0)] | None] | None = None
 
     def __post_init__(self) -> None:
-        _check_columns("feedback", self.subjects, ratings=self.ratings)
+        columns: dict[str, list[Any]] = {"ratings": self.ratings}
         if self.labels is not None:
-            _check_columns("feedback", self.subjects, labels=self.labels)
+            columns["labels"] = self.labels
+        _check_batch("feedback", self.subjects, columns)
 
     def true_labels(self, predicted: list[int]) -> list[int | None]:
         """The right class of each subject given its predicted label; None where it is not known."""
@@ -184,10 +186,11 @@ class BulkPredictions(Contract, kw_only=True):
 
 
 class TrainingRequest(Contract, kw_only=True):
-    """Asks for a retrain: after enough new labels, or on an operator's request."""
+    """Asks for a retrain: after enough new labels, on an operator's request, or (when enabled) on
+    input drift."""
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    reason: Literal["labels", "manual"]
+    reason: Literal["labels", "manual", "drift"]
     requested_at: datetime
     new_labels: int = 0
 
@@ -213,6 +216,21 @@ class DeadLetterReplay(Contract, kw_only=True):
     # A digest of the operator's API key, never the key.
     requested_by: str
     requested_at: datetime
+
+
+class DriftEvent(Contract, kw_only=True):
+    """Published by the drift monitor when a window of a model version's live inputs drifted from
+    the version's training data. ``event_id`` (version and window) is the same on every redelivery,
+    so a consumer can drop duplicates."""
+
+    event_id: str
+    model_version: str
+    window: int  # 1 for the version's first window
+    window_size: int
+    alpha: float
+    drifted_features: list[str]
+    features: list[FeatureFigures]
+    detected_at: datetime
 
 
 class Evaluation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -299,6 +317,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.BULK_PREDICTIONS: BulkPredictions,
     topology.ROLLBACK_REQUESTS: RollbackRequest,
     topology.DEAD_LETTER_REPLAYS: DeadLetterReplay,
+    topology.DRIFT_EVENTS: DriftEvent,
 }
 
 C = TypeVar("C", bound=Contract)
