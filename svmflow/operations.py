@@ -60,6 +60,16 @@ def seed(container: Container, path: Path | None = None) -> int:
         )
     db = container.db
     with db.transaction() as session:
+        # Seed rows are keyed by their line in the CSV: another data set's rows would be taken for
+        # these, and their widths would break training. One state holds one data set.
+        held = session.scalar(select(TrainingRow.features).where(TrainingRow.source == SEED).limit(1))
+        width = len(container.dataset.feature_names)
+        if held is not None and len(held) != width:
+            raise SvmflowError(
+                f"the training data in {settings.state_dir} has rows of {len(held)} features, not the "
+                f"{width} of data set {container.dataset.name!r}; serve another data set from another "
+                "state (SVMFLOW_STATE_DIR)"
+            )
         count = select(func.count()).where(TrainingRow.source == SEED)
         before = session.scalar(count) or 0
         db.insert_ignore(session, TrainingRow, records)

@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from svmflow import operations
 from svmflow.adapters.local_bucket import LocalBucket
+from svmflow.bootstrap import Container
+from svmflow.config import Settings
 from svmflow.datasets.served import ServedDataset
 from svmflow.datasets.spec import DEFAULT_SPEC_PATH
 from svmflow.domain.fitting import fit_linear_svm
 from svmflow.domain.linear_model import LinearModel, sha256_hex
-from svmflow.errors import TransientError
+from svmflow.errors import SvmflowError, TransientError
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, ModelServer, SpecBinding, library_versions
 
 BANKNOTE = ServedDataset.load(DEFAULT_SPEC_PATH)
@@ -96,3 +99,25 @@ def test_a_pinned_version_of_another_spec_is_refused(tmp_path: Path) -> None:
     server = ModelServer(registry, 0.0, binding=binding(BANKNOTE))
     with pytest.raises(ValueError, match="another data set spec"):
         server.pinned("v-other", registry.metadata("v-other").sha256)
+
+
+def test_seeding_another_data_set_into_a_state_that_holds_one_is_refused(
+    tmp_path: Path, own_spec: Path
+) -> None:
+    state = tmp_path / "state"
+    assert operations.seed(Container(Settings(state_dir=state))) == 1372
+    other = Container(Settings(state_dir=state, dataset_spec=own_spec))
+    with pytest.raises(SvmflowError, match="rows of 4 features, not the 3 of data set 'tiny'"):
+        operations.seed(other)
+
+
+@pytest.fixture
+def own_spec(tmp_path: Path) -> Path:
+    (tmp_path / "tiny.csv").write_text("a,b,c,kind\n1,2,3,x\n2,3,4,y\n3,4,5,x\n")
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(
+        'name = "tiny"\nlabel = "kind"\nseed_data = "tiny.csv"\n'
+        '[[classes]]\nname = "x"\n[[classes]]\nname = "y"\n'
+        '[[features]]\nname = "a"\n[[features]]\nname = "b"\n[[features]]\nname = "c"\n'
+    )
+    return spec
