@@ -28,6 +28,10 @@ class Score(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     high: float
     rows: int
     recall: list[ClassRecall] = []
+    # Beside the compared metric, whatever it is: plain and balanced accuracy on the same rows (unset
+    # in records written before they were given).
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
 
 
 Labels = NDArray[np.int64]
@@ -104,6 +108,8 @@ def score(metric: MetricName, truth: Labels, predicted: Labels, seed: int = 0) -
         high=round(float(high), 6),
         rows=n,
         recall=class_recall(truth, predicted),
+        accuracy=round(value("accuracy", truth, predicted), 6),
+        balanced_accuracy=round(value("balanced_accuracy", truth, predicted), 6),
     )
 
 

@@ -195,7 +195,14 @@ def test_the_whole_loop_on_a_data_set_the_user_brings(own_data: OwnData, running
     retrained = jobs[-1].candidate_version
     assert retrained is not None
     assert container.read_model.current_model().version == retrained
-    assert container.registry.metadata(retrained).model_digest == dataset.model_digest
+    retrained_metadata = container.registry.metadata(retrained)
+    assert retrained_metadata.model_digest == dataset.model_digest
+    # The gate judged it per class: every class's recall, and both accuracies beside its metric.
+    seed_score = retrained_metadata.metrics["record"]["challenger_seed"]
+    assert [r["label"] for r in seed_score["recall"]] == list(range(len(classes)))
+    assert all(r["rows"] > 0 and r["recall"] >= 0.85 for r in seed_score["recall"])
+    assert seed_score["accuracy"] >= 0.9
+    assert seed_score["balanced_accuracy"] >= 0.9
 
     # 5. The next batch from the recalibrated instrument is served by the promoted model, better.
     again = running.poll(
