@@ -25,6 +25,7 @@ from svmflow.contracts import PredictionRequest
 from svmflow.datasets.named_records import RecordError, check_bounds, rows_from_named
 from svmflow.datasets.spec import DatasetSpec
 from svmflow.domain.batch_rules import first_breach
+from svmflow.webhooks.urls import UnsafeUrlError, check_url, policy_for
 
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
@@ -108,6 +109,18 @@ def idempotency_key_of(request: Request) -> str | None:
     return key
 
 
+def callback_url(service: Service, batch: BatchSubmission, identity: str) -> str | None:
+    """The batch's own callback URL, checked against SSRF now (and again at each delivery), or the
+    API key's default one. Raises ``BadRequestError`` naming what is wrong with the URL."""
+    if batch.callback_url is None:
+        return service.settings.webhook_urls_by_key.get(identity)
+    try:
+        check_url(batch.callback_url, policy_for(service.settings.webhook_allowances))
+    except UnsafeUrlError as exc:
+        raise BadRequestError(str(exc), field="callback_url") from exc
+    return batch.callback_url
+
+
 def _accepted(service: Service, batch_id: str, count: int, submitted_at: datetime) -> Response:
     location = service.batch_url(batch_id)
     body = BatchAccepted(
@@ -138,6 +151,7 @@ async def submit_batch(request: Request) -> Response:
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
     check_batch(batch.subjects, features, current.n_features, spec, name)
+    callback = await run_in_threadpool(callback_url, service, batch, request.state.identity)
 
     if idempotency_key is None:
         batch_id = service.batch_ids.issue()
@@ -151,7 +165,11 @@ async def submit_batch(request: Request) -> Response:
 
     submitted_at = datetime.now(UTC)
     message = PredictionRequest(
-        batch_id=batch_id, subjects=batch.subjects, features=features, submitted_at=submitted_at
+        batch_id=batch_id,
+        subjects=batch.subjects,
+        features=features,
+        submitted_at=submitted_at,
+        callback_url=callback,
     )
     await publish_or_unavailable(
         service,

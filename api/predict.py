@@ -35,7 +35,7 @@ from svmflow.domain.batch_rules import first_breach
 from svmflow.domain.drift_windows import empty_view
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
-from svmflow.views import BatchView, ExplanationInputs
+from svmflow.views import BatchDeliveries, BatchView, ExplanationInputs
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -137,6 +137,16 @@ async def _get_explained_batch(request: Request, batch_id: str) -> Response:
             field="explain",
         )
     return json_response(await run_in_threadpool(explained, body, inputs))
+
+
+async def batch_deliveries(request: Request) -> Response:
+    """The batch's completion webhooks and every attempt, as the delivery functions last recorded
+    them; none until a webhook is recorded (the batch is pending, or named no callback URL)."""
+    batch_id = _issued_batch_id(request)
+    body = await run_in_threadpool(_service(request).read_model.deliveries_json, batch_id)
+    if body is None:
+        return json_response(BatchDeliveries(batch_id=batch_id, deliveries=[]))
+    return Response(body, media_type="application/json")
 
 
 def encode_cursor(service: Service, submitted_at: float, batch_id: str) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from svmflow import contracts, logs, topology
 from svmflow.config import Settings
 from svmflow.domain.gate import GatePolicy
+from svmflow.domain.sequential import WatchPolicy
 from svmflow.messaging import DeadLetters, EventContext
 from svmflow.model_registry import ModelRegistry, ModelServer, SpecBinding
 from svmflow.ports import BlobStore, Publisher, Secrets
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
     from svmflow.runtime.embedded_bus import EmbeddedBus
+    from svmflow.webhook_deliveries import Sender
 
 T = TypeVar("T")
 
@@ -265,6 +267,32 @@ class Container:
             feature_names=dataset.feature_names,
             class_names=dataset.class_names,
             model_digest=dataset.model_digest,
+            shadow_records=s.shadow_records,
+        )
+
+    @dependency
+    def watch(self) -> WatchPolicy | None:
+        """The automatic rollback's test, or None when it is off."""
+        s = self.settings
+        if not s.auto_rollback:
+            return None
+        return WatchPolicy(
+            drop=s.auto_rollback_drop, alpha=s.auto_rollback_alpha, max_labels=s.auto_rollback_labels
+        )
+
+    @dependency
+    def webhook_sender(self) -> Sender:
+        """How completion webhooks are sent: signing secrets, the SSRF policy, TLS trust, the schedule."""
+        from svmflow.webhook_deliveries import Sender, tls_context
+        from svmflow.webhooks.urls import policy_for
+
+        s = self.settings
+        return Sender(
+            secrets=self.secrets,
+            policy=policy_for(s.webhook_allowances),
+            retry_scale=s.webhook_retry_scale,
+            timeout_seconds=s.webhook_timeout_seconds,
+            tls=tls_context(s.webhook_ca_file),
         )
 
     @dependency

@@ -25,6 +25,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 Mode = Literal["embedded", "emulated", "gcp"]
 GateMetric = Literal["auto", "accuracy", "balanced_accuracy", "macro_f1"]
 ClassWeight = Literal["none", "balanced"]
+TelemetryExport = Literal["off", "console", "otlp", "gcp"]
 
 ENV_PREFIX = "SVMFLOW_"
 SEED_DATA = Path(__file__).resolve().parent.parent / "data" / "banknote.csv"
@@ -78,6 +79,19 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR`; logs are JSON lines"
     )
+    # Traces and metrics (svmflow/telemetry).
+    telemetry: TelemetryExport = Field(
+        default="off",
+        description="OpenTelemetry traces and metrics: `off`, `console`, `otlp` (to "
+        "`OTEL_EXPORTER_OTLP_ENDPOINT`, extra `svmflow[otlp]`) or `gcp` (Cloud Trace and Cloud "
+        "Monitoring, extra `svmflow[gcp-telemetry]`); one batch is one trace from its POST to its poll",
+    )
+    metrics_prometheus: bool = Field(
+        default=False,
+        description="`on`: both APIs serve the process's metrics at `GET /metrics` in Prometheus text "
+        "format (no API key: keep it local)",
+        json_schema_extra=_shown("`off`"),
+    )
     project: str = Field(default="svmflow-local", description="Google Cloud project (topics, secrets)")
     database_url: str = Field(
         default="",
@@ -124,6 +138,38 @@ class Settings(BaseSettings):
         description="more browser origins allowed to call the ingest API, comma separated",
         json_schema_extra=_shown("(none)"),
     )
+    webhook_allow: str = Field(
+        default="",
+        description="callback addresses allowed besides public ones: `loopback` and/or `private` "
+        "(comma separated; tests and private deployments only)",
+        json_schema_extra=_shown("(none)"),
+    )
+    webhook_key_urls: str = Field(
+        default="",
+        description="default callback URL per API key for batches naming none: space-separated "
+        "`IDENTITY=URL`, IDENTITY the first 32 hex digits of the key's SHA-256",
+        json_schema_extra=_shown("(none)"),
+    )
+    webhook_retry_scale: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="multiplies the completion webhooks' retry schedule "
+        "(5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each +/-20%)",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="timeout of one webhook attempt (connect, TLS, answer)"
+    )
+    webhook_tick_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="embedded and emulated modes: how often due webhook retries are sent "
+        "(Cloud Scheduler's job every minute when deployed)",
+    )
+    webhook_ca_file: str = Field(
+        default="",
+        description="PEM file of extra certificate authorities trusted for callback URLs",
+        json_schema_extra=_shown("(none)"),
+    )
     secret_prefix: str = Field(
         default="svmflow-",
         description="Secret Manager ids are `<prefix>db-password`, `<prefix>api-keys`, "
@@ -136,6 +182,32 @@ class Settings(BaseSettings):
     )
     model_refresh_seconds: float = Field(
         default=10.0, ge=0, description="how often the prediction function looks for a new production model"
+    )
+    # Automatic rollback: after a promotion, the sequential test (svmflow/domain/sequential.py) watches
+    # the new model's first rated predictions for a drop in accuracy against its predecessor's.
+    auto_rollback: bool = Field(
+        default=True,
+        description="after a promotion, roll back automatically when live accuracy drops significantly "
+        "below the predecessor's",
+        json_schema_extra=_shown("`true`"),
+    )
+    auto_rollback_drop: float = Field(
+        default=0.05, gt=0.0, lt=1.0, description="the drop in accuracy the sequential test looks for"
+    )
+    auto_rollback_alpha: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=1.0,
+        description="the chance of rolling back a promotion that did not drop, however often it is looked at",
+    )
+    auto_rollback_labels: int = Field(
+        default=1000, ge=1, description="rated predictions of a new model the automatic rollback watches"
+    )
+    shadow_records: int = Field(
+        default=0,
+        ge=0,
+        description="above 0, a challenger that passes the gate scores this many live records in shadow "
+        "(answers not returned, flips counted) before its promotion",
     )
     # New labels before a retrain is asked for: this many at first; afterwards each training derives
     # the number its next test needs (bounded by the floor and max), and any new label is enough once
@@ -293,6 +365,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def webhook_allowances(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.webhook_allow.split(",") if part.strip())
+
+    @property
+    def webhook_urls_by_key(self) -> dict[str, str]:
+        """Each API key identity's default callback URL (every address is checked at each delivery)."""
+        return _urls_by_key(self.webhook_key_urls)
+
+    @property
     def c_values(self) -> tuple[float, ...]:
         return tuple(float(x) for x in self.c_grid.split(",") if x.strip())
 
@@ -321,6 +402,19 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one C, all above 0")
         return value
 
+    @field_validator("webhook_allow")
+    @classmethod
+    def _webhook_allowances_are_known(cls, value: str) -> str:
+        if {part.strip() for part in value.split(",") if part.strip()} - {"loopback", "private"}:
+            raise ValueError("may name loopback and private only")
+        return value
+
+    @field_validator("webhook_key_urls")
+    @classmethod
+    def _webhook_key_urls_are_pairs(cls, value: str) -> str:
+        _urls_by_key(value)
+        return value
+
     @model_validator(mode="after")
     def _stores_are_given_outside_embedded_mode(self) -> Settings:
         if self.mode != "embedded" and not self.database_url:
@@ -343,6 +437,18 @@ class Settings(BaseSettings):
     def is_set(self, name: str) -> bool:
         """Whether ``name`` was given (by the environment or a caller) rather than left at its default."""
         return name in self.model_fields_set
+
+
+def _urls_by_key(value: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entry in value.split():
+        identity, sep, url = entry.partition("=")
+        if not sep or not identity or not url:
+            raise ValueError(f"{entry!r} is not IDENTITY=URL")
+        if not url.startswith("https://"):
+            raise ValueError(f"the callback URL for {identity} must use https")
+        found[identity] = url
+    return found
 
 
 def variable(name: str) -> str:

@@ -26,10 +26,12 @@ SCHEMA_VERSION = 1
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBJECT_LENGTH)]
 FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+CallbackUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Rating = Literal[0, 1]
 # A training job's state: queued, running, covered (another job trains on its labels) until it ends
-# promoted, rejected or failed; rolled_back is an operator's rollback.
-Decision = Literal["queued", "running", "covered", "promoted", "rejected", "failed", "rolled_back"]
+# promoted, rejected, shadow (passed the gate, scores live batches in shadow before its promotion) or
+# failed; rolled_back is a rollback (an operator's or an automatic one).
+Decision = Literal["queued", "running", "covered", "promoted", "rejected", "shadow", "failed", "rolled_back"]
 PENDING_DECISIONS = ("queued", "running")
 
 
@@ -85,9 +87,44 @@ class PredictionRequest(Contract, kw_only=True):
     features: Annotated[list[FeatureRow], msgspec.Meta(max_length=MAX_ROWS)]
     submitted_at: datetime
     bulk: BulkChunk | None = None
+    # Where to POST a signed notification once the batch is done or failed (checked by the ingest API).
+    callback_url: CallbackUrl | None = None
 
     def __post_init__(self) -> None:
         _check_batch("prediction request", self.subjects, {"features": self.features}, rows=self.features)
+
+
+class ShadowFlip(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One record the shadow model would have labelled differently."""
+
+    batch_id: str
+    subject: str
+    label: int  # the champion's answer, returned to the client
+    shadow_label: int
+
+
+SHADOW_EXAMPLES = 5  # flips kept per batch, and in a promotion record
+
+
+class ShadowScores(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A batch scored by the shadow model too: never returned to clients, only counted."""
+
+    version: str
+    champion_version: str
+    records: int
+    flips: int
+    examples: list[ShadowFlip]
+    # Shadow-scored records after which the shadow is promoted (set when it was stored).
+    promote_after: int
+
+
+class ShadowReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """In a promotion after shadow scoring: how many live predictions the model would have changed."""
+
+    champion_version: str
+    records: int
+    flips: int
+    examples: list[ShadowFlip]
 
 
 class Predictions(Contract, kw_only=True):
@@ -106,6 +143,9 @@ class Predictions(Contract, kw_only=True):
     # The model's scaler and weights (a few dozen numbers), so the read model can explain any record
     # of the batch exactly without reaching the model.
     explainer: Explainer | None = None
+    shadow: ShadowScores | None = None
+    # The request's callback URL, carried on to the function that sends the completion webhook.
+    callback_url: CallbackUrl | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
@@ -190,7 +230,8 @@ class TrainingRequest(Contract, kw_only=True):
     input drift."""
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    reason: Literal["labels", "manual", "drift"]
+    # shadow: promote the shadow model named by ``request_id`` (``shadow-<version>``), its scoring done.
+    reason: Literal["labels", "manual", "drift", "shadow"]
     requested_at: datetime
     new_labels: int = 0
 
@@ -201,9 +242,14 @@ class RollbackRequest(Contract, kw_only=True):
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     to_version: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    # A digest of the operator's API key, never the key: who asked, for the job record.
+    # A digest of the operator's API key, never the key: who asked, for the job record. "auto" for
+    # the automatic rollback of a promotion whose live accuracy dropped.
     requested_by: str
     requested_at: datetime
+    # Why, for the job record (the automatic rollback's test figures); and the version this request
+    # means to roll back from: if production has moved on meanwhile, the request is refused.
+    reason: Annotated[str, msgspec.Meta(max_length=900)] | None = None
+    from_version: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
 
 class DeadLetterReplay(Contract, kw_only=True):
@@ -283,6 +329,8 @@ class ModelEvent(Contract, kw_only=True):
     record: DecisionRecord | None = None
     training: TrainingSummary | None = None
     rows: RowCounts | None = None
+    # A promotion after shadow scoring: the live predictions the model would have flipped.
+    shadow: ShadowReport | None = None
 
     def metrics(self) -> ModelMetrics:
         return ModelMetrics(
@@ -295,6 +343,11 @@ class ModelEvent(Contract, kw_only=True):
             record=self.record,
             training=self.training,
         )
+
+
+class WebhookTick(Contract, kw_only=True):
+    """Published every minute (Cloud Scheduler; a timer in the embedded runtime): deliver the
+    completion webhooks that are due. It carries nothing else, so a scheduler can send it verbatim."""
 
 
 class _FeaturesOnly(msgspec.Struct):
@@ -317,6 +370,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.BULK_PREDICTIONS: BulkPredictions,
     topology.ROLLBACK_REQUESTS: RollbackRequest,
     topology.DEAD_LETTER_REPLAYS: DeadLetterReplay,
+    topology.WEBHOOK_TICKS: WebhookTick,
     topology.DRIFT_EVENTS: DriftEvent,
 }
 

@@ -17,6 +17,7 @@ BULK_REQUESTS = "bulk-requests"
 BULK_PREDICTIONS = "bulk-predictions"
 ROLLBACK_REQUESTS = "rollback-requests"
 DEAD_LETTER_REPLAYS = "dead-letter-replays"
+WEBHOOK_TICKS = "webhook-ticks"
 DRIFT_EVENTS = "drift-events"
 DEAD_LETTER_SUFFIX = "-dead-letter"
 
@@ -30,6 +31,7 @@ TOPICS = (
     BULK_PREDICTIONS,
     ROLLBACK_REQUESTS,
     DEAD_LETTER_REPLAYS,
+    WEBHOOK_TICKS,
     DRIFT_EVENTS,
 )
 
@@ -53,14 +55,18 @@ FUNCTIONS: dict[str, Function] = {
         PREDICTION_REQUESTS, (PREDICTIONS, BULK_PREDICTIONS), "svmflow.handlers.prediction"
     ),
     "prediction_to_cache": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_cache"),
-    "prediction_to_db": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_db"),
+    # Counts a shadow model's scores; once it has scored enough, asks the training function to promote it.
+    "prediction_to_db": Function(PREDICTIONS, (TRAINING_REQUESTS,), "svmflow.handlers.prediction_to_db"),
     # Input drift per model version; a drifted window is an event (and, if enabled, a retraining).
     "drift_monitor": Function(
         PREDICTIONS, (DRIFT_EVENTS, TRAINING_REQUESTS), "svmflow.handlers.drift_monitor"
     ),
     "feedback_to_db": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_db"),
     "feedback_to_training": Function(FEEDBACK, (TRAINING_REQUESTS,), "svmflow.handlers.feedback_to_training"),
-    "feedback_to_performance": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_performance"),
+    # After a promotion, a significant drop in live accuracy asks for an automatic rollback.
+    "feedback_to_performance": Function(
+        FEEDBACK, (ROLLBACK_REQUESTS,), "svmflow.handlers.feedback_to_performance"
+    ),
     "training": Function(TRAINING_REQUESTS, (MODELS,), "svmflow.handlers.training"),
     "training_to_cache": Function(MODELS, (), "svmflow.handlers.training_to_cache"),
     "training_to_db": Function(MODELS, (), "svmflow.handlers.training_to_db"),
@@ -73,6 +79,13 @@ FUNCTIONS: dict[str, Function] = {
     ),
     # An operator's replay: the dead letter goes back to the topic it came from.
     "dead_letter_replay": Function(DEAD_LETTER_REPLAYS, TOPICS, "svmflow.handlers.dead_letter_replay"),
+    # Completion webhooks: a batch done or failed records a delivery and tries it at once; the
+    # scheduler's tick retries what is due.
+    "batch_done_webhooks": Function(PREDICTIONS, (), "svmflow.handlers.batch_done_webhooks"),
+    "batch_failed_webhooks": Function(
+        f"{PREDICTION_REQUESTS}{DEAD_LETTER_SUFFIX}", (), "svmflow.handlers.batch_failed_webhooks"
+    ),
+    "webhook_retries": Function(WEBHOOK_TICKS, (), "svmflow.handlers.webhook_retries"),
 }
 
 # API -> topics it publishes to

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy.exc import OperationalError
 
-from svmflow import contracts, topology
+from svmflow import contracts, shadow_promotion, topology
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.database import Database, as_utc
@@ -44,6 +44,8 @@ def handle(
     and answered once: trained now, queued behind the running job (which picks it up when it ends),
     or covered by a job that trains on its labels. Only a training that fails for a transient reason
     raises, so the request is redelivered; a busy service is never an error."""
+    if request.reason == "shadow":  # no training: the model in shadow has scored enough to be promoted
+        return shadow_promotion.handle(request, context, db=db, registry=registry, publisher=publisher)
     job_id = job_queue.job_id_for(request.request_id)
     deps = {"db": db, "registry": registry, "publisher": publisher, "options": options}
     holder = job_queue.new_holder()
@@ -251,7 +253,16 @@ def train_and_decide(
     stored = steps.store(
         job_id, data, fitted, judgement, champion, rows=rows, registry=registry, options=options
     )
-    promotion = steps.promote(registry, stored.version, generation, judgement, current)
+    if judgement.promote and options.shadow_records > 0 and current is not None:
+        promotion = steps.Promotion(
+            decision="shadow",
+            reason=shadow_promotion.store(
+                registry, stored.version, current, job_id, judgement.record.sentence, options.shadow_records
+            ),
+            now_serving=current,
+        )
+    else:
+        promotion = steps.promote(registry, stored.version, generation, judgement, current)
     log.info(
         "training %s: %s",
         promotion.decision,

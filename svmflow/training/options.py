@@ -31,3 +31,5 @@ class TrainingOptions:
     feature_names: tuple[str, ...] | None = None
     class_names: tuple[str, ...] | None = None
     model_digest: str | None = None
+    # Above 0: a challenger that passes the gate first scores this many live records in shadow.
+    shadow_records: int = 0
