@@ -17,6 +17,7 @@ from svmflow.errors import PreconditionFailedError, TransientError
 from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
 from svmflow.model_registry import ModelRegistry, ShadowPointer
 from svmflow.ports import Publisher
+from svmflow.training.resume import promoted_earlier
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def handle(
 
 
 def _promote(job_id: str, request: TrainingRequest, db: Database, registry: ModelRegistry) -> ModelEvent:
-    from svmflow.handlers.training import promoted_earlier
-
     version = request.request_id.removeprefix(REQUEST_PREFIX)
     shadow = registry.shadow()
     pointer, generation = registry.pointer()

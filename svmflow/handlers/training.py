@@ -8,16 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import msgspec
 from sqlalchemy.exc import OperationalError
 
 from svmflow import contracts, shadow_promotion, topology
-from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
+from svmflow.contracts import ModelEvent, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.database import Database, as_utc
 from svmflow.db.stores.training import TrainingStore
 from svmflow.db.tables import TrainingRequestRecord
-from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import TrainingDataError
 from svmflow.errors import BusyError
 from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
@@ -25,6 +23,7 @@ from svmflow.model_registry import ModelRegistry
 from svmflow.ports import Publisher
 from svmflow.training import steps
 from svmflow.training.options import TrainingOptions
+from svmflow.training.resume import promoted_earlier
 
 __all__ = ["TrainingOptions", "handle", "promoted_earlier", "status_event", "train_and_decide"]
 
@@ -181,41 +180,6 @@ def _retrying(step: Callable[[], T], options: TrainingOptions) -> T:
 def _republish(publisher: Publisher, outcome: bytes, context: EventContext) -> ModelEvent:
     _publish(publisher, outcome, context)
     return contracts.decode(outcome, ModelEvent)
-
-
-def promoted_earlier(job_id: str, request: TrainingRequest, registry: ModelRegistry) -> ModelEvent | None:
-    """The event of a promotion this job already made before it failed to record its outcome.
-
-    Without this, the retry would train again, find its own model as the champion with no new labels,
-    and report a rejection while its model serves."""
-    pointer, _ = registry.pointer()
-    if pointer is None:
-        return None
-    metadata = registry.metadata(pointer.version)
-    if metadata.job_id != job_id:
-        return None
-    metrics = metadata.metrics
-    return ModelEvent(
-        job_id=job_id,
-        request_id=request.request_id,
-        decision="promoted",
-        reason=pointer.reason,
-        candidate_version=pointer.version,
-        current_version=pointer.version,
-        previous_version=metrics.get("champion_version"),
-        challenger=msgspec.convert(metrics["challenger"], Evaluation),
-        champion=msgspec.convert(metrics["champion"], Evaluation | None),
-        record=msgspec.convert(metrics.get("record"), DecisionRecord | None),
-        training=msgspec.convert(metrics.get("training"), TrainingSummary | None),
-        feedback_rows=metadata.feedback_rows,
-        train_size=metadata.train_size,
-        new_labels=int(metrics.get("new_labels", 0)),
-        data_fingerprint=metadata.data_fingerprint,
-        artifact_uri=registry.uri(pointer.version),
-        n_features=metrics.get("n_features"),
-        feature_names=metrics.get("feature_names"),
-        finished_at=pointer.promoted_at,
-    )
 
 
 def _publish(publisher: Publisher, data: bytes, context: EventContext) -> None:
