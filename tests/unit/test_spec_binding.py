@@ -64,11 +64,13 @@ def test_a_version_of_the_served_spec_serves(tmp_path: Path) -> None:
 
 
 def test_a_version_of_another_spec_is_refused_with_a_clear_log(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = ModelRegistry(LocalBucket(tmp_path))
     publish(registry, model(BANKNOTE.feature_names), "0" * 64, "v-other")
     server = ModelServer(registry, 0.0, binding=binding(BANKNOTE))
+    # A logging.config call earlier in the process (a migration's) may have disabled existing loggers.
+    monkeypatch.setattr(logging.getLogger("svmflow.model_registry"), "disabled", False)
     with caplog.at_level(logging.ERROR), pytest.raises(TransientError, match="another data set spec"):
         server.current()
     assert "refusing model v-other" in caplog.text
