@@ -13,12 +13,16 @@ from svmflow import operations
 from svmflow.adapters.local_bucket import LocalBucket
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.contracts import RollbackRequest
 from svmflow.datasets.served import ServedDataset
 from svmflow.datasets.spec import DEFAULT_SPEC_PATH
 from svmflow.domain.fitting import fit_linear_svm
 from svmflow.domain.linear_model import LinearModel, sha256_hex
 from svmflow.errors import SvmflowError, TransientError
+from svmflow.handlers import rollback
+from svmflow.messaging import EventContext
 from svmflow.model_registry import ArtifactMetadata, ModelRegistry, ModelServer, SpecBinding, library_versions
+from tests.fakes import RecordingPublisher
 
 BANKNOTE = ServedDataset.load(DEFAULT_SPEC_PATH)
 
@@ -123,3 +127,21 @@ def own_spec(tmp_path: Path) -> Path:
         '[[features]]\nname = "a"\n[[features]]\nname = "b"\n[[features]]\nname = "c"\n'
     )
     return spec
+
+
+def test_a_rollback_to_a_version_of_another_spec_is_refused(tmp_path: Path) -> None:
+    registry = ModelRegistry(LocalBucket(tmp_path))
+    publish(registry, model(BANKNOTE.feature_names), "0" * 64, "v-other")
+    publish(registry, model(BANKNOTE.feature_names), BANKNOTE.model_digest, "v-ours")
+    request = RollbackRequest(
+        request_id="r-1", to_version="v-other", requested_by="op", requested_at=datetime.now(UTC)
+    )
+    server = ModelServer(registry, 0.0, binding=binding(BANKNOTE))
+    event = rollback.handle(
+        request, EventContext("e-1", {}), registry=registry, publisher=RecordingPublisher(), models=server
+    )
+    assert event.decision == "failed"
+    assert "another data set spec" in event.reason
+    pointer, _ = registry.pointer()
+    assert pointer is not None
+    assert pointer.version == "v-ours"
