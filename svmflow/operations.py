@@ -88,8 +88,16 @@ def train(container: Container, reason: str = "manual") -> ModelEvent:
 
 
 def rollback(container: Container, to_version: str | None = None) -> ModelEvent:
-    """Re-point production and tell the read models, as a training promotion would."""
-    old, new = container.registry.rollback(to_version)
+    """Re-point production and tell the read models, as a training promotion would. A version trained
+    for another data set spec than the served one is refused (``SpecMismatchError``)."""
+    registry, binding = container.registry, container.models.binding
+    target = to_version
+    if target is None:
+        current, _ = registry.pointer()
+        target = current.history[-1] if current is not None and current.history else None
+    if target is not None and binding is not None:
+        binding.check(target, registry.metadata(target), registry.load(target))
+    old, new = registry.rollback(to_version)
     now = datetime.now(UTC)
     event = ModelEvent(
         job_id=f"rollback-{now:%Y%m%dT%H%M%S%f}",
