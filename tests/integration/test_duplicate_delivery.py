@@ -95,7 +95,7 @@ def stored_batch(run: EmulatedRun, rows: int, offset: int) -> Any:
     return view
 
 
-def _predictions(run: EmulatedRun) -> contracts.Contract:
+def _predictions(run: EmulatedRun) -> Predictions:
     request = prediction_request(f"dup-{secrets.token_hex(4)}", rows=6, offset=1000)
     now = datetime.now(UTC)
     return Predictions(
