@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 
@@ -28,10 +30,60 @@ class ProcessError(RuntimeError):
     """A child could not start, or stopped when it should be serving."""
 
 
+class PortTaken(ProcessError):
+    """The child's port answers, but another process listens on it: the child could never bind it."""
+
+
+# Every port free_port has handed out in this process. The kernel may offer a port again once its probe
+# socket is closed, and two servers of one stack given the same port look like one: the second fails to
+# bind while the first answers for both (two push subscriptions then deliver to one function).
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, and that no earlier call in this process returned."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        with _handed_out_lock:
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+
+
+def listeners(root_pid: int, port: int) -> bool | None:
+    """Whether ``root_pid`` or one of its descendants listens on ``port``; None when that cannot be
+    read (a process of another user, say)."""
+    try:
+        root = psutil.Process(root_pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    unreadable = False
+    for proc in tree:
+        try:
+            connections = proc.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            unreadable = True
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in connections):
+            return True
+    return None if unreadable else False
+
+
+def port_holder(port: int) -> str:
+    """Who listens on ``port``, for an error message."""
+    with contextlib.suppress(psutil.AccessDenied):
+        for c in psutil.net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+                with contextlib.suppress(psutil.Error):
+                    return f"pid {c.pid} ({' '.join(psutil.Process(c.pid).cmdline())[:200]})"
+                return f"pid {c.pid}"
+    return "an unknown process"
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
@@ -90,8 +142,11 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def wait_ready(self, timeout: float = 60.0, check: Callable[[], bool] | None = None) -> None:
-        """Until the port accepts connections (or ``check`` passes); fails early if the child exits."""
-        ready = check or (lambda: self.port is not None and port_open(self.port))
+        """Until the port accepts connections (or ``check`` passes); fails early if the child exits.
+
+        An open port only counts when the child listens on it: otherwise what answers is another
+        server (of this stack, or of another run on the machine), and ``PortTaken`` says which."""
+        ready = check or self._listening
         deadline = time.monotonic() + timeout
         while not ready():
             if not self.running():
@@ -99,6 +154,14 @@ class Child:
             if time.monotonic() > deadline:
                 raise ProcessError(f"{self.name} not ready after {timeout:.0f}s; its output:\n{self.tail()}")
             time.sleep(0.05)
+
+    def _listening(self) -> bool:
+        if self.port is None or self.process is None or not port_open(self.port):
+            return False
+        # Unreadable (another user's child): the open port is all there is to go on.
+        if listeners(self.process.pid, self.port) is False:
+            raise PortTaken(f"{self.name} cannot listen on port {self.port}: {port_holder(self.port)} does")
+        return True
 
     def stop(self, grace: float = 5.0, sig: int = signal.SIGTERM) -> None:
         """Signal the whole group, wait, then SIGKILL whatever is left of it."""

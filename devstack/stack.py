@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import gcs, pubsub_emulator
-from devstack.processes import Child, ProcessError, free_port
+from devstack.processes import Child, PortTaken, ProcessError, free_port
 from devstack.secret_manager import LocalSecretManager
 from svmflow import topology
 from svmflow.bootstrap import Container
@@ -172,7 +172,9 @@ class EmulatedStack:
             gcs.create_bucket(self.storage_endpoint, c.project, c.model_bucket)
             # One process creates the schema before any function can race to do it.
             self.container.db  # noqa: B018
-            for child in [*self.functions.values(), *self.apis.values()]:
+            for name in self.functions:
+                self._wait_function(name, env, timeout)
+            for child in self.apis.values():
                 child.wait_ready(timeout)
             self.emulator.wait_ready(timeout)
             # Push subscriptions last: their first delivery finds the functions listening.
@@ -186,6 +188,22 @@ class EmulatedStack:
             raise
         log.info("emulated stack up in %.1fs", time.monotonic() - started)
         return self
+
+    def _wait_function(self, name: str, env: Mapping[str, str], timeout: float, attempts: int = 3) -> None:
+        """Until the function listens on its own port. A port another server took between ``free_port``
+        and the bind (runs on one machine share the range) is replaced: the push subscriptions, made
+        later, then reach this function and no other."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.functions[name].wait_ready(timeout)
+                return
+            except PortTaken as taken:
+                if attempt == attempts:
+                    raise
+                log.warning("%s; starting it on another port", taken)
+                self.functions[name].stop(grace=2)
+                self.function_ports[name] = free_port()
+                self.functions[name] = self._function(name, self.function_ports[name], env).start()
 
     def _function(self, name: str, port: int, env: Mapping[str, str]) -> Child:
         executable = Path(sys.executable).parent / "functions-framework"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import psutil
 import pytest
 
 from devstack import pubsub_emulator
-from devstack.processes import Child, free_port, running_children
+from devstack.processes import Child, PortTaken, free_port, running_children
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +49,33 @@ def test_the_pubsub_emulator_leaves_no_java_behind(tmp_path: Path) -> None:
     assert any("java" in p.name() for p in group_members(pgid))
     emulator.stop()
     assert group_members(pgid) == []
+
+
+def test_free_port_never_hands_out_the_same_port_twice() -> None:
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_a_port_another_server_listens_on_is_not_the_child_being_ready(tmp_path: Path) -> None:
+    """Two servers given one port looked like one: the second never bound it, the first answered for
+    both, and whatever was meant for the second (a push subscription) reached the first."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        child = Child("late", ["sleep", "30"], log_path=tmp_path / "late.log", port=port).start()
+        try:
+            with pytest.raises(PortTaken, match=f"late cannot listen on port {port}: pid {os.getpid()}"):
+                child.wait_ready(10)
+        finally:
+            child.stop(grace=2)
+
+
+def test_a_child_listening_on_its_port_is_ready(tmp_path: Path) -> None:
+    port = free_port()
+    args = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    child = Child("http", args, log_path=tmp_path / "http.log", port=port).start()
+    try:
+        child.wait_ready(30)
+    finally:
+        child.stop(grace=2)
