@@ -30,7 +30,7 @@ class ProcessError(RuntimeError):
     """A child could not start, or stopped when it should be serving."""
 
 
-class PortTaken(ProcessError):
+class PortTakenError(ProcessError):
     """The child's port answers, but another process listens on it: the child could never bind it."""
 
 
@@ -53,7 +53,7 @@ def free_port(host: str = "127.0.0.1") -> int:
                 return port
 
 
-def listeners(root_pid: int, port: int) -> bool | None:
+def listens_on(root_pid: int, port: int) -> bool | None:
     """Whether ``root_pid`` or one of its descendants listens on ``port``; None when that cannot be
     read (a process of another user, say)."""
     try:
@@ -145,7 +145,7 @@ class Child:
         """Until the port accepts connections (or ``check`` passes); fails early if the child exits.
 
         An open port only counts when the child listens on it: otherwise what answers is another
-        server (of this stack, or of another run on the machine), and ``PortTaken`` says which."""
+        server (of this stack, or of another run on the machine), and ``PortTakenError`` says which."""
         ready = check or self._listening
         deadline = time.monotonic() + timeout
         while not ready():
@@ -159,8 +159,9 @@ class Child:
         if self.port is None or self.process is None or not port_open(self.port):
             return False
         # Unreadable (another user's child): the open port is all there is to go on.
-        if listeners(self.process.pid, self.port) is False:
-            raise PortTaken(f"{self.name} cannot listen on port {self.port}: {port_holder(self.port)} does")
+        if listens_on(self.process.pid, self.port) is False:
+            holder = port_holder(self.port)
+            raise PortTakenError(f"{self.name} cannot listen on port {self.port}: {holder} does")
         return True
 
     def stop(self, grace: float = 5.0, sig: int = signal.SIGTERM) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import gcs, pubsub_emulator
-from devstack.processes import Child, PortTaken, ProcessError, free_port
+from devstack.processes import Child, PortTakenError, ProcessError, free_port
 from devstack.secret_manager import LocalSecretManager
 from svmflow import topology
 from svmflow.bootstrap import Container
@@ -197,7 +197,7 @@ class EmulatedStack:
             try:
                 self.functions[name].wait_ready(timeout)
                 return
-            except PortTaken as taken:
+            except PortTakenError as taken:
                 if attempt == attempts:
                     raise
                 log.warning("%s; starting it on another port", taken)

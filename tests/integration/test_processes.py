@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from devstack import pubsub_emulator
-from devstack.processes import Child, PortTaken, free_port, running_children
+from devstack.processes import Child, PortTakenError, free_port, running_children
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_a_port_another_server_listens_on_is_not_the_child_being_ready(tmp_path:
         port = holder.getsockname()[1]
         child = Child("late", ["sleep", "30"], log_path=tmp_path / "late.log", port=port).start()
         try:
-            with pytest.raises(PortTaken, match=f"late cannot listen on port {port}: pid {os.getpid()}"):
+            with pytest.raises(PortTakenError, match=f"late cannot listen on port {port}: pid {os.getpid()}"):
                 child.wait_ready(10)
         finally:
             child.stop(grace=2)
