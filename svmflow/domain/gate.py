@@ -11,6 +11,7 @@ re-testing after every batch does not add up to more than ``alpha`` of false pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,23 +52,50 @@ class GateInputs:
     look: int  # this test's number against the champion, from 1
 
 
+class _Context(TypedDict):
+    """What every decision records, whatever the verdict."""
+
+    metric: MetricName
+    window_rows: int
+    challenger_seed: Score
+    champion_seed: Score | None
+    champion_reference: Reference | None
+    look: int
+    seed_delta: float | None
+
+
+class _Comparison(TypedDict, total=False):
+    """What a decision records of the paired test on the window, once it ran."""
+
+    challenger_window: Score
+    champion_window: Score
+    challenger_only: int
+    champion_only: int
+    difference: float
+    p_value: float
+    alpha: float
+    drift_p_value: float | None
+    tested: bool
+
+
 def decide(inputs: GateInputs, policy: GatePolicy) -> DecisionRecord:
     seed = inputs.challenger_seed
-    base = {
+    base: _Context = {
         "metric": inputs.metric,
         "window_rows": 0 if inputs.window is None else len(inputs.window.truth),
         "challenger_seed": seed,
         "champion_seed": inputs.champion_seed,
         "champion_reference": inputs.champion_reference,
         "look": inputs.look,
+        "seed_delta": None,
     }
     if inputs.champion_seed is not None:
         base["seed_delta"] = round(seed.value - inputs.champion_seed.value, 6)
 
-    def verdict(promote: bool, sentence: str, **more: object) -> DecisionRecord:
+    def verdict(promote: bool, sentence: str, **more: Unpack[_Comparison]) -> DecisionRecord:
         return DecisionRecord(
             verdict="promoted" if promote else "rejected", sentence=sentence, **base, **more
-        )  # type: ignore[arg-type]
+        )
 
     name = inputs.metric.replace("_", " ")
     if seed.value < policy.accuracy_floor:
@@ -107,7 +135,7 @@ def decide(inputs: GateInputs, policy: GatePolicy) -> DecisionRecord:
     test = stats.paired_sign_test(window.challenger == window.truth, window.champion == window.truth, weights)
     alpha = stats.spent_alpha(policy.alpha, inputs.look)
     drift_p = _drift_p_value(window, inputs.champion_reference)
-    numbers = {
+    numbers: _Comparison = {
         "challenger_window": ours,
         "champion_window": theirs,
         "challenger_only": test.challenger_only,
