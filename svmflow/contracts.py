@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 
@@ -17,7 +17,7 @@ from svmflow import topology
 from svmflow.domain.explanations import Explainer
 from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the field's
 MAX_SUBJECT_LENGTH = 128
 MAX_FEATURES = 64
 MAX_ROWS = 10_000
@@ -307,7 +307,8 @@ def decode(data: bytes, kind: type[C]) -> C:
             decoder = _decoders.get(kind)
             if decoder is None:
                 decoder = _decoders[kind] = msgspec.json.Decoder(kind)
-    return decoder.decode(data)
+    decoded: C = decoder.decode(data)  # the decoder stored under `kind` decodes a `kind`
+    return decoded
 
 
 # Built once, here, while the module is imported by one thread: msgspec resolves a Struct's nested
