@@ -6,9 +6,10 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from svmflow import dead_letters, topology
@@ -270,4 +271,6 @@ def set_row_status(
     if row_ids:
         statement = statement.where(TrainingRow.id.in_(row_ids))
     with container.db.transaction() as session:
-        return int(session.execute(statement).rowcount or 0)
+        # An UPDATE's result is a CursorResult; Session.execute is typed for any statement's.
+        result = cast("CursorResult[Any]", session.execute(statement))
+        return int(result.rowcount or 0)
