@@ -59,15 +59,15 @@ def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
     values = np.asarray(features, dtype=np.float64)
     finite = np.isfinite(values)
     if not finite.all():
-        row, column = (int(i) for i in np.argwhere(~finite)[0])
-        raise UnprocessableError("features must be finite numbers", field=f"features[{row}][{column}]")
+        at_row, at_column = (int(i) for i in np.argwhere(~finite)[0])
+        raise UnprocessableError("features must be finite numbers", field=f"features[{at_row}][{at_column}]")
     # Far beyond any real measurement, and beyond it the model's arithmetic can overflow.
     too_large = np.abs(values) > MAX_FEATURE_MAGNITUDE
     if too_large.any():
-        row, column = (int(i) for i in np.argwhere(too_large)[0])
+        at_row, at_column = (int(i) for i in np.argwhere(too_large)[0])
         raise UnprocessableError(
             f"features must be between -{MAX_FEATURE_MAGNITUDE:g} and {MAX_FEATURE_MAGNITUDE:g}",
-            field=f"features[{row}][{column}]",
+            field=f"features[{at_row}][{at_column}]",
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from svmflow import topology
 from svmflow.bulk import output
@@ -163,13 +164,14 @@ def handle(
 class _CountingReader(io.RawIOBase):
     """Counts the bytes read, for progress by share of the file while the rows are not yet counted."""
 
-    def __init__(self, inner: io.IOBase) -> None:
+    def __init__(self, inner: BinaryIO) -> None:
         self.inner = inner
         self.position = 0
 
     def readable(self) -> bool:
         return True
 
+    # io passes a memoryview; typeshed's parameter type (any writable buffer) has no len or slicing.
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self.inner.read(len(buffer))
         size = len(data)
