@@ -13,6 +13,7 @@ import msgspec
 
 from svmflow.bulk.progress import BulkView
 from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
+from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
 from svmflow.views import (
@@ -22,6 +23,7 @@ from svmflow.views import (
     DeadLetterView,
     JobView,
     ModelVersionView,
+    TrainingLabel,
 )
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
@@ -56,6 +58,7 @@ class ExplainedResult(BatchResult, kw_only=True):
     """A result with each feature's exact contribution: one list per decision, one value per feature."""
 
     contributions: list[list[float]]
+    features: list[float]  # the record's feature values as submitted, in feature_names order
 
 
 class ExplainedBatch(msgspec.Struct, kw_only=True):
@@ -74,6 +77,12 @@ class ExplainedBatch(msgspec.Struct, kw_only=True):
 class ModelPerformance(VersionPerformance, kw_only=True):
     """A model version's live accuracy, balanced accuracy and per-class recall from rated predictions,
     overall and per UTC day of prediction; each figure with its 95% Wilson interval and its count."""
+
+
+class ModelDrift(DriftView, kw_only=True):
+    """A model version's live inputs against its training data: per feature, the PSI, the KS
+    distance and the p-value of the latest closed window of ``window_size`` records, and whether it
+    drifted at the configured threshold (``alpha``, the chance of a false alarm per window)."""
 
 
 class BatchFailure(BatchFailed, kw_only=True):
@@ -113,6 +122,17 @@ class FeedbackAccepted(msgspec.Struct, kw_only=True):
     accepted: int
     status: str
     kind: str = "sample"  # how the ratings were recorded (``auto`` resolved)
+    # When the ratings were recorded: the training data holds them once GET
+    # /v1/batches/{id}/training-labels lists their subjects with this rated_at or a later one.
+    rated_at: datetime | None = None
+
+
+class TrainingLabels(msgspec.Struct, kw_only=True):
+    """A batch's rated records whose labels reached the training data (written by feedback-to-training),
+    one per subject with its newest rating; a subject not listed is not in the training data yet."""
+
+    batch_id: str
+    items: list[TrainingLabel]
 
 
 # The predict API serves the stored views as they are; these name the listings' schemas.

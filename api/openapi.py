@@ -26,11 +26,13 @@ from api.models import (
     Health,
     JobListing,
     Me,
+    ModelDrift,
     ModelListing,
     ModelPerformance,
     ReplayAccepted,
     RollbackAccepted,
     RollbackSubmission,
+    TrainingLabels,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
 from svmflow.views import CurrentModelView, TrainingRowsView
@@ -50,8 +52,10 @@ _TYPES = (
     ModelListing,
     JobListing,
     TrainingRowsView,
+    TrainingLabels,
     CurrentModelView,
     ModelPerformance,
+    ModelDrift,
     Health,
     Me,
     Problem,
@@ -312,6 +316,21 @@ def predict_document() -> dict[str, Any]:
         {
             "/v1/batches": {"get": listing},
             "/v1/batches/{batch_id}": batch,
+            "/v1/batches/{batch_id}/training-labels": {
+                "parameters": [_BATCH_ID],
+                "get": _operation(
+                    "Which of a batch's rated records have their label in the training data",
+                    {
+                        "200": _json(
+                            "TrainingLabels",
+                            "One entry per subject whose newest rating reached the training data; "
+                            "a rating accepted at rated_at has arrived once its entry's rated_at is "
+                            "that time or later",
+                        ),
+                        **_problems(401, 404, 503),
+                    },
+                ),
+            },
             "/v1/models/current": {
                 "get": _operation(
                     "The model in production",
@@ -333,6 +352,22 @@ def predict_document() -> dict[str, Any]:
                             "ModelPerformance",
                             "Accuracy, balanced accuracy and per-class recall, overall and per day, "
                             "each with its 95% Wilson interval and the number of labels behind it",
+                        ),
+                        **_problems(401, 404, 503),
+                    },
+                    parameters=[
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                )
+            },
+            "/v1/models/{version}/drift": {
+                "get": _operation(
+                    "Input drift of a model version: its live inputs against its training data",
+                    {
+                        "200": _json(
+                            "ModelDrift",
+                            "Per feature, PSI, KS distance and p-value of the latest closed window; "
+                            "before the first window closes, the records counted and no figures",
                         ),
                         **_problems(401, 404, 503),
                     },

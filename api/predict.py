@@ -24,11 +24,13 @@ from api.models import (
     ExplainedResult,
     FeedbackAccepted,
     FeedbackSubmission,
+    TrainingLabels,
 )
 from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback
+from svmflow.domain.drift_windows import empty_view
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
 from svmflow.views import BatchView, ExplanationInputs
@@ -93,8 +95,8 @@ def explained(body: bytes, inputs: ExplanationInputs) -> ExplainedBatch:
         predicted_at=view.predicted_at,
         explanation=explanation_key(explainer),
         results=[
-            ExplainedResult(subject=r.subject, label=r.label, score=r.score, contributions=c)
-            for r, c in zip(view.results, values, strict=True)
+            ExplainedResult(subject=r.subject, label=r.label, score=r.score, contributions=c, features=f)
+            for r, c, f in zip(view.results, values, features.tolist(), strict=True)
         ],
     )
 
@@ -231,9 +233,21 @@ async def rate_batch(request: Request) -> Response:
         batch_id=batch_id,
     )
     accepted = FeedbackAccepted(
-        batch_id=batch_id, accepted=len(feedback.subjects), status="accepted", kind=kind
+        batch_id=batch_id,
+        accepted=len(feedback.subjects),
+        status="accepted",
+        kind=kind,
+        rated_at=message.rated_at,
     )
     return json_response(accepted, 202)
+
+
+async def batch_training_labels(request: Request) -> Response:
+    """Which of a batch's rated records have their label in the training data, as feedback-to-training
+    recorded it: the way to tell that a correction has reached the training data."""
+    batch_id = _issued_batch_id(request)
+    items = await run_in_threadpool(_service(request).read_model.training_labels, batch_id)
+    return json_response(TrainingLabels(batch_id=batch_id, items=items))
 
 
 # -- models and jobs -------------------------------------------------------------------------
@@ -310,3 +324,17 @@ async def model_performance(request: Request) -> Response:
         raise NotFoundError(f"no model version {version!r}", field="version")
     # A known version none of whose predictions was rated yet: no figures, zero labels behind them.
     return json_response(version_performance(version, 0, []))
+
+
+async def model_drift(request: Request) -> Response:
+    """Input drift of one model version, as the drift monitor last projected it."""
+    service = _service(request)
+    version: str = request.path_params["version"]
+    body = await run_in_threadpool(service.read_model.drift_json, version)
+    if body is not None:
+        return Response(body, media_type="application/json")
+    known = await run_in_threadpool(service.read_model.model_version, version)
+    if known is None:
+        raise NotFoundError(f"no model version {version!r}", field="version")
+    # A known version none of whose records was counted yet: no window has closed.
+    return json_response(empty_view(version, service.settings.drift_window))

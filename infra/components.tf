@@ -3,7 +3,7 @@
 # tests/unit/infra checks them against svmflow/topology.py and main.py.
 
 locals {
-  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays"]
+  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays", "drift-events"]
 
   # Key: the entry point exported by main.py.
   #   topic / publishes: must equal svmflow.topology.FUNCTIONS.
@@ -57,6 +57,22 @@ locals {
       db            = true
       redis         = false
       bucket        = ""
+      secrets       = ["db-password"]
+    }
+    # Reads each version's reference profile from its artifact's metadata; one instance at a time,
+    # so a version's windows fill in order (the database lock makes concurrent ones safe too).
+    drift_monitor = {
+      topic         = "predictions"
+      publishes     = ["drift-events", "training-requests"]
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 60
+      concurrency   = 1
+      warm          = false
+      max_instances = 1
+      db            = true
+      redis         = true
+      bucket        = "read"
       secrets       = ["db-password"]
     }
     feedback_to_db = {
@@ -137,7 +153,7 @@ locals {
       timeout       = 60
       concurrency   = 1
       warm          = false
-      max_instances = 3
+      max_instances = 2 # a few events per training; its connections went to drift_monitor
       db            = true
       redis         = false
       bucket        = ""
@@ -204,7 +220,7 @@ locals {
     # An operator's replay: pulls the dead letter from its subscription and publishes it again.
     dead_letter_replay = {
       topic         = "dead-letter-replays"
-      publishes     = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays"]
+      publishes     = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays", "drift-events"]
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60

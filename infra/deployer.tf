@@ -17,6 +17,7 @@ locals {
     "roles/compute.networkAdmin",
     "roles/compute.securityAdmin", # firewall rules, which networkAdmin leaves out
     "roles/iam.serviceAccountAdmin",
+    "roles/logging.configWriter", # the log-based metric of the input drift alert
     "roles/logging.logWriter",
     "roles/monitoring.alertPolicyEditor",
     "roles/monitoring.notificationChannelEditor",

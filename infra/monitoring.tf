@@ -95,3 +95,68 @@ locals {
   # Exactly the push subscriptions of the functions, not the dead-letter ones.
   backlog_subscription_regex = "(${join("|", values(local.subscription_names))})"
 }
+
+# Input drift: the drift monitor logs one line with "event": "input_drift" for each window of a
+# model version's live inputs that drifted from its training data (svmflow/handlers/drift_monitor.py).
+# The log-based metric counts those lines per model version; the alert fires on the first.
+resource "google_logging_metric" "input_drift" {
+  name        = "${var.name_prefix}input-drift"
+  description = "Windows of live inputs that drifted from their model version's training data"
+  filter      = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"${local.function_names["drift_monitor"]}\" AND jsonPayload.event = \"input_drift\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "model_version"
+      value_type  = "STRING"
+      description = "The model version whose live inputs drifted"
+    }
+  }
+
+  label_extractors = {
+    model_version = "EXTRACT(jsonPayload.model_version)"
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_monitoring_alert_policy" "input_drift" {
+  display_name = "svmflow: input drift"
+  combiner     = "OR"
+
+  conditions {
+    display_name = "A window of live inputs drifted from the model's training data"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.input_drift.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.model_version"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  notification_channels = google_monitoring_notification_channel.email[*].id
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The live inputs of a model version have drifted from the data it was trained on. `svmflow models drift VERSION` (or `GET /v1/models/{version}/drift`) shows which features and by how much; the drift-events topic carries the same figures. Retraining on drift is off unless SVMFLOW_DRIFT_RETRAIN is true."
+  }
+}

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from svmflow.bulk.progress import BulkProgressStore
     from svmflow.db.database import Database
+    from svmflow.handlers.drift_monitor import DriftOptions, ReferenceProfiles
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
     from svmflow.runtime.embedded_bus import EmbeddedBus
@@ -264,6 +265,21 @@ class Container:
     def chunk_rows(self) -> int:
         """Rows per prediction request a bulk file is split into."""
         return self.settings.bulk_chunk_rows
+
+    @dependency
+    def drift_options(self) -> DriftOptions:
+        """Input drift: the window, the threshold and whether a drifted window asks for a retraining."""
+        from svmflow.handlers.drift_monitor import DriftOptions
+
+        s = self.settings
+        return DriftOptions(s.drift_window, s.drift_alpha, s.drift_retrain)
+
+    @dependency
+    def drift_references(self) -> ReferenceProfiles:
+        """Each model version's reference profile, read from its artifact once per process."""
+        from svmflow.handlers.drift_monitor import ReferenceProfiles
+
+        return ReferenceProfiles(self.registry)
 
     # -- processors --------------------------------------------------------------------------
 

@@ -133,6 +133,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     performance.add_argument("version", nargs="?", help="model version (default: the one in production)")
     performance.add_argument("--json", action="store_true", help="print the figures as JSON")
     performance.set_defaults(command=cmd_models_performance)
+    drift = models.add_parser("drift", help="input drift: live inputs against the training data, per feature")
+    drift.add_argument("version", nargs="?", help="model version (default: the one in production)")
+    drift.add_argument("--json", action="store_true", help="print the figures as JSON")
+    drift.set_defaults(command=cmd_models_drift)
 
     jobs = commands.add_parser(
         "jobs", help="training requests and their jobs: queued, running, covered, promoted, rejected, failed"
@@ -514,6 +518,51 @@ def cmd_models_performance(settings: Settings, args: argparse.Namespace) -> int:
     print(line("overall", figures.overall))
     for day in figures.days:
         print(line(day.day, day))
+    return 0
+
+
+def cmd_models_drift(settings: Settings, args: argparse.Namespace) -> int:
+    from svmflow.db import drift
+    from svmflow.domain.drift_windows import empty_view
+    from svmflow.errors import ModelNotFoundError
+
+    container = Container(settings)
+    version = args.version
+    if version is None:
+        pointer, _ = container.registry.pointer()
+        if pointer is None:
+            print("no model in production; name a version", file=sys.stderr)
+            return 1
+        version = pointer.version
+    with container.db.transaction() as session:
+        view = drift.load(session, version)
+    if view is None:
+        try:
+            container.registry.metadata(version)
+        except ModelNotFoundError:
+            print(f"no model version {version!r}", file=sys.stderr)
+            return 1
+        view = empty_view(version, settings.drift_window)
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(view), indent=2).decode())
+        return 0
+    print(
+        f"model version {version}: {view.windows_closed} window(s) of {view.window_size} records closed, "
+        f"{view.records_in_window} record(s) in the open window"
+    )
+    if not view.features:
+        print("no window has closed yet")
+        return 0
+    verdict = "DRIFTED: " + ", ".join(view.drifted_features) if view.drifted else "no drift"
+    closed = f"{view.window_closed_at:%Y-%m-%d %H:%M:%S}"
+    print(f"latest window (closed {closed} UTC, alpha {view.alpha:g}): {verdict}")
+    print(f"{'feature':<16}{'PSI':>9}{'KS':>9}{'p-value':>11}{'shift (sd)':>12}  drifted")
+    for f in view.features:
+        p_value = "-" if f.p_value is None else f"{f.p_value:.2e}"
+        print(
+            f"{f.name:<16}{f.psi:>9.4f}{f.ks:>9.4f}{p_value:>11}{f.mean_shift_sd:>+12.3f}  "
+            f"{'yes' if f.drifted else 'no'}"
+        )
     return 0
 
 

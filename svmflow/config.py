@@ -223,6 +223,23 @@ class Settings(BaseSettings):
         ge=1,
         description="deliveries before a message goes to the dead-letter topic (embedded bus)",
     )
+    # Input drift (svmflow/handlers/drift_monitor.py).
+    drift_window: int = Field(
+        default=500,
+        ge=50,
+        description="live records per input-drift window of a model version (at least 50)",
+    )
+    drift_alpha: float = Field(
+        default=0.0001,
+        gt=0.0,
+        lt=1.0,
+        description="the drift threshold: the chance of a false alarm per window without drift",
+    )
+    drift_retrain: bool = Field(
+        default=False,
+        description="`true`: a drifted window also asks for a retraining on `training-requests`",
+        json_schema_extra=_shown("`false`"),
+    )
     bulk_chunk_rows: int = Field(
         default=10_000,
         ge=1,

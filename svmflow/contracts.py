@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 import msgspec
 
 from svmflow import topology
+from svmflow.domain.drift_windows import FeatureFigures
 from svmflow.domain.explanations import Explainer
 from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
@@ -167,10 +168,11 @@ class BulkPredictions(Contract, kw_only=True):
 
 
 class TrainingRequest(Contract, kw_only=True):
-    """Asks for a retrain: after enough new labels, or on an operator's request."""
+    """Asks for a retrain: after enough new labels, on an operator's request, or (when enabled) on
+    input drift."""
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    reason: Literal["labels", "manual"]
+    reason: Literal["labels", "manual", "drift"]
     requested_at: datetime
     new_labels: int = 0
 
@@ -196,6 +198,21 @@ class DeadLetterReplay(Contract, kw_only=True):
     # A digest of the operator's API key, never the key.
     requested_by: str
     requested_at: datetime
+
+
+class DriftEvent(Contract, kw_only=True):
+    """Published by the drift monitor when a window of a model version's live inputs drifted from
+    the version's training data. ``event_id`` (version and window) is the same on every redelivery,
+    so a consumer can drop duplicates."""
+
+    event_id: str
+    model_version: str
+    window: int  # 1 for the version's first window
+    window_size: int
+    alpha: float
+    drifted_features: list[str]
+    features: list[FeatureFigures]
+    detected_at: datetime
 
 
 class Evaluation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -282,6 +299,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.BULK_PREDICTIONS: BulkPredictions,
     topology.ROLLBACK_REQUESTS: RollbackRequest,
     topology.DEAD_LETTER_REPLAYS: DeadLetterReplay,
+    topology.DRIFT_EVENTS: DriftEvent,
 }
 
 C = TypeVar("C", bound=Contract)

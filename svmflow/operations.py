@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from svmflow import dead_letters, topology
 from svmflow.bootstrap import Container
 from svmflow.contracts import ModelEvent, ModelMetrics, TrainingRequest
-from svmflow.db import performance
+from svmflow.db import drift, performance
 from svmflow.db.database import as_utc
 from svmflow.db.tables import (
     DeadLetterRecord,
@@ -26,11 +26,11 @@ from svmflow.db.tables import (
     TrainingRow,
 )
 from svmflow.domain.explanations import Explainer
-from svmflow.domain.training import SEED, is_holdout, read_seed_csv, row_hash
+from svmflow.domain.training import FEEDBACK, SEED, is_holdout, read_seed_csv, row_hash
 from svmflow.errors import SvmflowError
 from svmflow.messaging import EventContext, publish
 from svmflow.read_model import ReadModel
-from svmflow.views import BatchResult, BatchView, ExplanationInputs
+from svmflow.views import BatchResult, BatchView, ExplanationInputs, TrainingLabel
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _explainers(container: Container) -> Callable[[str], Explainer | None]:
 
 def rebuild_read_model(container: Container) -> dict[str, int]:
     """Refill Redis from Postgres: recent batches (with what explanations need, from the model
-    artifacts), model history, jobs, the current model, live performance.
+    artifacts), model history, jobs, the current model, live performance, input drift.
 
     An upsert, never a clear: every write is conditional (the earliest prediction of a batch, the
     highest-ranked state of a job, the newest production change, the highest performance revision), so
@@ -118,7 +118,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
     and the APIs keep answering."""
     read_model, db, settings = container.read_model, container.db, container.settings
     explainer_of = _explainers(container)
-    counts = {"batches": 0, "models": 0, "jobs": 0, "performance": 0}
+    counts = {"batches": 0, "models": 0, "jobs": 0, "performance": 0, "drift": 0}
     with db.transaction() as session:
         batches = session.scalars(
             select(PredictionBatch)
@@ -153,6 +153,9 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
                 inputs,
             )
             counts["batches"] += 1
+        counts["training_labels"] = _restore_training_labels(
+            session, read_model, [b.batch_id for b in batches]
+        )
         versions = {v.version: v for v in session.scalars(select(ModelVersion)).all()}
         jobs = session.scalars(select(TrainingJob).order_by(TrainingJob.finished_at)).all()
         # The models and jobs are projected as the training_to_cache function projects them.
@@ -167,8 +170,41 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
             if figures is not None:
                 read_model.put_performance(figures)
                 counts["performance"] += 1
+        for version in drift.monitored_versions(session):
+            view = drift.load(session, version)
+            if view is not None:
+                read_model.put_drift(view)
+                counts["drift"] += 1
         counts["dead_letters"] = _restore_dead_letters(session, read_model)
     return counts
+
+
+def _restore_training_labels(session: Session, read_model: ReadModel, batch_ids: list[str]) -> int:
+    """Which rated records of these batches have their label in the training data. A feature vector
+    rated in several batches holds one row, carrying the newest rating's batch and subject: that one
+    is restored."""
+    rows = session.execute(
+        select(
+            TrainingRow.batch_id,
+            TrainingRow.subject,
+            TrainingRow.label,
+            TrainingRow.labelled_at,
+            TrainingRow.created_at,
+        ).where(TrainingRow.source == FEEDBACK, TrainingRow.batch_id.in_(batch_ids))
+    ).all()
+    by_batch: dict[str, list[TrainingLabel]] = {}
+    for batch_id, subject, label, labelled_at, created_at in rows:
+        if batch_id is None or subject is None:  # nullable for seed rows; a feedback row has both
+            continue
+        rated_at = as_utc(labelled_at)
+        # A relabelled row keeps the time it was first written; its new label arrived after its rating.
+        reached_at = max(as_utc(created_at), rated_at)
+        by_batch.setdefault(batch_id, []).append(
+            TrainingLabel(subject=subject, label=label, rated_at=rated_at, reached_at=reached_at)
+        )
+    for batch_id, labels in by_batch.items():
+        read_model.put_training_labels(batch_id, labels)
+    return len(rows)
 
 
 def _restore_dead_letters(session: Session, read_model: ReadModel) -> int:

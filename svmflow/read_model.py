@@ -11,7 +11,11 @@ Keys (all under the configured prefix):
   running, covered, promoted, rejected, failed), trimmed; a job keeps its highest-ranked state.
 * ``models`` / ``models:data``: sorted set and hash of model versions with their metrics and decisions.
 * ``performance:<version>``: hash, a model version's live performance (the highest revision wins).
+* ``drift:<version>``: hash, a model version's input drift figures (the highest revision wins).
 * ``training-rows``: hash, the training table's counts and quarantined rows at the newest training.
+* ``training-labels:<batch id>`` / ``training-labels:<batch id>:rank``: hashes by subject, the label each
+  rated record of the batch gave the training data and when it was rated (the newest rating wins);
+  expire with the batch.
 * ``deadletters`` / ``deadletters:data``: sorted set and hash of the dead letters waiting for an operator.
 
 A batch whose prediction request was dead-lettered is stored as ``failed`` with the rank
@@ -33,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import msgspec
 import redis
 
+from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.performance import VersionPerformance
 from svmflow.views import (
     BatchFailed,
@@ -44,6 +49,7 @@ from svmflow.views import (
     ExplanationInputs,
     JobView,
     ModelVersionView,
+    TrainingLabel,
     TrainingRowsView,
 )
 
@@ -60,6 +66,7 @@ __all__ = [
     "DeadLetterView",
     "ExplanationInputs",
     "ReadModel",
+    "TrainingLabel",
     "batch_status",
     "epoch_micros",
 ]
@@ -77,6 +84,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
         DeadLetterView,
         JobView,
         ModelVersionView,
+        TrainingLabel,
         TrainingRowsView,
     )
 }
@@ -117,6 +125,23 @@ if current and tonumber(current) > tonumber(ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+return 1
+"""
+
+
+# Per subject, keep the newest rating's entry: ARGV is (subject, rank, body) triples, then the TTL.
+_PUT_TRAINING_LABELS = """
+for i = 1, #ARGV - 1, 3 do
+    local current = redis.call('HGET', KEYS[2], ARGV[i])
+    if (not current) or tonumber(current) < tonumber(ARGV[i + 1]) then
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+        redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+    end
+end
+if tonumber(ARGV[#ARGV]) > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[#ARGV])
+    redis.call('EXPIRE', KEYS[2], ARGV[#ARGV])
+end
 return 1
 """
 
@@ -172,6 +197,7 @@ class ReadModel:
         self._put_job = client.register_script(_PUT_JOB)
         self._fail_batch = client.register_script(_FAIL_BATCH)
         self._clear_failed = client.register_script(_CLEAR_FAILED)
+        self._put_training_labels = client.register_script(_PUT_TRAINING_LABELS)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -350,6 +376,18 @@ class ReadModel:
     def performance_json(self, version: str) -> bytes | None:
         return _blob(self.client.hget(self._key("performance", version), "body"))
 
+    def put_drift(self, view: DriftView) -> bool:
+        return bool(
+            self._set_if_better(
+                keys=[self._key("drift", view.model_version)],
+                args=[view.revision, msgspec.json.encode(view), "higher", 0],
+            )
+        )
+
+    def drift_json(self, version: str) -> bytes | None:
+        body: bytes | None = self.client.hget(self._key("drift", version), "body")
+        return body
+
     def put_training_rows(self, rows: TrainingRowsView, decided_at: datetime) -> bool:
         """The training table's counts and quarantined rows as of the newest training."""
         return bool(
@@ -362,6 +400,23 @@ class ReadModel:
     def training_rows(self) -> TrainingRowsView | None:
         body = self.client.hget(self._key("training-rows"), "body")
         return None if body is None else _decode(body, TrainingRowsView)
+
+    def put_training_labels(self, batch_id: str, labels: list[TrainingLabel]) -> None:
+        """Record that these ratings of a batch reached the training data; a redelivery changes
+        nothing and an older rating arriving late does not replace a newer one."""
+        if not labels:
+            return
+        args: list[Any] = []
+        for entry in labels:
+            args += [entry.subject, epoch_micros(entry.rated_at), msgspec.json.encode(entry)]
+        key = self._key("training-labels", batch_id)
+        self._put_training_labels(keys=[key, f"{key}:rank"], args=[*args, self.ttl_seconds])
+
+    def training_labels(self, batch_id: str) -> list[TrainingLabel]:
+        """The batch's rated records whose labels are in the training data, by subject."""
+        bodies = self.client.hgetall(self._key("training-labels", batch_id))
+        entries = [_decode(body, TrainingLabel) for body in bodies.values()]
+        return sorted(entries, key=lambda entry: entry.subject)
 
     def _put_ranked(self, name: str, key: str, entry: msgspec.Struct, score: float, keep: int) -> None:
         index, data = self._key(name), self._key(name, "data")

@@ -17,6 +17,7 @@ BULK_REQUESTS = "bulk-requests"
 BULK_PREDICTIONS = "bulk-predictions"
 ROLLBACK_REQUESTS = "rollback-requests"
 DEAD_LETTER_REPLAYS = "dead-letter-replays"
+DRIFT_EVENTS = "drift-events"
 DEAD_LETTER_SUFFIX = "-dead-letter"
 
 TOPICS = (
@@ -29,6 +30,7 @@ TOPICS = (
     BULK_PREDICTIONS,
     ROLLBACK_REQUESTS,
     DEAD_LETTER_REPLAYS,
+    DRIFT_EVENTS,
 )
 
 
@@ -52,6 +54,10 @@ FUNCTIONS: dict[str, Function] = {
     ),
     "prediction_to_cache": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_cache"),
     "prediction_to_db": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_db"),
+    # Input drift per model version; a drifted window is an event (and, if enabled, a retraining).
+    "drift_monitor": Function(
+        PREDICTIONS, (DRIFT_EVENTS, TRAINING_REQUESTS), "svmflow.handlers.drift_monitor"
+    ),
     "feedback_to_db": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_db"),
     "feedback_to_training": Function(FEEDBACK, (TRAINING_REQUESTS,), "svmflow.handlers.feedback_to_training"),
     "feedback_to_performance": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_performance"),

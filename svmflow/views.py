@@ -69,6 +69,16 @@ class DeadLetterView(msgspec.Struct, kw_only=True):
     dead_lettered_at: datetime
 
 
+class TrainingLabel(msgspec.Struct, kw_only=True):
+    """A rated record whose label is in the training data: the label, the rating that gave it and when
+    the training rows were written."""
+
+    subject: str
+    label: int
+    rated_at: datetime
+    reached_at: datetime
+
+
 class JobView(ModelEvent, kw_only=True):
     """A training job as listed: its highest-ranked event (queued, running, covered, then its outcome),
     exactly as the training function published it."""

@@ -21,6 +21,36 @@ CREATE TABLE dead_letters (
 
 CREATE INDEX ix_dead_letters_batch_id ON dead_letters (batch_id);
 
+CREATE TABLE drift_batches (
+	model_version VARCHAR(64) NOT NULL,
+	batch_id VARCHAR(128) NOT NULL,
+	counted_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	PRIMARY KEY (model_version, batch_id)
+);
+
+CREATE TABLE drift_states (
+	model_version VARCHAR(64) NOT NULL,
+	window_size INTEGER NOT NULL,
+	windows_closed INTEGER NOT NULL,
+	open_rows JSONB NOT NULL,
+	revision INTEGER NOT NULL,
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	PRIMARY KEY (model_version)
+);
+
+CREATE TABLE drift_windows (
+	model_version VARCHAR(64) NOT NULL,
+	"window" INTEGER NOT NULL,
+	rows INTEGER NOT NULL,
+	alpha FLOAT NOT NULL,
+	drifted BOOLEAN NOT NULL,
+	drifted_features JSONB NOT NULL,
+	features JSONB NOT NULL,
+	reference_rows INTEGER NOT NULL,
+	closed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	PRIMARY KEY (model_version, "window")
+);
+
 CREATE TABLE feedback_verdicts (
 	batch_id VARCHAR(128) NOT NULL,
 	subject VARCHAR(128) NOT NULL,

@@ -243,3 +243,45 @@ class DeadLetterRecord(Base):
     submitted_at: Mapped[datetime | None]
     dead_lettered_at: Mapped[datetime]
     replayed_at: Mapped[datetime | None]
+
+
+class DriftState(Base):
+    """A model version's live inputs as the drift monitor counts them: the open window's records
+    (kept until it fills) and how many windows have closed. ``revision`` grows with every counted
+    batch, so the newest projection wins in the read model."""
+
+    __tablename__ = "drift_states"
+
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_size: Mapped[int]
+    windows_closed: Mapped[int]
+    open_rows: Mapped[list[list[float]]] = mapped_column(JsonColumn)
+    revision: Mapped[int]
+    updated_at: Mapped[datetime]
+
+
+class DriftWindow(Base):
+    """A closed window of a model version's live inputs and its figures against the reference."""
+
+    __tablename__ = "drift_windows"
+
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int]
+    alpha: Mapped[float] = mapped_column(Float)
+    drifted: Mapped[bool]
+    drifted_features: Mapped[list[str]] = mapped_column(JsonColumn)
+    features: Mapped[list[dict[str, Any]]] = mapped_column(JsonColumn)
+    reference_rows: Mapped[int]
+    closed_at: Mapped[datetime]
+
+
+class DriftBatch(Base):
+    """Batches already counted in a version's windows: a redelivered or republished predictions
+    message of the same batch and version is not counted twice."""
+
+    __tablename__ = "drift_batches"
+
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    counted_at: Mapped[datetime]

@@ -23,6 +23,8 @@ from svmflow.domain.training import FEEDBACK, SAMPLE, is_holdout, row_hash
 from svmflow.handlers.feedback_to_db import corrected_label
 from svmflow.messaging import EventContext, publish
 from svmflow.ports import Publisher
+from svmflow.read_model import ReadModel
+from svmflow.views import TrainingLabel
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ def handle(
     min_new_labels: int,
     holdout_percent: int,
     max_wait_seconds: float = 0.0,
+    read_model: ReadModel | None = None,
 ) -> None:
     """Keyed by the feature vector for the rows and by event id for the trigger. The trigger is a
     compare-and-set on the debounce counter in the same transaction, and its request id is derived
@@ -69,6 +72,21 @@ def handle(
                 "status": "active",
             }
         new_labels = _store(db, session, incoming)
+        if read_model is not None:
+            # Before the commit, like the trigger below: should the commit fail, the redelivery
+            # writes the rows and records them again (the record is idempotent).
+            read_model.put_training_labels(
+                message.batch_id,
+                [
+                    TrainingLabel(
+                        subject=subject,
+                        label=corrected_label(predictions[subject].label, rating),
+                        rated_at=message.rated_at,
+                        reached_at=now,
+                    )
+                    for subject, rating in zip(message.subjects, message.ratings, strict=True)
+                ],
+            )
         rated = len(message.ratings) if message.kind == SAMPLE else 0
         wrong = sum(1 for r in message.ratings if r == 0) if rated else 0
         request = _claim_trigger(

@@ -19,6 +19,7 @@ from svmflow.db import job_queue, queries
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import RetrainState, TrainingRequestRecord
 from svmflow.domain import metrics, stats
+from svmflow.domain.drift_windows import reference_metadata
 from svmflow.domain.gate import GateInputs, GatePolicy, WindowEvidence, decide
 from svmflow.domain.linear_model import LinearModel, sha256_hex
 from svmflow.domain.metrics import MetricName, Score
@@ -539,6 +540,8 @@ def train_and_decide(
                 "reference": msgspec.to_builtins(own_reference),
                 "record": msgspec.to_builtins(record),
                 "training": msgspec.to_builtins(summary),
+                # What the drift monitor compares this version's live inputs with.
+                "drift_reference": reference_metadata(to_arrays(train)[0], challenger.feature_names),
             },
             library_versions=library_versions(),
         ),

@@ -278,6 +278,13 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         503: _rate(_ratings, which="down"),
         **_TRANSPORT,
     },
+    ("predict", "get", "/v1/batches/{batch_id}/training-labels"): {
+        200: _app(),
+        404: _on(lambda _: "never-issued"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
     ("predict", "get", "/v1/models/current"): {
         200: _app(),
         404: _app("empty"),
@@ -307,6 +314,13 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         **_TRANSPORT,
     },
     ("predict", "get", "/v1/models/{version}/performance"): {
+        200: _app(),
+        404: _on(lambda _: "never-trained"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
+    ("predict", "get", "/v1/models/{version}/drift"): {
         200: _app(),
         404: _on(lambda _: "never-trained"),
         **_NO_KEY,

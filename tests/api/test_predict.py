@@ -91,6 +91,14 @@ class TestExplanations:
             explained["results"][0]["contributions"][0]
         )
 
+    def test_explained_results_carry_the_features_they_explain(self, system: System) -> None:
+        # A batch submitted by another client: its page can show the features from the read model.
+        body = batch(3)
+        batch_id = system.submit_body(body)["batch_id"]
+        system.done(batch_id)
+        explained = system.predict.get(f"/v1/batches/{batch_id}?explain=true", headers=AUTH).json()
+        assert [r["features"] for r in explained["results"]] == body["features"]
+
     def test_a_plain_poll_is_unchanged(self, system: System) -> None:
         batch_id = system.submit(2)["batch_id"]
         plain = system.done(batch_id)
@@ -213,8 +221,11 @@ class TestFeedback:
         rating = {"subjects": body["subjects"][:2], "ratings": [1, 0]}
         response = system.predict.patch(f"/v1/batches/{batch_id}", json=rating, headers=AUTH)
         assert response.status_code == 202
+        accepted = response.json()
+        # When the ratings were recorded: what training-labels answers once they are training data.
+        assert datetime.fromisoformat(accepted.pop("rated_at")).tzinfo is not None
         # Two of four rows, and no kind given: corrections, not evidence for the gate.
-        assert response.json() == {
+        assert accepted == {
             "batch_id": batch_id,
             "accepted": 2,
             "status": "accepted",
@@ -277,6 +288,38 @@ class TestFeedback:
         assert new[0]["reason"]
         models = system.predict.get("/v1/models", headers=AUTH).json()["items"]
         assert new[0]["candidate_version"] in [m["version"] for m in models]
+
+    def test_a_rating_is_listed_once_it_reached_the_training_data(self, system: System) -> None:
+        body = batch(3)
+        batch_id = system.submit_body(body)["batch_id"]
+        results = system.done(batch_id)["results"]
+        path = f"/v1/batches/{batch_id}/training-labels"
+        assert system.predict.get(path, headers=AUTH).json() == {"batch_id": batch_id, "items": []}
+        first, second = results[0], results[1]
+        response = system.predict.patch(
+            f"/v1/batches/{batch_id}",
+            json={"subjects": [first["subject"], second["subject"]], "ratings": [0, 1]},
+            headers=AUTH,
+        )
+        assert response.status_code == 202
+        rated_at = response.json()["rated_at"]
+        system.drain()
+        answer = system.predict.get(path, headers=AUTH)
+        assert answer.status_code == 200
+        items = answer.json()["items"]
+        assert [i["subject"] for i in items] == sorted([first["subject"], second["subject"]])
+        by_subject = {i["subject"]: i for i in items}
+        # A 0 corrects the label to the other class; a 1 confirms the predicted one.
+        assert by_subject[first["subject"]]["label"] == 1 - first["label"]
+        assert by_subject[second["subject"]]["label"] == second["label"]
+        for item in items:
+            assert datetime.fromisoformat(item["rated_at"]) == datetime.fromisoformat(rated_at)
+            assert datetime.fromisoformat(item["reached_at"]) >= datetime.fromisoformat(rated_at)
+
+    def test_training_labels_of_a_batch_never_issued_is_404(self, system: System) -> None:
+        response = system.predict.get("/v1/batches/never-issued-0/training-labels", headers=AUTH)
+        assert response.status_code == 404
+        assert response.json()["field"] == "batch_id"
 
     def test_subjects_not_in_the_batch_are_422_naming_them(self, system: System) -> None:
         body = batch(2)

@@ -8,6 +8,9 @@ not used.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,5 +131,45 @@ def sign_in(page: Page, stack: Stack, key: str) -> None:
 
 
 def shot(page: Page, name: str) -> None:
+    """The README's screenshots: written only when SVMFLOW_SCREENSHOTS=1, so that a test run leaves the
+    committed images alone."""
+    if os.environ.get("SVMFLOW_SCREENSHOTS") != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def drift_report(version: str, drifted: bool = True) -> dict[str, Any]:
+    """A GET /v1/models/{version}/drift answer: the drift monitor is served elsewhere, the console is
+    tested against its documented shape."""
+    return {
+        "model_version": version,
+        "window_size": 500,
+        "windows_closed": 3,
+        "records_in_window": 212,
+        "drifted": drifted,
+        "updated_at": "2026-03-01T12:00:00.123456Z",
+        "features": [
+            {"name": "variance", "psi": 0.412, "ks": 0.231, "p_value": 0.00001, "drifted": drifted},
+            {"name": "skewness", "psi": 0.034, "ks": 0.052, "p_value": 0.41, "drifted": False},
+            {"name": "curtosis", "psi": 0.118, "ks": 0.087, "p_value": 0.021, "drifted": False},
+            {"name": "entropy", "psi": 0.006, "ks": 0.031, "p_value": None, "drifted": False},
+        ],
+    }
+
+
+def serve_drift(page: Page, answer: dict[str, Any] | None) -> list[str]:
+    """Answer GET /v1/models/{version}/drift in the page with ``answer`` (None: 404, no data yet);
+    every other request goes to the real APIs. The URLs asked, in order."""
+    asked: list[str] = []
+
+    def fulfil(route: Any) -> None:
+        asked.append(route.request.url)
+        if answer is None:
+            problem = {"title": "Not Found", "status": 404, "detail": "no drift data for this version"}
+            route.fulfill(status=404, content_type="application/problem+json", body=json.dumps(problem))
+        else:
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(answer))
+
+    page.route(re.compile(r"/v1/models/[^/]+/drift$"), fulfil)
+    return asked

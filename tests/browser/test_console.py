@@ -9,7 +9,17 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Browser, Page, expect
 
 from svmflow import operations
-from tests.browser.conftest import OPERATOR_KEY, RETRAIN_AFTER, USER_KEY, Stack, Watched, shot, sign_in
+from tests.browser.conftest import (
+    OPERATOR_KEY,
+    RETRAIN_AFTER,
+    USER_KEY,
+    Stack,
+    Watched,
+    drift_report,
+    serve_drift,
+    shot,
+    sign_in,
+)
 
 GENUINE = [3.6216, 8.6661, -2.8073, -0.44699]
 FORGED = [-1.3971, 3.3191, -1.3927, -1.9948]
@@ -75,13 +85,14 @@ def test_submit_a_csv_watch_it_turn_done_and_correct_a_label(watched: Watched, s
     batch_id = page.url.rsplit("/", 1)[1]
     assert len(posts) == 1  # a double click sends once
 
-    expect(page.locator("#results tbody tr")).to_have_count(6)
+    expect(page.locator("#results > tbody > tr.result")).to_have_count(6)
     expect(page.get_by_text("done", exact=True).first).to_be_visible()
-    first = page.locator("#results tbody tr").first
+    first = page.locator("#results > tbody > tr.result").first
     expect(first.locator("td").first).to_have_text("3.6216")  # the features this tab sent
     predicted = int(first.locator("td").nth(4).inner_text())
     first.get_by_role("combobox").select_option(str(1 - predicted))
     expect(first.locator(".rated")).to_have_text(f"corrected to {1 - predicted} · accepted")
+    expect(first.locator("td.training")).to_have_text(re.compile(rf"^label {1 - predicted} since "))
     shot(page, "batch")
 
     page.get_by_role("link", name="Batches", exact=True).click()
@@ -135,7 +146,7 @@ def test_corrections_start_a_retraining_that_shows_in_jobs_and_models(watched: W
     page.get_by_role("link", name="Jobs", exact=True).click()
     expect(page.locator("#jobs tbody tr")).to_have_count(1)
     submit_csv(page, distinct_csv("retrain-"))
-    expect(page.locator("#results tbody tr")).to_have_count(6)
+    expect(page.locator("#results > tbody > tr.result")).to_have_count(6)
     page.get_by_role("button", name="Confirm every predicted label").click()
     expect(page.get_by_text(re.compile(r"6 rating\(s\) accepted"))).to_be_visible()
     assert RETRAIN_AFTER <= 6
@@ -143,9 +154,14 @@ def test_corrections_start_a_retraining_that_shows_in_jobs_and_models(watched: W
     expect(page.locator("#jobs tbody tr")).to_have_count(2, timeout=60_000)
     expect(page.locator("#jobs tbody tr").first).to_contain_text(re.compile("promoted|rejected"))
     shot(page, "jobs")
+    current = stack.container.read_model.current_model()
+    assert current is not None
+    serve_drift(page, drift_report(current.version))  # the drift monitor is not served here
     page.get_by_role("link", name="Models", exact=True).click()
     expect(page.locator("#timeline > li")).to_have_count(2)
     expect(page.locator("#current")).to_contain_text("In production")
+    expect(page.locator("#accuracy-table tbody tr").first).to_be_attached()
+    expect(page.locator("#drift-table tbody tr")).to_have_count(4)
     shot(page, "models")
 
 

@@ -104,13 +104,23 @@ def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
             system.read_model.current_model(),
             [s.batch_id for s in system.read_model.list_batches(10)],
             explained,
+            system.read_model.drift_json(rated.model_version),
             system.read_model.performance_json(rated.model_version),
+            system.read_model.training_labels("r-1"),
         )
 
     live = snapshot()
     assert live[-1] is not None
     counts = operations.rebuild_read_model(system)
-    assert counts == {"batches": 2, "models": 1, "jobs": 1, "performance": 1, "dead_letters": 0}
+    assert counts == {
+        "batches": 2,
+        "training_labels": 8,
+        "models": 1,
+        "jobs": 1,
+        "performance": 1,
+        "drift": 1,
+        "dead_letters": 0,
+    }
     assert snapshot() == live
 
 

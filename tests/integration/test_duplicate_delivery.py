@@ -162,6 +162,7 @@ MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
     "prediction": lambda run: prediction_request(f"dup-{secrets.token_hex(4)}", rows=6, offset=1020),
     "prediction_to_cache": _predictions,
     "prediction_to_db": _predictions,
+    "drift_monitor": _predictions,
     "feedback_to_db": _feedback,
     "feedback_to_training": _feedback,
     "feedback_to_performance": _feedback,

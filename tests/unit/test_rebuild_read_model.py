@@ -11,7 +11,7 @@ from svmflow import operations, topology
 from svmflow.bootstrap import Container
 from svmflow.messaging import publish
 from svmflow.read_model import BatchResult, BatchView
-from tests.builders import prediction_request
+from tests.builders import feedback, prediction_request
 
 
 @pytest.fixture
@@ -69,3 +69,27 @@ def test_the_current_model_never_disappears_while_the_read_model_is_rebuilt(runn
         done.set()
         watcher.join()
     assert gaps == []
+
+
+def test_the_ratings_that_reached_the_training_data_are_restored(running: Container) -> None:
+    publish(running.publisher, topology.PREDICTION_REQUESTS, prediction_request("rated", 3), batch_id="rated")
+    running.bus.drain(60)
+    view = running.read_model.get_batch("rated")
+    assert view is not None
+    publish(running.publisher, topology.FEEDBACK, feedback("rated", ["s0", "s2"], [0, 1]), batch_id="rated")
+    running.bus.drain(60)
+    recorded = running.read_model.training_labels("rated")
+    assert [(e.subject, e.label) for e in recorded] == [
+        ("s0", 1 - view.results[0].label),
+        ("s2", view.results[2].label),
+    ]
+    running.read_model.client.delete(*running.read_model.client.keys("*training-labels*"))
+    assert running.read_model.training_labels("rated") == []
+
+    counts = operations.rebuild_read_model(running)
+
+    assert counts["training_labels"] == 2
+    restored = running.read_model.training_labels("rated")
+    assert [(e.subject, e.label, e.rated_at) for e in restored] == [
+        (e.subject, e.label, e.rated_at) for e in recorded
+    ]

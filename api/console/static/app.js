@@ -2,7 +2,10 @@
 // #/models, #/jobs, #/dead-letters). Views poll the predict API while they are shown.
 import { ApiError, ingest, predict, session } from "./api.js";
 import { parseBatch } from "./csv.js";
+import { accuracyPanel } from "./accuracy.js";
+import { driftPanel } from "./drift.js";
 import { h, percent, replace, when } from "./dom.js";
+import { explanation } from "./explain.js";
 
 const main = document.getElementById("main");
 const notice = document.getElementById("notice");
@@ -297,9 +300,9 @@ function batchView(id) {
   const head = title("Batch", h("a", { href: "#/batches" }, "← all batches"));
   const box = h("div", { class: "card" }, h("p", {}, "Loading…"));
   replace(main, head, box);
-  let shown = false;
+  let pollTraining = null; // once the results are shown: follows the ratings into the training data
   const stop = every(1000, async () => {
-    if (shown) return;
+    if (pollTraining) return pollTraining();
     const { data } = await predict(`/v1/batches/${encodeURIComponent(id)}`);
     if (data.status === "failed") {
       replace(box, h("dl", { class: "facts" }, h("dt", {}, "Batch"), h("dd", { class: "mono" }, id),
@@ -318,19 +321,81 @@ function batchView(id) {
         h("p", { class: "help" }, "The prediction is on its way; this page updates by itself."));
       return;
     }
-    shown = true;
     details.set(id, data);
-    drawBatch(box, data);
+    pollTraining = drawBatch(box, data, await explainedBatch(id));
+    await pollTraining();
   });
   return stop;
 }
 
-function drawBatch(box, batch) {
+// The results with each record's features and contributions; null for a batch restored from the
+// database without them (409), whose page then shows the results alone.
+async function explainedBatch(id) {
+  try {
+    return (await predict(`/v1/batches/${encodeURIComponent(id)}?explain=true`)).data;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 409) return null;
+    throw e;
+  }
+}
+
+// Microseconds since 1970 of an API timestamp (they carry six decimals; Date keeps three).
+function micros(iso) {
+  const [, whole, fraction = "", zone] = iso.match(/^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/);
+  return Date.parse(whole + zone) * 1000 + Number(fraction.padEnd(6, "0").slice(0, 6));
+}
+
+// Which ratings of a batch have reached the training data: GET /v1/batches/{id}/training-labels,
+// polled while a rating accepted here has not arrived yet.
+function trainingTracker(batchId) {
+  const entries = new Map(); // subject -> its newest rating in the training data
+  const waiting = new Map(); // subject -> when the rating sent from this page was recorded
+  const listeners = new Set();
+  let polled = false;
+  return {
+    entry: (subject) => entries.get(subject),
+    isWaiting: (subject) => waiting.has(subject),
+    onChange: (fn) => listeners.add(fn),
+    expect(subjects, ratedAt) {
+      for (const s of subjects) waiting.set(s, micros(ratedAt));
+      for (const fn of listeners) fn(subjects);
+    },
+    async poll() {
+      if (polled && !waiting.size) return;
+      polled = true;
+      const { data } = await predict(`/v1/batches/${encodeURIComponent(batchId)}/training-labels`);
+      const changed = [];
+      for (const entry of data.items) {
+        const before = entries.get(entry.subject);
+        if (before && before.rated_at === entry.rated_at) continue;
+        entries.set(entry.subject, entry);
+        if (waiting.has(entry.subject) && micros(entry.rated_at) >= waiting.get(entry.subject)) waiting.delete(entry.subject);
+        changed.push(entry.subject);
+      }
+      if (changed.length) for (const fn of listeners) fn(changed);
+    },
+  };
+}
+
+function trainingState(tracker, subject) {
+  const entry = tracker.entry(subject);
+  if (tracker.isWaiting(subject)) return h("span", { class: "arrival" }, "on its way…");
+  if (!entry) return h("span", { class: "arrival" }, "not rated");
+  return h("span", { class: "arrival ok" }, `label ${entry.label} since `, when(entry.reached_at));
+}
+
+function drawBatch(box, batch, explained) {
   const mine = submitted(batch.batch_id);
-  const featuresOf = new Map(mine ? mine.subjects.map((s, i) => [s, mine.features[i]]) : []);
-  const width = mine?.features[0]?.length ?? 0;
-  const names = window.svmflowFeatureNames || [];
-  const rows = batch.results.map((r) => {
+  const featuresOf = new Map(explained
+    ? explained.results.map((r) => [r.subject, r.features])
+    : mine ? mine.subjects.map((s, i) => [s, mine.features[i]]) : []);
+  const width = featuresOf.size ? featuresOf.values().next().value.length : 0;
+  const names = explained?.explanation.feature_names || window.svmflowFeatureNames || [];
+  const explanations = new Map(explained ? explained.results.map((r) => [r.subject, r]) : []);
+  const tracker = trainingTracker(batch.batch_id);
+  const columns = 1 + width + 4;
+  const trainingCells = new Map();
+  const rows = batch.results.flatMap((r, index) => {
     const state = h("span", { class: "rated", "aria-live": "polite" });
     const select = h("select", { "aria-label": `Label of ${r.subject}`, dataset: { subject: r.subject } },
       [0, 1].map((label) => h("option", { value: label, selected: label === r.label }, String(label))));
@@ -339,11 +404,12 @@ function drawBatch(box, batch) {
       select.disabled = true;
       state.textContent = "sending…";
       try {
-        await predict(`/v1/batches/${encodeURIComponent(batch.batch_id)}`, {
+        const { data } = await predict(`/v1/batches/${encodeURIComponent(batch.batch_id)}`, {
           method: "PATCH", body: { subjects: [r.subject], ratings: [corrected ? 0 : 1] },
         });
         state.textContent = corrected ? `corrected to ${select.value} · accepted` : "confirmed · accepted";
         state.className = "rated ok";
+        if (data.rated_at) tracker.expect([r.subject], data.rated_at);
       } catch (e) {
         state.textContent = `not accepted: ${e.message}`;
         state.className = "rated error";
@@ -352,26 +418,54 @@ function drawBatch(box, batch) {
       }
     });
     const values = featuresOf.get(r.subject);
-    return h("tr", {},
+    const training = h("td", { class: "training", "aria-live": "polite" }, trainingState(tracker, r.subject));
+    trainingCells.set(r.subject, training);
+    const explainedResult = explanations.get(r.subject);
+    const detailId = `why-${index}`;
+    const detail = explainedResult
+      ? h("tr", { id: detailId, class: "why", hidden: true },
+        h("td", { colspan: columns }, explanation(explained.explanation, explainedResult, `${detailId}-table`)))
+      : null;
+    const toggle = detail
+      ? h("button", { type: "button", class: "secondary small", "aria-expanded": "false", "aria-controls": detailId,
+        "aria-label": `Why ${r.subject} is ${r.label}`, onclick: () => {
+          const open = toggle.getAttribute("aria-expanded") !== "true";
+          toggle.setAttribute("aria-expanded", String(open));
+          detail.hidden = !open;
+        } }, "Why?")
+      : null;
+    return [h("tr", { class: "result" },
       h("th", { scope: "row" }, r.subject),
       width ? (values || Array(width).fill(null)).map((v) => h("td", { class: "num" }, v ?? "—")) : null,
       h("td", { class: "num" }, r.label),
-      h("td", { class: "num" }, r.score.toFixed(3)),
-      h("td", {}, select, " ", state));
+      h("td", { class: "num score" }, r.score.toFixed(3), toggle ? " " : null, toggle),
+      h("td", {}, select, " ", state),
+      training), detail];
+  });
+  tracker.onChange((subjects) => {
+    for (const s of subjects) replace(trainingCells.get(s), trainingState(tracker, s));
   });
   const confirmAll = h("button", { type: "button", class: "secondary" }, "Confirm every predicted label");
   const allState = h("span", { class: "rated", "aria-live": "polite" });
+  let allSent = null; // the subjects confirmed at once, until they are all in the training data
+  tracker.onChange(() => {
+    if (!allSent || allSent.subjects.some((s) => tracker.isWaiting(s))) return;
+    allState.textContent = `${allSent.subjects.length} rating(s) accepted · all in the training data`;
+    allSent = null;
+  });
   confirmAll.addEventListener("click", async () => {
     confirmAll.disabled = true;
     try {
       const selects = [...box.querySelectorAll("select[data-subject]")];
-      await predict(`/v1/batches/${encodeURIComponent(batch.batch_id)}`, {
+      const subjects = selects.map((s) => s.dataset.subject);
+      const { data } = await predict(`/v1/batches/${encodeURIComponent(batch.batch_id)}`, {
         method: "PATCH",
-        body: { subjects: selects.map((s) => s.dataset.subject),
-          ratings: selects.map((s, i) => (Number(s.value) === batch.results[i].label ? 1 : 0)) },
+        body: { subjects, ratings: selects.map((s, i) => (Number(s.value) === batch.results[i].label ? 1 : 0)) },
       });
-      allState.textContent = `${selects.length} rating(s) accepted`;
+      allState.textContent = `${selects.length} rating(s) accepted · on their way to the training data`;
       allState.className = "rated ok";
+      allSent = { subjects };
+      if (data.rated_at) tracker.expect(subjects, data.rated_at);
     } catch (e) {
       allState.textContent = `not accepted: ${e.message}`;
       allState.className = "rated error";
@@ -387,16 +481,19 @@ function drawBatch(box, batch) {
       h("dt", {}, "Submitted"), h("dd", {}, when(batch.submitted_at)),
       h("dt", {}, "Predicted"), h("dd", {}, when(batch.predicted_at))),
     h("p", { class: "help" },
-      "Change a label to correct it: the correction is sent at once as feedback and becomes training data; ",
-      "enough new labels start a retraining (see Jobs). The score is the signed distance to the decision boundary.",
-      mine ? "" : " Features are shown for batches submitted from this tab only."),
+      "Change a label to correct it: the correction is sent at once as feedback and becomes training data ",
+      "(the Training data column shows when it got there); enough new labels start a retraining (see Jobs). ",
+      "The score is the signed distance to the decision boundary; “Why?” beside it shows each feature's contribution.",
+      explained ? "" : " This batch was restored without its features: they and the explanations are shown only in the tab that submitted it."),
     h("div", { class: "scroll" }, h("table", { id: "results" },
       h("caption", { class: "sr-only" }, "Predictions, one per record"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Subject"),
         width ? Array.from({ length: width }, (_, i) => h("th", { scope: "col" }, names[i] || `feature ${i + 1}`)) : null,
-        h("th", { scope: "col" }, "Predicted"), h("th", { scope: "col" }, "Score"), h("th", { scope: "col" }, "Label (correct here)"))),
+        h("th", { scope: "col" }, "Predicted"), h("th", { scope: "col" }, "Score"), h("th", { scope: "col" }, "Label (correct here)"),
+        h("th", { scope: "col" }, "Training data"))),
       h("tbody", {}, rows))),
     h("div", { class: "actions" }, confirmAll, allState));
+  return tracker.poll;
 }
 
 // -- models and jobs -----------------------------------------------------------------------------
@@ -464,13 +561,17 @@ function modelsView() {
         rollbackControl(v, c)))) : h("li", {}, "No versions yet."));
   };
 
-  replace(main, title("Models"), outcome, current, h("h2", {}, "Version history"), timeline);
+  const accuracy = accuracyPanel();
+  const drift = driftPanel();
+  replace(main, title("Models"), outcome, current, accuracy.el, drift.el, h("h2", {}, "Version history"), timeline);
   return every(3000, async () => {
     const [now, versions] = await Promise.all([
       predict("/v1/models/current").catch((e) => (e.status === 404 ? { data: null } : Promise.reject(e))),
       predict("/v1/models?limit=50"),
     ]);
     const next = [now.data, versions.data.items];
+    // The figures move with every rating, the history only with a decision: both are asked each time.
+    await Promise.all([accuracy.update(next[1], now.data?.version), drift.update(now.data?.version)]);
     if (JSON.stringify(next) === JSON.stringify(latest)) return; // keeps focus where it is
     latest = next;
     draw();

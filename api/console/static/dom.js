@@ -33,3 +33,17 @@ export function when(iso) {
 export function percent(value) {
   return typeof value === "number" ? `${(value * 100).toFixed(1)}%` : "—";
 }
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// The same builder for SVG elements (charts): geometry and classes only, since the page's
+// Content-Security-Policy allows no inline style.
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    el.setAttribute(name, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}

@@ -201,6 +201,32 @@ def test_an_alert_on_the_wrong_subscriptions_fails(tmp_path: Path) -> None:
     assert model.check_alert(broken) != []
 
 
+def test_the_input_drift_log_line_raises_an_alert(tf: model.Terraform) -> None:
+    from svmflow.handlers.drift_monitor import ALERT_EVENT
+
+    metric = tf.resource("google_logging_metric", "input_drift")
+    query = metric["filter"].replace('\\"', '"')
+    assert f'jsonPayload.event = "{ALERT_EVENT}"' in query
+    assert 'resource.labels.service_name = "${local.function_names["drift_monitor"]}"' in query
+    assert metric["label_extractors"] == {"model_version": "EXTRACT(jsonPayload.model_version)"}
+    descriptor = model.first(metric["metric_descriptor"])
+    assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "INT64")
+    policy = tf.resource("google_monitoring_alert_policy", "input_drift")
+    condition = model.first(model.first(policy["conditions"])["condition_threshold"])
+    assert (
+        'metric.type = "logging.googleapis.com/user/${google_logging_metric.input_drift.name}"'
+        in condition["filter"].replace('\\"', '"')
+    )
+    # Fires on the first drifted window of any model version.
+    assert (condition["comparison"], condition["threshold_value"], condition["duration"]) == (
+        "COMPARISON_GT",
+        0,
+        "0s",
+    )
+    assert model.first(condition["aggregations"])["group_by_fields"] == ["metric.label.model_version"]
+    assert policy["notification_channels"] == "${google_monitoring_notification_channel.email[*].id}"
+
+
 def test_required_outputs(tf: model.Terraform) -> None:
     assert {"ingest_api_url", "predict_api_url", "model_bucket", "topics"} <= set(tf.outputs)
 
