@@ -385,8 +385,7 @@ class ReadModel:
         )
 
     def drift_json(self, version: str) -> bytes | None:
-        body: bytes | None = self.client.hget(self._key("drift", version), "body")
-        return body
+        return _blob(self.client.hget(self._key("drift", version), "body"))
 
     def put_training_rows(self, rows: TrainingRowsView, decided_at: datetime) -> bool:
         """The training table's counts and quarantined rows as of the newest training."""
