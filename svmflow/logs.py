@@ -67,6 +67,7 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# StreamHandler is generic in typeshed only: StreamHandler[TextIO] fails at run time.
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stdout`` is now, so a redirected stdout still gets the logs."""
 
