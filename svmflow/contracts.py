@@ -29,6 +29,7 @@ BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Rating = Literal[0, 1]
 # A training job's state: queued, running, covered (another job trains on its labels) until it ends
 # promoted, rejected or failed; rolled_back is an operator's rollback.
+TrainingReason = Literal["labels", "manual", "drift"]
 Decision = Literal["queued", "running", "covered", "promoted", "rejected", "failed", "rolled_back"]
 PENDING_DECISIONS = ("queued", "running")
 
@@ -172,7 +173,7 @@ class TrainingRequest(Contract, kw_only=True):
     input drift."""
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    reason: Literal["labels", "manual", "drift"]
+    reason: TrainingReason
     requested_at: datetime
     new_labels: int = 0
 
