@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from svmflow import topology
 from svmflow.contracts import Feedback, TrainingRequest
@@ -137,9 +138,9 @@ def _store(db: Database, session: Any, incoming: dict[str, dict[str, Any]]) -> i
     return new_labels
 
 
-def _claim_trigger(  # type: ignore[no-untyped-def]
+def _claim_trigger(
     db: Database,
-    session,
+    session: Session,
     new_labels: int,
     ratings: tuple[int, int],
     min_new_labels: int,

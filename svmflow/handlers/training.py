@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TypeVar
 
 import msgspec
@@ -86,7 +87,7 @@ def handle(
     or covered by a job that trains on its labels. Only a training that fails for a transient reason
     raises, so the request is redelivered; a busy service is never an error."""
     job_id = job_queue.job_id_for(request.request_id)
-    deps = {"db": db, "registry": registry, "publisher": publisher, "options": options}
+    run = partial(_run, db=db, registry=registry, publisher=publisher, options=options)
     holder = job_queue.new_holder()
     if (recorded := registry.job_outcome(job_id)) is not None:
         event = _republish(publisher, recorded, context)
@@ -100,7 +101,7 @@ def handle(
         if admission.verdict == "in_progress":
             admission = _await_other_delivery(db, request, holder, options)
         if admission.verdict == "run":
-            event = _run(job_id, request, holder, context, **deps)  # type: ignore[arg-type]
+            event = run(job_id, request, holder, context)
         else:
             event = status_event(admission.record, request)
             _publish(publisher, contracts.encode(event), context)
@@ -112,10 +113,10 @@ def handle(
     ) is not None:
         follow_up = TrainingRequest(
             request_id=queued.request_id,
-            reason=queued.reason,  # type: ignore[arg-type]
+            reason=queued.reason,
             requested_at=as_utc(queued.received_at),
         )
-        _run(queued.job_id, follow_up, holder, context, **deps)  # type: ignore[arg-type]
+        run(queued.job_id, follow_up, holder, context)
     return event
 
 
@@ -139,7 +140,7 @@ def status_event(record: TrainingRequestRecord, request: TrainingRequest) -> Mod
     return ModelEvent(
         job_id=record.job_id,
         request_id=record.request_id,
-        decision=record.status,  # type: ignore[arg-type]
+        decision=record.status,
         reason=record.detail,
         candidate_version=None,
         current_version=None,
