@@ -22,6 +22,7 @@ from api.errors import EXCEPTION_HANDLERS, PROBLEM_JSON, UnavailableError
 from api.models import Health
 from api.openapi import ingest_document, predict_document
 from api.service import Backend, Service
+from svmflow import telemetry
 from svmflow.config import Settings
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -70,20 +71,37 @@ def _openapi(document: dict[str, object]) -> Endpoint:
     return serve
 
 
+def _telemetry(service: Service, name: str) -> tuple[list[BaseRoute], list[Middleware]]:
+    """Traces and metrics, when the settings turn them on: the middleware and ``GET /metrics``."""
+    active = telemetry.configure(service.settings)
+    if active is None:
+        return [], []
+    from api.telemetry import TelemetryMiddleware, metrics_route
+
+    if name == "ingest":
+        active.watch_pending(service.backend.read_model)
+    routes: list[BaseRoute] = [metrics_route(active)] if active.scrape_reader is not None else []
+    return routes, [Middleware(TelemetryMiddleware, telemetry=active, api=name)]
+
+
 def _app(
     service: Service,
     routes: list[BaseRoute],
     document: dict[str, object],
     outer: list[Middleware] | None = None,
+    *,
+    name: str,
 ) -> Starlette:
+    observed, observing = _telemetry(service, name)
     common: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", _openapi(document), methods=["GET"]),
+        *observed,
     ]
     app = Starlette(
         routes=common + routes,
-        middleware=[*(outer or []), Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)],
+        middleware=[*observing, *(outer or []), Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.service = service
@@ -129,7 +147,7 @@ def create_ingest_app(
         expose_headers=["Location"],
         max_age=600,
     )
-    return _app(service, routes, ingest_document(max_body_bytes), outer=[cors])
+    return _app(service, routes, ingest_document(max_body_bytes), outer=[cors], name="ingest")
 
 
 def create_predict_app(
@@ -141,6 +159,7 @@ def create_predict_app(
         Route("/v1/batches", protected(predict.list_batches), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.get_batch), methods=["GET"]),
         Route("/v1/batches/{batch_id}", protected(predict.rate_batch), methods=["PATCH"]),
+        Route("/v1/batches/{batch_id}/deliveries", protected(predict.batch_deliveries), methods=["GET"]),
         Route(
             "/v1/batches/{batch_id}/training-labels",
             protected(predict.batch_training_labels),
@@ -161,4 +180,4 @@ def create_predict_app(
     ]
     policy = console.content_security_policy([console.origin(ingest_at)])
     headers = Middleware(console.PageHeaders, policy=policy)
-    return _app(service, routes, predict_document(), outer=[headers])
+    return _app(service, routes, predict_document(), outer=[headers], name="predict")

@@ -10,65 +10,41 @@ import re
 from datetime import UTC, datetime
 
 import msgspec
-import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.batch_problems import submission_problem
 from api.body import decode_json, read_body
-from api.errors import BadRequestError, UnavailableError, UnprocessableError
+from api.errors import BadRequestError, UnavailableError
 from api.models import BatchAccepted, BatchSubmission
 from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import PredictionRequest
+from svmflow.domain.batch_rules import first_breach
+from svmflow.webhooks.urls import UnsafeUrlError, check_url, policy_for
 
 # Inflated body size. With at most 64 features per row and 10,000 rows, re-encoding can add at most
 # two bytes per number ("1" becomes "1.0"), so the message stays under Pub/Sub's 10 MB limit.
 MAX_BODY_BYTES = 5 * 1024 * 1024
-MAX_FEATURE_MAGNITUDE = 1e100
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 _decoder = msgspec.json.Decoder(BatchSubmission)
 
 
 def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
-    """What the types cannot say: columns that line up, unique subjects, the model's width, finite
-    numbers. Raises ``UnprocessableError`` naming the first field at fault."""
-    subjects, features = batch.subjects, batch.features
-    if len(features) != len(subjects):
-        raise UnprocessableError(
-            f"features has {len(features)} rows but subjects has {len(subjects)}; send one row per subject",
-            field="features",
-        )
-    first_seen: dict[str, int] = {}
-    for index, subject in enumerate(subjects):
-        earlier = first_seen.setdefault(subject, index)
-        if earlier != index:
-            raise UnprocessableError(
-                f"subject {subject!r} appears twice (also at subjects[{earlier}]); subjects must be unique",
-                field=f"subjects[{index}]",
-            )
-    width = n_features if n_features is not None else len(features[0])
-    for index, row in enumerate(features):
-        if len(row) != width:
-            expected = "the current model expects" if n_features is not None else "the first row has"
-            raise UnprocessableError(
-                f"row has {len(row)} features but {expected} {width}", field=f"features[{index}]"
-            )
-    values = np.asarray(features, dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.all():
-        at_row, at_column = (int(i) for i in np.argwhere(~finite)[0])
-        raise UnprocessableError("features must be finite numbers", field=f"features[{at_row}][{at_column}]")
-    # Far beyond any real measurement, and beyond it the model's arithmetic can overflow.
-    too_large = np.abs(values) > MAX_FEATURE_MAGNITUDE
-    if too_large.any():
-        at_row, at_column = (int(i) for i in np.argwhere(too_large)[0])
-        raise UnprocessableError(
-            f"features must be between -{MAX_FEATURE_MAGNITUDE:g} and {MAX_FEATURE_MAGNITUDE:g}",
-            field=f"features[{at_row}][{at_column}]",
-        )
+    """What the types cannot say (``domain.batch_rules``): columns that line up, unique subjects, the
+    model's width, finite numbers. Raises ``UnprocessableError`` naming the first field at fault."""
+    breach = first_breach(
+        batch.subjects,
+        {"features": batch.features},
+        features=batch.features,
+        width=n_features,
+        check_numbers=True,
+    )
+    if breach is not None:
+        raise submission_problem(breach, n_features)
 
 
 def idempotency_key_of(request: Request) -> str | None:
@@ -80,6 +56,18 @@ def idempotency_key_of(request: Request) -> str | None:
             "Idempotency-Key must be 1 to 255 visible ASCII characters", field="Idempotency-Key"
         )
     return key
+
+
+def callback_url(service: Service, batch: BatchSubmission, identity: str) -> str | None:
+    """The batch's own callback URL, checked against SSRF now (and again at each delivery), or the
+    API key's default one. Raises ``BadRequestError`` naming what is wrong with the URL."""
+    if batch.callback_url is None:
+        return service.settings.webhook_urls_by_key.get(identity)
+    try:
+        check_url(batch.callback_url, policy_for(service.settings.webhook_allowances))
+    except UnsafeUrlError as exc:
+        raise BadRequestError(str(exc), field="callback_url") from exc
+    return batch.callback_url
 
 
 def _accepted(service: Service, batch_id: str, count: int, submitted_at: datetime) -> Response:
@@ -110,6 +98,7 @@ async def submit_batch(request: Request) -> Response:
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
     check_batch(batch, current.n_features)
+    callback = await run_in_threadpool(callback_url, service, batch, request.state.identity)
 
     if idempotency_key is None:
         batch_id = service.batch_ids.issue()
@@ -123,7 +112,11 @@ async def submit_batch(request: Request) -> Response:
 
     submitted_at = datetime.now(UTC)
     message = PredictionRequest(
-        batch_id=batch_id, subjects=batch.subjects, features=batch.features, submitted_at=submitted_at
+        batch_id=batch_id,
+        subjects=batch.subjects,
+        features=batch.features,
+        submitted_at=submitted_at,
+        callback_url=callback,
     )
     await publish_or_unavailable(
         service,

@@ -12,11 +12,12 @@ from typing import Annotated, Literal
 import msgspec
 
 from svmflow.bulk.progress import BulkView
-from svmflow.contracts import MAX_ROWS, FeatureRow, Rating, Subject
+from svmflow.contracts import MAX_ROWS, CallbackUrl, FeatureRow, Rating, Subject
 from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
 from svmflow.views import (
+    BatchDeliveries,
     BatchFailed,
     BatchResult,
     BatchView,
@@ -34,6 +35,9 @@ class BatchSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     subjects: Subjects
     features: Annotated[list[FeatureRow], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+    # An https URL to POST a signed notification to once the batch is done or failed (Standard
+    # Webhooks 1.0); without it, the API key's default callback, if one is configured.
+    callback_url: CallbackUrl | None = None
 
 
 class BatchAccepted(msgspec.Struct, kw_only=True):
@@ -77,6 +81,11 @@ class ExplainedBatch(msgspec.Struct, kw_only=True):
 class ModelPerformance(VersionPerformance, kw_only=True):
     """A model version's live accuracy, balanced accuracy and per-class recall from rated predictions,
     overall and per UTC day of prediction; each figure with its 95% Wilson interval and its count."""
+
+
+class Deliveries(BatchDeliveries, kw_only=True):
+    """A batch's completion webhooks: each one's URL, event, state (pending, delivered, failed after
+    the last attempt, or disabled by a 410) and every attempt with its HTTP status or error."""
 
 
 class ModelDrift(DriftView, kw_only=True):

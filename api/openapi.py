@@ -20,6 +20,7 @@ from api.models import (
     BulkPending,
     BulkSubmission,
     DeadLetterListing,
+    Deliveries,
     ExplainedBatch,
     FeedbackAccepted,
     FeedbackSubmission,
@@ -44,6 +45,7 @@ _TYPES = (
     Batch,
     ExplainedBatch,
     BatchFailure,
+    Deliveries,
     BatchPage,
     DeadLetterListing,
     ReplayAccepted,
@@ -391,6 +393,16 @@ def predict_document() -> dict[str, Any]:
                     ),
                     requestBody=_body("RollbackSubmission"),
                 )
+            },
+            "/v1/batches/{batch_id}/deliveries": {
+                "parameters": [_BATCH_ID],
+                "get": _operation(
+                    "A batch's completion webhooks and every delivery attempt",
+                    {
+                        "200": _json("Deliveries", "Deliveries, empty until one is recorded"),
+                        **_problems(401, 404, 503),
+                    },
+                ),
             },
             "/v1/dead-letters": {
                 "get": _operation(

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.batch_problems import ratings_problem
 from api.body import decode_json, read_body
 from api.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from api.models import (
@@ -30,10 +31,11 @@ from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import Feedback
+from svmflow.domain.batch_rules import first_breach
 from svmflow.domain.drift_windows import empty_view
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
 from svmflow.domain.performance import version_performance
-from svmflow.views import BatchView, ExplanationInputs
+from svmflow.views import BatchDeliveries, BatchView, ExplanationInputs
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -131,6 +133,16 @@ async def _get_explained_batch(request: Request, batch_id: str) -> Response:
     return json_response(await run_in_threadpool(explained, body, inputs))
 
 
+async def batch_deliveries(request: Request) -> Response:
+    """The batch's completion webhooks and every attempt, as the delivery functions last recorded
+    them; none until a webhook is recorded (the batch is pending, or named no callback URL)."""
+    batch_id = _issued_batch_id(request)
+    body = await run_in_threadpool(_service(request).read_model.deliveries_json, batch_id)
+    if body is None:
+        return json_response(BatchDeliveries(batch_id=batch_id, deliveries=[]))
+    return Response(body, media_type="application/json")
+
+
 def encode_cursor(service: Service, submitted_at: float, batch_id: str) -> str:
     """The position after a page, sealed so that a cursor cut short or edited is refused, not read as
     another position (which would answer a wrong page)."""
@@ -183,16 +195,8 @@ async def rate_batch(request: Request) -> Response:
     batch_id = _issued_batch_id(request)
     body = await read_body(request, MAX_FEEDBACK_BYTES)
     feedback = decode_json(body, _feedback_decoder)
-    if len(feedback.ratings) != len(feedback.subjects):
-        raise UnprocessableError(
-            f"ratings has {len(feedback.ratings)} entries but subjects has {len(feedback.subjects)}",
-            field="ratings",
-        )
-    seen: set[str] = set()
-    for index, subject in enumerate(feedback.subjects):
-        if subject in seen:
-            raise UnprocessableError(f"subject {subject!r} is rated twice", field=f"subjects[{index}]")
-        seen.add(subject)
+    if (breach := first_breach(feedback.subjects, {"ratings": feedback.ratings})) is not None:
+        raise ratings_problem(breach)
     view = await run_in_threadpool(service.read_model.get_batch, batch_id)
     if view is None and await run_in_threadpool(service.read_model.get_failure, batch_id) is not None:
         raise ConflictError(

@@ -26,6 +26,7 @@ from bench import (
     prediction_core,
     profile_stages,
     systems,
+    telemetry_overhead,
     training_cv,
 )
 from bench.common import RESULTS
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, An
     "profile_stages": (profile_stages.main_after, profile_stages.summary_table),
     "bulk_file": (bulk_file.main, bulk_file.table),
     "training_cv": (training_cv.main, training_cv.table),
+    "telemetry_overhead": (telemetry_overhead.main, telemetry_overhead.table),
 }
 # Figures that need a plot of their own; the others are drawn in ``_plot``.
 PLOTS: dict[str, Callable[[dict[str, Any], Path], Path]] = {

@@ -98,12 +98,14 @@ def bare(workdir: Path) -> Iterator[System]:
 
 
 @contextlib.contextmanager
-def embedded(workdir: Path) -> Iterator[System]:
+def embedded(workdir: Path, **settings: str) -> Iterator[System]:
+    """``settings``: more environment for ``svmflow run`` (``SVMFLOW_TELEMETRY="otlp"``, say)."""
     ingest, predict = free_port(), free_port()
     env = _env(
         SVMFLOW_STATE_DIR=str(workdir / "state"),
         SVMFLOW_EMBEDDED_REDIS_PORT=str(free_port()),
         SVMFLOW_LOG_LEVEL="WARNING",
+        **settings,
     )
     args = [sys.executable, "-m", "svmflow", "run", "--ingest-port", str(ingest)]
     args += ["--predict-port", str(predict)]

@@ -29,6 +29,7 @@ from devstack.secret_manager import LocalSecretManager
 from svmflow import topology
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.runtime.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class EmulatedStack:
         self.apis: dict[str, Child] = {}
         self._saved_env: dict[str, str | None] = {}
         self._container: Container | None = None
+        self.ticker: Ticker | None = None
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -176,6 +178,9 @@ class EmulatedStack:
             # Push subscriptions last: their first delivery finds the functions listening.
             urls = {name: self.function_url(name) for name in topology.FUNCTIONS}
             pubsub_emulator.create_topology(c.project, urls, c.policy)
+            # Cloud Scheduler's job when deployed: completion webhooks whose retry is due are sent.
+            self.ticker = Ticker(self.container.publisher, self.container.settings.webhook_tick_seconds)
+            self.ticker.start()
         except BaseException:
             self.stop()
             raise
@@ -206,6 +211,9 @@ class EmulatedStack:
         return [child for child in found if child is not None]
 
     def stop(self) -> None:
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
         children = self.children()
         with ThreadPoolExecutor(max_workers=max(1, len(children))) as pool:
             list(pool.map(lambda child: child.stop(grace=5), children))

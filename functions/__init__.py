@@ -14,7 +14,7 @@ from typing import Any
 
 import functions_framework
 
-from svmflow import topology
+from svmflow import telemetry, topology
 from svmflow.bootstrap import default_container
 from svmflow.errors import PermanentError
 from svmflow.runtime.cloud_events import delivery_from_cloud_event
@@ -27,7 +27,9 @@ def entry_point(function: str) -> Callable[[Any], None]:
 
     def run(cloud_event: Any) -> None:
         """Return to acknowledge; raise to have Pub/Sub redeliver."""
-        processor = default_container().processor(function)
+        container = default_container()
+        telemetry.configure(container.settings)
+        processor = container.processor(function)
         try:
             delivery = delivery_from_cloud_event(cloud_event, processor.topic)
         except PermanentError as exc:  # no message to dead-letter: say so and acknowledge

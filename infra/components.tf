@@ -3,7 +3,7 @@
 # tests/unit/infra checks them against svmflow/topology.py and main.py.
 
 locals {
-  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays", "drift-events"]
+  topics = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays", "drift-events", "webhook-ticks"]
 
   # Key: the entry point exported by main.py.
   #   topic / publishes: must equal svmflow.topology.FUNCTIONS.
@@ -220,7 +220,7 @@ locals {
     # An operator's replay: pulls the dead letter from its subscription and publishes it again.
     dead_letter_replay = {
       topic         = "dead-letter-replays"
-      publishes     = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays", "drift-events"]
+      publishes     = ["prediction-requests", "predictions", "feedback", "training-requests", "models", "bulk-requests", "bulk-predictions", "rollback-requests", "dead-letter-replays", "drift-events", "webhook-ticks"]
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
@@ -231,6 +231,51 @@ locals {
       redis         = true
       bucket        = ""
       secrets       = ["db-password"]
+    }
+    # Completion webhooks: a batch done or failed records a delivery and tries it at once; the
+    # scheduler's tick (scheduler.tf) retries what is due. They call the internet: public traffic
+    # leaves directly (the connector carries private ranges only, which the SSRF check refuses).
+    batch_done_webhooks = {
+      topic         = "predictions"
+      publishes     = []
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 120
+      concurrency   = 1
+      warm          = false
+      max_instances = 1
+      db            = true
+      redis         = true
+      bucket        = ""
+      secrets       = ["db-password", "webhook-secret"]
+    }
+    batch_failed_webhooks = {
+      topic         = "prediction-requests-dead-letter"
+      publishes     = []
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 120
+      concurrency   = 1
+      warm          = false
+      max_instances = 1
+      db            = true
+      redis         = true
+      bucket        = ""
+      secrets       = ["db-password", "webhook-secret"]
+    }
+    webhook_retries = {
+      topic         = "webhook-ticks"
+      publishes     = []
+      memory        = "512Mi"
+      cpu           = "0.333"
+      timeout       = 300 # stops taking deliveries after a budget below this; the next tick goes on
+      concurrency   = 1
+      warm          = false
+      max_instances = 1
+      db            = true
+      redis         = true
+      bucket        = ""
+      secrets       = ["db-password", "webhook-secret"]
     }
   }
 

@@ -96,6 +96,15 @@ locals {
   backlog_subscription_regex = "(${join("|", values(local.subscription_names))})"
 }
 
+# The service metrics the code exports with OpenTelemetry (svmflow/telemetry) when SVMFLOW_TELEMETRY
+# is gcp: requests and latency, predictions per model version and class, the oldest pending batch,
+# dead letters and time per function.
+resource "google_monitoring_dashboard" "service" {
+  dashboard_json = file("${path.module}/dashboard.json")
+
+  depends_on = [google_project_service.enabled]
+}
+
 # Input drift: the drift monitor logs one line with "event": "input_drift" for each window of a
 # model version's live inputs that drifted from its training data (svmflow/handlers/drift_monitor.py).
 # The log-based metric counts those lines per model version; the alert fires on the first.

@@ -4,7 +4,9 @@ locals {
   secret_prefix = var.name_prefix
   # Generated here so a fresh deploy works end to end; rotate with `gcloud secrets versions add`.
   # db-password is the application role's (svmflow_app) password.
-  generated_secrets = ["db-password", "api-keys", "id-signing-key"]
+  # webhook-secret signs completion webhooks (Standard Webhooks: whsec_ and base64); during a
+  # rotation it holds the new and the old secret, space separated, and both sign.
+  generated_secrets = ["db-password", "api-keys", "id-signing-key", "webhook-secret"]
   # Given to the components by the platform, never read by the code from Secret Manager:
   # redis-url as SVMFLOW_REDIS_URL, redis-ca as a file, migrate-database-url (the owner's URL)
   # as the migrate job's SVMFLOW_DATABASE_URL.
@@ -33,11 +35,17 @@ resource "random_password" "id_signing_key" {
   special = false
 }
 
+resource "random_password" "webhook_secret" {
+  length  = 48
+  special = false
+}
+
 resource "google_secret_manager_secret_version" "generated" {
   for_each = {
     "db-password"    = random_password.db_app.result
     "api-keys"       = random_password.api_key.result
     "id-signing-key" = random_password.id_signing_key.result
+    "webhook-secret" = "whsec_${base64encode(random_password.webhook_secret.result)}"
   }
 
   secret      = google_secret_manager_secret.runtime[each.key].id

@@ -12,7 +12,7 @@ locals {
       db_disk_size_gb           = 10
       db_point_in_time_recovery = false # daily backups only: no write-ahead log storage to pay for
       db_retained_backups       = 7
-      db_max_connections        = 50
+      db_max_connections        = 56 # every function instance's pool (2 each) plus 10 reserved
       redis_tier                = "BASIC"
       redis_memory_gb           = 1
       warm_function_instances   = 0 # the first prediction after a quiet spell waits for a cold start

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from svmflow.handlers.training import TrainingOptions
     from svmflow.read_model import ReadModel
     from svmflow.runtime.embedded_bus import EmbeddedBus
+    from svmflow.webhook_deliveries import Sender
 
 T = TypeVar("T")
 
@@ -247,6 +248,21 @@ class Container:
             outlier_iqr=s.quarantine_iqr,
             retrain_min_labels=s.retrain_floor_new_labels,
             retrain_max_labels=s.retrain_max_new_labels,
+        )
+
+    @dependency
+    def webhook_sender(self) -> Sender:
+        """How completion webhooks are sent: signing secrets, the SSRF policy, TLS trust, the schedule."""
+        from svmflow.webhook_deliveries import Sender, tls_context
+        from svmflow.webhooks.urls import policy_for
+
+        s = self.settings
+        return Sender(
+            secrets=self.secrets,
+            policy=policy_for(s.webhook_allowances),
+            retry_scale=s.webhook_retry_scale,
+            timeout_seconds=s.webhook_timeout_seconds,
+            tls=tls_context(s.webhook_ca_file),
         )
 
     @dependency

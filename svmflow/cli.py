@@ -580,7 +580,7 @@ def cmd_rebuild_cache(settings: Settings, _: argparse.Namespace) -> int:
     counts = operations.rebuild_read_model(container)
     print(
         f"read model rebuilt: {counts['batches']} batches, {counts['models']} models, {counts['jobs']} jobs, "
-        f"{counts['dead_letters']} dead letters"
+        f"{counts['dead_letters']} dead letters, the webhooks of {counts['webhooks']} batches"
     )
     return 0
 

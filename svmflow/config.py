@@ -25,6 +25,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 Mode = Literal["embedded", "emulated", "gcp"]
 GateMetric = Literal["auto", "accuracy", "balanced_accuracy", "macro_f1"]
 ClassWeight = Literal["none", "balanced"]
+TelemetryExport = Literal["off", "console", "otlp", "gcp"]
 
 ENV_PREFIX = "SVMFLOW_"
 SEED_DATA = Path(__file__).resolve().parent.parent / "data" / "banknote.csv"
@@ -77,6 +78,19 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR`; logs are JSON lines"
     )
+    # Traces and metrics (svmflow/telemetry).
+    telemetry: TelemetryExport = Field(
+        default="off",
+        description="OpenTelemetry traces and metrics: `off`, `console`, `otlp` (to "
+        "`OTEL_EXPORTER_OTLP_ENDPOINT`, extra `svmflow[otlp]`) or `gcp` (Cloud Trace and Cloud "
+        "Monitoring, extra `svmflow[gcp-telemetry]`); one batch is one trace from its POST to its poll",
+    )
+    metrics_prometheus: bool = Field(
+        default=False,
+        description="`on`: both APIs serve the process's metrics at `GET /metrics` in Prometheus text "
+        "format (no API key: keep it local)",
+        json_schema_extra=_shown("`off`"),
+    )
     project: str = Field(default="svmflow-local", description="Google Cloud project (topics, secrets)")
     database_url: str = Field(
         default="",
@@ -121,6 +135,38 @@ class Settings(BaseSettings):
     console_origins: str = Field(
         default="",
         description="more browser origins allowed to call the ingest API, comma separated",
+        json_schema_extra=_shown("(none)"),
+    )
+    webhook_allow: str = Field(
+        default="",
+        description="callback addresses allowed besides public ones: `loopback` and/or `private` "
+        "(comma separated; tests and private deployments only)",
+        json_schema_extra=_shown("(none)"),
+    )
+    webhook_key_urls: str = Field(
+        default="",
+        description="default callback URL per API key for batches naming none: space-separated "
+        "`IDENTITY=URL`, IDENTITY the first 32 hex digits of the key's SHA-256",
+        json_schema_extra=_shown("(none)"),
+    )
+    webhook_retry_scale: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="multiplies the completion webhooks' retry schedule "
+        "(5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each +/-20%)",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="timeout of one webhook attempt (connect, TLS, answer)"
+    )
+    webhook_tick_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="embedded and emulated modes: how often due webhook retries are sent "
+        "(Cloud Scheduler's job every minute when deployed)",
+    )
+    webhook_ca_file: str = Field(
+        default="",
+        description="PEM file of extra certificate authorities trusted for callback URLs",
         json_schema_extra=_shown("(none)"),
     )
     secret_prefix: str = Field(
@@ -282,6 +328,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def webhook_allowances(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.webhook_allow.split(",") if part.strip())
+
+    @property
+    def webhook_urls_by_key(self) -> dict[str, str]:
+        """Each API key identity's default callback URL (every address is checked at each delivery)."""
+        return _urls_by_key(self.webhook_key_urls)
+
+    @property
     def c_values(self) -> tuple[float, ...]:
         return tuple(float(x) for x in self.c_grid.split(",") if x.strip())
 
@@ -310,6 +365,19 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one C, all above 0")
         return value
 
+    @field_validator("webhook_allow")
+    @classmethod
+    def _webhook_allowances_are_known(cls, value: str) -> str:
+        if {part.strip() for part in value.split(",") if part.strip()} - {"loopback", "private"}:
+            raise ValueError("may name loopback and private only")
+        return value
+
+    @field_validator("webhook_key_urls")
+    @classmethod
+    def _webhook_key_urls_are_pairs(cls, value: str) -> str:
+        _urls_by_key(value)
+        return value
+
     @model_validator(mode="after")
     def _stores_are_given_outside_embedded_mode(self) -> Settings:
         if self.mode != "embedded" and not self.database_url:
@@ -327,6 +395,18 @@ class Settings(BaseSettings):
 
     def _explicit_values(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+def _urls_by_key(value: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entry in value.split():
+        identity, sep, url = entry.partition("=")
+        if not sep or not identity or not url:
+            raise ValueError(f"{entry!r} is not IDENTITY=URL")
+        if not url.startswith("https://"):
+            raise ValueError(f"the callback URL for {identity} must use https")
+        found[identity] = url
+    return found
 
 
 def variable(name: str) -> str:

@@ -8,24 +8,29 @@ JSON Schemas in ``schema/messages`` are generated from these classes (``svmflow 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sized
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 
 from svmflow import topology
+from svmflow.domain import batch_rules
+
+# `X as X`: re-exported, the contract's limits are imported from here.
+from svmflow.domain.batch_rules import MAX_FEATURES as MAX_FEATURES
+from svmflow.domain.batch_rules import MAX_ROWS as MAX_ROWS
+from svmflow.domain.batch_rules import MAX_SUBJECT_LENGTH as MAX_SUBJECT_LENGTH
 from svmflow.domain.drift_windows import FeatureFigures
 from svmflow.domain.explanations import Explainer
 from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
 SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the field's
-MAX_SUBJECT_LENGTH = 128
-MAX_FEATURES = 64
-MAX_ROWS = 10_000
 
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBJECT_LENGTH)]
 FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+CallbackUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Rating = Literal[0, 1]
 # A training job's state: queued, running, covered (another job trains on its labels) until it ends
 # promoted, rejected or failed; rolled_back is an operator's rollback.
@@ -46,15 +51,23 @@ class Contract(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_de
     schema_version: Literal[1] = SCHEMA_VERSION
 
 
-def _check_columns(owner: str, subjects: list[str], **columns: list[Any]) -> None:
-    """Column lists must line up with ``subjects``; subjects must be unique within a batch."""
-    if not subjects:
+def _check_batch(
+    owner: str, subjects: list[str], columns: Mapping[str, Sized], rows: list[list[float]] | None = None
+) -> None:
+    """The batch rules (``domain.batch_rules``): columns that line up with ``subjects``, subjects
+    unique within the batch, and feature ``rows`` (when given) of one width."""
+    breach = batch_rules.first_breach(subjects, columns, features=rows)
+    if breach is None:
+        return
+    if isinstance(breach, batch_rules.NoSubjects):
         raise ValueError(f"{owner}: subjects must not be empty")
-    for name, column in columns.items():
-        if len(column) != len(subjects):
-            raise ValueError(f"{owner}: {name} has {len(column)} entries but subjects has {len(subjects)}")
-    if len(set(subjects)) != len(subjects):
+    if isinstance(breach, batch_rules.MisalignedColumn):
+        raise ValueError(
+            f"{owner}: {breach.name} has {breach.entries} entries but subjects has {breach.subjects}"
+        )
+    if isinstance(breach, batch_rules.RepeatedSubject):
         raise ValueError(f"{owner}: subjects must be unique within a batch")
+    raise ValueError(f"{owner}: every feature row must have the same length")
 
 
 class BulkChunk(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -78,12 +91,11 @@ class PredictionRequest(Contract, kw_only=True):
     features: Annotated[list[FeatureRow], msgspec.Meta(max_length=MAX_ROWS)]
     submitted_at: datetime
     bulk: BulkChunk | None = None
+    # Where to POST a signed notification once the batch is done or failed (checked by the ingest API).
+    callback_url: CallbackUrl | None = None
 
     def __post_init__(self) -> None:
-        _check_columns("prediction request", self.subjects, features=self.features)
-        width = len(self.features[0])
-        if any(len(row) != width for row in self.features):
-            raise ValueError("prediction request: every feature row must have the same length")
+        _check_batch("prediction request", self.subjects, {"features": self.features}, rows=self.features)
 
 
 class Predictions(Contract, kw_only=True):
@@ -100,18 +112,15 @@ class Predictions(Contract, kw_only=True):
     # The model's scaler and weights (a few dozen numbers), so the read model can explain any record
     # of the batch exactly without reaching the model.
     explainer: Explainer | None = None
+    # The request's callback URL, carried on to the function that sends the completion webhook.
+    callback_url: CallbackUrl | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, msgspec.Raw):  # forwarded verbatim by the prediction function
-            _check_columns("predictions", self.subjects, labels=self.labels, scores=self.scores)
+            _check_batch("predictions", self.subjects, {"labels": self.labels, "scores": self.scores})
             return
-        _check_columns(
-            "predictions",
-            self.subjects,
-            features=self.features,
-            labels=self.labels,
-            scores=self.scores,
-        )
+        columns: dict[str, Sized] = {"features": self.features, "labels": self.labels, "scores": self.scores}
+        _check_batch("predictions", self.subjects, columns)
 
 
 FeedbackKind = Literal["sample", "corrections"]
@@ -134,7 +143,7 @@ class Feedback(Contract, kw_only=True):
     labelled_by: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
     def __post_init__(self) -> None:
-        _check_columns("feedback", self.subjects, ratings=self.ratings)
+        _check_batch("feedback", self.subjects, {"ratings": self.ratings})
 
 
 class BulkRequest(Contract, kw_only=True):
@@ -280,6 +289,11 @@ class ModelEvent(Contract, kw_only=True):
         )
 
 
+class WebhookTick(Contract, kw_only=True):
+    """Published every minute (Cloud Scheduler; a timer in the embedded runtime): deliver the
+    completion webhooks that are due. It carries nothing else, so a scheduler can send it verbatim."""
+
+
 class _FeaturesOnly(msgspec.Struct):
     features: msgspec.Raw
 
@@ -300,6 +314,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     topology.BULK_PREDICTIONS: BulkPredictions,
     topology.ROLLBACK_REQUESTS: RollbackRequest,
     topology.DEAD_LETTER_REPLAYS: DeadLetterReplay,
+    topology.WEBHOOK_TICKS: WebhookTick,
     topology.DRIFT_EVENTS: DriftEvent,
 }
 

@@ -9,11 +9,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from svmflow import topology
 from svmflow.contracts import DeadLetterReplay
 from svmflow.db.database import Database, as_utc
+from svmflow.db.stores.dead_letters import DeadLetterRow, DeadLetterStore
 from svmflow.db.tables import DeadLetterRecord
 from svmflow.messaging import DeadLetter, publish
 from svmflow.ports import Publisher
@@ -75,28 +74,18 @@ def mark_replayed(
     """Record ``replayed`` as replayed now. A dead letter not recorded yet gets a row too, so its late
     delivery to the recording function changes nothing."""
     now = datetime.now(UTC)
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, DeadLetterRow] = {}
     for letter in replayed:
         rows[letter.message_id] = record_row(letter.message_id, letter.topic, letter.attributes, now)
     if not rows:
         return
-    with db.transaction() as session:
-        db.insert_ignore(session, DeadLetterRecord, list(rows.values()))
-        for row in session.scalars(
-            select(DeadLetterRecord).where(DeadLetterRecord.message_id.in_(rows)).with_for_update()
-        ):
-            if row.replayed_at is None:
-                row.replayed_at = now
+    DeadLetterStore(db).mark_replayed(rows, now)
     forget_replayed(db, read_model, rows)
 
 
 def forget_replayed(db: Database, read_model: ReadModel, message_ids: Iterable[str]) -> None:
     ids = list(message_ids)
-    with db.transaction() as session:
-        batches = {
-            row.message_id: row.batch_id
-            for row in session.scalars(select(DeadLetterRecord).where(DeadLetterRecord.message_id.in_(ids)))
-        }
+    batches = DeadLetterStore(db).batches_of(ids)
     for message_id in ids:
         forget(read_model, message_id, batches.get(message_id))
 
@@ -124,7 +113,7 @@ def announce(publisher: Publisher, replayed: Iterable[DeadLetter], requested_by:
 
 def record_row(
     message_id: str, topic: str, attributes: dict[str, str], replayed_at: datetime | None
-) -> dict[str, Any]:
+) -> DeadLetterRow:
     """A dead letter's row as far as a replay knows it (the recording function knows more)."""
     now = datetime.now(UTC)
     batch_id = attributes.get("batch_id")

@@ -18,6 +18,7 @@ from svmflow.config import Settings
 from svmflow.contracts import ModelEvent
 from svmflow.errors import SvmflowError, TransientError
 from svmflow.runtime import memory
+from svmflow.runtime.ticker import Ticker
 
 if TYPE_CHECKING:
     import fakeredis
@@ -82,6 +83,7 @@ class EmbeddedSystem:
     _servers: list[_RunningServer] = field(init=False, default_factory=list)
     _lock_file: IO[str] | None = field(init=False, default=None)
     _trimmer: memory.IdleTrimmer | None = field(init=False, default=None)
+    _ticker: Ticker | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         memory.limit_arenas()  # before any thread of the system starts
@@ -143,6 +145,8 @@ class EmbeddedSystem:
         c.subscribe_all(c.bus)
         c.bus.start(self.workers)
         self._trimmer = memory.IdleTrimmer(c.bus.busy).start()
+        # Cloud Scheduler's job in a deployment: completion webhooks whose retry is due are sent.
+        self._ticker = Ticker(c.bus, self.settings.webhook_tick_seconds).start()
         added = operations.seed(c)
         if added:
             log.info("seeded %d training rows", added)
@@ -215,6 +219,8 @@ class EmbeddedSystem:
         self._servers.clear()
         if self._trimmer is not None:
             self._trimmer.stop()
+        if self._ticker is not None:
+            self._ticker.stop()
         self.container.bus.stop()
         server = self._redis_server
         if server is not None:

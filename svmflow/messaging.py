@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from svmflow import contracts
+from svmflow import contracts, telemetry
 from svmflow.ports import Publisher
 
 PUBLISH_TIMEOUT_SECONDS = 30.0
@@ -88,10 +88,13 @@ def publish(
     """Publish and wait until the bus has accepted the message, so nothing is acknowledged early."""
     attributes = {
         "schema_version": str(contracts.SCHEMA_VERSION),
-        "traceparent": new_traceparent(traceparent),
+        # With telemetry on, the span in progress (the request's, or the function's) is the parent.
+        "traceparent": telemetry.current_traceparent() or new_traceparent(traceparent),
     }
     if batch_id:
         attributes["batch_id"] = batch_id
-    return publisher.publish(topic, contracts.encode(message), attributes).result(
+    message_id: str = publisher.publish(topic, contracts.encode(message), attributes).result(
         timeout=PUBLISH_TIMEOUT_SECONDS
     )
+    telemetry.published(topic, message)
+    return message_id

@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from svmflow import dead_letters, topology
+from svmflow import dead_letters, topology, webhook_deliveries
 from svmflow.bootstrap import Container
 from svmflow.contracts import ModelEvent, ModelMetrics, TrainingReason, TrainingRequest
 from svmflow.db import drift, performance
@@ -176,6 +176,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
                 read_model.put_drift(view)
                 counts["drift"] += 1
         counts["dead_letters"] = _restore_dead_letters(session, read_model)
+    counts["webhooks"] = webhook_deliveries.restore(db, read_model, settings.cache_index_size)
     return counts
 
 

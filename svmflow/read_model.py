@@ -17,6 +17,8 @@ Keys (all under the configured prefix):
   rated record of the batch gave the training data and when it was rated (the newest rating wins);
   expire with the batch.
 * ``deadletters`` / ``deadletters:data``: sorted set and hash of the dead letters waiting for an operator.
+* ``deliveries:<batch id>``: hash, the batch's completion webhooks and their attempts (the newest
+  revision wins); expires after the configured TTL.
 
 A batch whose prediction request was dead-lettered is stored as ``failed`` with the rank
 ``FAILED_RANK``, above any prediction's: a prediction always replaces it, a failure never replaces a
@@ -40,6 +42,7 @@ import redis
 from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.performance import VersionPerformance
 from svmflow.views import (
+    BatchDeliveries,
     BatchFailed,
     BatchResult,
     BatchSummary,
@@ -466,6 +469,20 @@ class ReadModel:
         pipe.zrem(self._key("deadletters"), message_id)
         pipe.hdel(self._key("deadletters", "data"), message_id)
         pipe.execute()
+
+    # -- completion webhooks -----------------------------------------------------------------
+
+    def put_deliveries(self, view: BatchDeliveries, revision: int) -> bool:
+        """A batch's deliveries as of ``revision`` (a newer one is never replaced by an older)."""
+        return bool(
+            self._set_if_better(
+                keys=[self._key("deliveries", view.batch_id)],
+                args=[revision, msgspec.json.encode(view), "higher", self.ttl_seconds],
+            )
+        )
+
+    def deliveries_json(self, batch_id: str) -> bytes | None:
+        return _blob(self.client.hget(self._key("deliveries", batch_id), "body"))
 
     def clear(self) -> None:
         cursor = 0

@@ -17,6 +17,7 @@ BULK_REQUESTS = "bulk-requests"
 BULK_PREDICTIONS = "bulk-predictions"
 ROLLBACK_REQUESTS = "rollback-requests"
 DEAD_LETTER_REPLAYS = "dead-letter-replays"
+WEBHOOK_TICKS = "webhook-ticks"
 DRIFT_EVENTS = "drift-events"
 DEAD_LETTER_SUFFIX = "-dead-letter"
 
@@ -30,6 +31,7 @@ TOPICS = (
     BULK_PREDICTIONS,
     ROLLBACK_REQUESTS,
     DEAD_LETTER_REPLAYS,
+    WEBHOOK_TICKS,
     DRIFT_EVENTS,
 )
 
@@ -73,6 +75,13 @@ FUNCTIONS: dict[str, Function] = {
     ),
     # An operator's replay: the dead letter goes back to the topic it came from.
     "dead_letter_replay": Function(DEAD_LETTER_REPLAYS, TOPICS, "svmflow.handlers.dead_letter_replay"),
+    # Completion webhooks: a batch done or failed records a delivery and tries it at once; the
+    # scheduler's tick retries what is due.
+    "batch_done_webhooks": Function(PREDICTIONS, (), "svmflow.handlers.batch_done_webhooks"),
+    "batch_failed_webhooks": Function(
+        f"{PREDICTION_REQUESTS}{DEAD_LETTER_SUFFIX}", (), "svmflow.handlers.batch_failed_webhooks"
+    ),
+    "webhook_retries": Function(WEBHOOK_TICKS, (), "svmflow.handlers.webhook_retries"),
 }
 
 # API -> topics it publishes to

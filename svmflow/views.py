@@ -129,6 +129,30 @@ class TrainingRowsView(RowCounts, kw_only=True):
     job_id: str
 
 
+class DeliveryAttemptView(msgspec.Struct, kw_only=True):
+    at: datetime
+    status: int | None  # the receiver's HTTP status; None when no answer came
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryView(msgspec.Struct, kw_only=True):
+    """One completion webhook: pending (next_attempt_at says when), delivered, failed (given up after
+    the last attempt) or disabled (the endpoint answered 410 Gone)."""
+
+    id: str
+    url: str
+    event: str
+    state: str
+    attempts: list[DeliveryAttemptView]
+    next_attempt_at: datetime | None
+
+
+class BatchDeliveries(msgspec.Struct, kw_only=True):
+    batch_id: str
+    deliveries: list[DeliveryView]
+
+
 def job_view(event: ModelEvent) -> JobView:
     return JobView(**msgspec.structs.asdict(event))
 

@@ -10,6 +10,7 @@ A missing tool (the Pub/Sub emulator, redis-server, PostgreSQL) fails the sessio
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -34,7 +35,9 @@ from devstack.servers import PrivatePostgres, PrivateRedis
 from devstack.stack import EmulatedStack, StackConfig
 from svmflow import topology
 from svmflow.bootstrap import Container
+from svmflow.webhooks import signing
 from tests.builders import _ROWS, DATA
+from tests.https_receiver import Receiver, https_receiver
 
 # Five attempts (the Pub/Sub minimum) before dead-lettering. No retry policy: the emulator then
 # redelivers about once a second, which is quick and, unlike its retry-policy path, never loses a
@@ -70,6 +73,8 @@ class EmulatedRun:
     database: str
     secret_values: dict[str, str]
     started_pids: set[int] = field(default_factory=set)
+    # Completion webhooks of the run are sent here (loopback is allowed, its CA trusted).
+    receiver: Receiver | None = None
 
     @property
     def api_key(self) -> str:
@@ -172,13 +177,17 @@ def emulated() -> Iterator[EmulatedRun]:
         "db-password": secrets.token_urlsafe(18),
         "api-keys": f"key-{secrets.token_urlsafe(18)},operator:op-{secrets.token_urlsafe(18)}",
         "id-signing-key": secrets.token_urlsafe(32),
+        "webhook-secret": signing.new_secret(),
     }
     redis = PrivateRedis(free_port(), base / "redis", logs)
     postgres = PrivatePostgres(free_port(), base / "pg" / "data", logs, secret_values["db-password"])
     database = f"svmflow_test_{run_id}"
     stack: EmulatedStack | None = None
     pids: set[int] = set()
+    hooks = contextlib.ExitStack()
     try:
+        receiver = hooks.enter_context(https_receiver())
+        (base / "receiver-ca.pem").write_bytes(receiver.ca_pem)
         redis.start()
         postgres.init()
         postgres.start()
@@ -190,14 +199,22 @@ def emulated() -> Iterator[EmulatedRun]:
             cache_prefix=f"svmflow:test:{run_id}:",
             policy=POLICY,
             secrets=secret_values,
-            env=TUNING | {"SVMFLOW_DATA_PATH": str(DATA)},
+            env=TUNING
+            | {
+                "SVMFLOW_DATA_PATH": str(DATA),
+                "SVMFLOW_WEBHOOK_ALLOW": "loopback",
+                "SVMFLOW_WEBHOOK_CA_FILE": str(base / "receiver-ca.pem"),
+                "SVMFLOW_WEBHOOK_RETRY_SCALE": "0.0005",
+                "SVMFLOW_WEBHOOK_TICK_SECONDS": "0.5",
+            },
         )
         stack = EmulatedStack(config).start()
         pids = _session_pids()
         stack.bootstrap_model()
-        run = EmulatedRun(stack, redis, postgres, database, secret_values, pids)
+        run = EmulatedRun(stack, redis, postgres, database, secret_values, pids, receiver)
         yield run
     finally:
+        hooks.close()
         pids |= _session_pids()
         if stack is not None:
             stack.stop()

@@ -182,6 +182,32 @@ CREATE TABLE training_rows (
 
 CREATE INDEX ix_training_rows_batch_id ON training_rows (batch_id);
 
+CREATE TABLE webhook_deliveries (
+	id VARCHAR(64) NOT NULL,
+	batch_id VARCHAR(128) NOT NULL,
+	event VARCHAR(32) NOT NULL,
+	url VARCHAR(2048) NOT NULL,
+	body TEXT NOT NULL,
+	state VARCHAR(16) NOT NULL,
+	attempt_count INTEGER NOT NULL,
+	history JSONB NOT NULL,
+	next_attempt_at TIMESTAMP WITH TIME ZONE,
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_webhook_deliveries_batch_id ON webhook_deliveries (batch_id);
+
+CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+
+CREATE TABLE webhook_endpoints (
+	url VARCHAR(2048) NOT NULL,
+	disabled_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	reason VARCHAR(500) NOT NULL,
+	PRIMARY KEY (url)
+);
+
 CREATE TABLE predictions (
 	batch_id VARCHAR(128) NOT NULL,
 	subject VARCHAR(128) NOT NULL,

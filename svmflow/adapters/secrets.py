@@ -12,6 +12,8 @@ LOCAL_DEFAULTS = {
     "api-keys": "dev-local-key",
     "id-signing-key": "dev-local-signing-key-not-for-production",
     "db-password": "",
+    # Standard Webhooks form (whsec_ and base64): signs completion webhooks in local runs only.
+    "webhook-secret": "whsec_ZGV2LWxvY2FsLXdlYmhvb2stc2VjcmV0LW5vdC1mb3ItcHJvZA==",
 }
 
 

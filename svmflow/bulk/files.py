@@ -19,10 +19,10 @@ from typing import Literal
 import msgspec
 
 from svmflow.contracts import MAX_FEATURES, MAX_SUBJECT_LENGTH
+from svmflow.domain.batch_rules import MAX_FEATURE_MAGNITUDE
 
 Format = Literal["csv", "jsonl"]
 PREFIX = "bulk/"  # bulk files live here, so results never land beside the models
-MAX_FEATURE_MAGNITUDE = 1e100  # as the ingest API's rule: beyond it the model's arithmetic can overflow
 SUBJECT_COLUMNS = ("subject", "id")
 _EXTENSIONS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 

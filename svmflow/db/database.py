@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -107,12 +107,12 @@ class Database:
             return sqlite.insert(table)
         return insert(table)
 
-    def insert_ignore(self, session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    def insert_ignore(self, session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert rows, skipping those whose key exists."""
         if rows:
             session.connection().execute(self.insert(table).on_conflict_do_nothing(), rows)
 
-    def insert_one_ignore(self, session: Session, table: Any, row: dict[str, Any]) -> bool:
+    def insert_one_ignore(self, session: Session, table: Any, row: Mapping[str, Any]) -> bool:
         """Insert one row unless its key exists; True if it was new."""
         result = session.connection().execute(self.insert(table).on_conflict_do_nothing(), row)
         return result.rowcount == 1

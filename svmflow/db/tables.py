@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -245,6 +246,46 @@ class DeadLetterRecord(Base):
     submitted_at: Mapped[datetime | None]
     dead_lettered_at: Mapped[datetime]
     replayed_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One completion webhook: the batch's event, where it goes and every attempt so far.
+
+    The id is the ``webhook-id`` every attempt carries (receivers deduplicate on it) and derives from
+    the batch and the event, so a redelivered event records nothing new. ``state``: pending (an
+    attempt is due at ``next_attempt_at``, or running until then: a claim pushes it past the attempt's
+    timeout), delivered, failed (dead-lettered after the last attempt) or disabled (the endpoint
+    answered 410 Gone, now or before)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_batch_id", "batch_id"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(2048))
+    # The JSON body exactly as every attempt sends it (and signs it).
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    # One entry per attempt: at, status, error, duration_ms.
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JsonColumn)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """A callback URL that answered 410 Gone: nothing is sent to it again."""
+
+    __tablename__ = "webhook_endpoints"
+
+    url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    disabled_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(500))
 
 
 class DriftState(Base):

@@ -11,11 +11,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from svmflow.contracts import DeadLetterReplay
 from svmflow.db.database import Database
-from svmflow.db.tables import DeadLetterRecord
+from svmflow.db.stores.dead_letters import DeadLetterStore
 from svmflow.dead_letters import forget_replayed, record_row
 from svmflow.errors import TransientError
 from svmflow.messaging import EventContext
@@ -39,26 +37,22 @@ def handle(
     """Keyed by the dead letter's message id. Its database row is locked while it is replayed, so
     concurrent deliveries of the command replay it once: the others find it replayed."""
     message_id = command.message_id
-    with db.transaction() as session:
-        # The row exists before it is locked, even if the recording function has not run yet.
-        db.insert_one_ignore(session, DeadLetterRecord, record_row(message_id, command.topic, {}, None))
-    with db.transaction() as session:
-        row = session.scalar(
-            select(DeadLetterRecord).where(DeadLetterRecord.message_id == message_id).with_for_update()
-        )
-        assert row is not None
-        if row.replayed_at is None:
+    store = DeadLetterStore(db)
+    # The row exists before it is locked, even if the recording function has not run yet.
+    store.add_if_missing([record_row(message_id, command.topic, {}, None)])
+    with store.locked(message_id) as letter:
+        if not letter.replayed:
             replayed = dead_letters.replay({message_id})
             if not replayed and context.delivery_attempt < ATTEMPTS_BEFORE_MISSING:
                 raise TransientError(f"dead letter {message_id} not handed out yet; retrying")
+            batch_id = None
             if replayed:
                 log.info("dead letter replayed", extra={"message_id": message_id, "topic": command.topic})
                 batch_id = replayed[0].attributes.get("batch_id")
-                row.batch_id = row.batch_id or (batch_id[:128] if batch_id else None)
             else:  # gone from its subscription (replayed another way, or expired)
                 log.warning(
                     "dead letter no longer in its dead-letter subscription; removed from the listing",
                     extra={"message_id": message_id, "topic": command.topic},
                 )
-            row.replayed_at = datetime.now(UTC)
+            letter.mark_replayed(batch_id, datetime.now(UTC))
     forget_replayed(db, read_model, [message_id])

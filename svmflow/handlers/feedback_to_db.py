@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from svmflow.contracts import Feedback
 from svmflow.db.database import Database
-from svmflow.db.verdicts import corrected_label, record_verdicts
+from svmflow.db.stores.feedback import FeedbackStore
+from svmflow.db.verdicts import corrected_label
 from svmflow.messaging import EventContext
 
 CONSUMER = "feedback_to_db"
@@ -14,7 +15,4 @@ __all__ = ["CONSUMER", "corrected_label", "handle"]
 
 def handle(message: Feedback, context: EventContext, *, db: Database) -> None:
     """Keyed by (batch_id, subject): a newer rating of the same subject replaces an older one."""
-    with db.transaction() as session:
-        if not db.claim_event(session, CONSUMER, context.event_id):
-            return
-        record_verdicts(db, session, message)
+    FeedbackStore(db).record_verdicts(message, CONSUMER, context.event_id)

@@ -9,10 +9,8 @@ Postgres, then projected into the read model.
 from __future__ import annotations
 
 from svmflow.contracts import Feedback
-from svmflow.db import performance
 from svmflow.db.database import Database
-from svmflow.db.queries import predictions_for
-from svmflow.db.verdicts import record_verdicts
+from svmflow.db.stores.feedback import FeedbackStore
 from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
 
@@ -22,13 +20,6 @@ CONSUMER = "feedback_to_performance"
 def handle(message: Feedback, context: EventContext, *, db: Database, read_model: ReadModel) -> None:
     """Keyed by event id in the database; the projection is keyed by version and revision, so it is
     written again on a redelivery (say Redis was down after the commit) and the newest one wins."""
-    with db.transaction() as session:
-        if db.claim_event(session, CONSUMER, context.event_id):
-            version = record_verdicts(db, session, message)
-            performance.recompute(db, session, version)
-        else:
-            batch, _ = predictions_for(session, message.batch_id, message.subjects)
-            version = batch.model_version
-        figures = performance.load(session, version)
+    figures = FeedbackStore(db).rate_and_recompute(message, CONSUMER, context.event_id)
     if figures is not None:
         read_model.put_performance(figures)

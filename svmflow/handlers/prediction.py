@@ -45,6 +45,7 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
         predicted_at=datetime.now(UTC),
         # Encoded once per model: embedding it costs a copy of a few hundred bytes per message.
         explainer=served.model.explainer_json,  # type: ignore[arg-type]  # its Raw JSON, as for features
+        callback_url=request.callback_url,
     )
 
 

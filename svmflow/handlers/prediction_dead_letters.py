@@ -15,7 +15,7 @@ import msgspec
 
 from svmflow import topology
 from svmflow.db.database import Database
-from svmflow.db.tables import DeadLetterRecord, PredictionBatch
+from svmflow.db.stores.dead_letters import DeadLetterRow, DeadLetterStore
 from svmflow.dead_letters import DEFAULT_REASON, forget, show
 from svmflow.messaging import Delivery, EventContext
 from svmflow.read_model import ReadModel
@@ -38,7 +38,7 @@ def _head(data: bytes) -> _Head:
         return _Head()
 
 
-def record_of(delivery: Delivery, topic: str) -> dict[str, object]:
+def record_of(delivery: Delivery, topic: str) -> DeadLetterRow:
     """The database row of a dead letter of ``topic`` (the topic it was first published to)."""
     attributes = dict(delivery.attributes)
     head = _head(delivery.data) if topic == topology.PREDICTION_REQUESTS else _Head()
@@ -59,23 +59,14 @@ def record_of(delivery: Delivery, topic: str) -> dict[str, object]:
 def handle(delivery: Delivery, context: EventContext, *, db: Database, read_model: ReadModel) -> None:
     """Keyed by the dead letter's message id; a redelivery writes the same values again."""
     topic = topology.source_topic(delivery.topic)
-    record = record_of(delivery, topic)
-    with db.transaction() as session:
-        db.insert_one_ignore(session, DeadLetterRecord, record)
-        row = session.get(DeadLetterRecord, delivery.message_id)
-        assert row is not None
-        if not row.attributes:  # a replay's placeholder, written before this message arrived
-            for key in ("batch_id", "reason", "attributes", "submitted_at", "dead_lettered_at"):
-                setattr(row, key, record[key])
-        if row.replayed_at is not None:
-            log.info("dead letter already replayed; nothing to record", extra={"message_id": row.message_id})
-            return
-        predicted = bool(row.batch_id) and session.get(PredictionBatch, row.batch_id) is not None
-        session.expunge(row)
+    store = DeadLetterStore(db)
+    recorded = store.record(record_of(delivery, topic))
+    if recorded is None:
+        log.info("dead letter already replayed; nothing to record", extra={"message_id": delivery.message_id})
+        return
+    row, predicted = recorded
     show(row, read_model, predicted)
     # A replay that ran between the check above and these writes already cleared the read model:
     # clear it again, so a replayed dead letter never stays listed.
-    with db.transaction() as session:
-        replayed = session.get(DeadLetterRecord, delivery.message_id)
-        if replayed is not None and replayed.replayed_at is not None:
-            forget(read_model, row.message_id, row.batch_id)
+    if store.is_replayed(delivery.message_id):
+        forget(read_model, row.message_id, row.batch_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from svmflow import contracts, topology
+from svmflow import contracts, telemetry, topology
 from svmflow.errors import PermanentError
 from svmflow.logs import log_context
 from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, Delivery, EventContext
@@ -40,6 +40,9 @@ class Processor:
 
     def process(self, delivery: Delivery) -> str:
         """Returns "done" or "dead-lettered"; raises on a transient failure."""
+        return telemetry.processing(self.name, self.topic, delivery, self._process)
+
+    def _process(self, delivery: Delivery) -> str:
         context = EventContext(
             delivery.message_id, delivery.attributes, delivery.delivery_attempt, delivery.data
         )

@@ -47,6 +47,11 @@ class UrlPolicy:
     allow_private: bool = False
 
 
+def policy_for(allowances: Sequence[str]) -> UrlPolicy:
+    """The policy the settings name (``SVMFLOW_WEBHOOK_ALLOW``: loopback and/or private)."""
+    return UrlPolicy(allow_loopback="loopback" in allowances, allow_private="private" in allowances)
+
+
 @dataclass(frozen=True)
 class CheckedTarget:
     """A URL that passed, with the addresses it may be delivered to."""

@@ -335,6 +335,13 @@ PROVOKE: dict[tuple[str, str, str], dict[int, Call]] = {
         **_DOWN,
         **_TRANSPORT,
     },
+    ("predict", "get", "/v1/batches/{batch_id}/deliveries"): {
+        200: _app(),
+        404: _on(lambda _: "never-issued"),
+        **_NO_KEY,
+        **_DOWN,
+        **_TRANSPORT,
+    },
     ("predict", "get", "/v1/me"): {200: _app(), **_NO_KEY, **_TRANSPORT},
     ("predict", "get", "/v1/dead-letters"): {
         200: _rollback(),

@@ -120,6 +120,7 @@ def test_rebuilt_read_model_equals_the_live_one(embedded: Container) -> None:
         "performance": 1,
         "drift": 1,
         "dead_letters": 0,
+        "webhooks": 0,
     }
     assert snapshot() == live
 

@@ -152,8 +152,8 @@ def test_database_connections_fit(tf: model.Terraform) -> None:
 def test_too_many_instances_for_the_database_fails(tmp_path: Path) -> None:
     broken = mutated(tmp_path, "components.tf", "max_instances = 5", "max_instances = 50")
     assert model.check_connection_budget(broken) == [
-        "small: functions may open 130 connections; the database allows 40",
-        "production: functions may open 130 connections; the database allows 90",
+        "small: functions may open 136 connections; the database allows 46",
+        "production: functions may open 136 connections; the database allows 90",
     ]
 
 

@@ -1,0 +1,1 @@
+"""Training as named steps: gather, fit, evaluate, decide, store, promote."""
