@@ -159,8 +159,9 @@ class Telemetry:
         span_exporter: SpanExporter | None = None,
         metric_reader: MetricReader | None = None,
     ) -> None:
-        resource = _resource(settings)
+        # The exporters first: a missing extra is then named, before the resource detector it also holds.
         remote_spans, remote_metrics = _exporters(settings.telemetry)
+        resource = _resource(settings)
         self.tracer_provider = TracerProvider(resource=resource)
         if remote_spans is not None:
             self.tracer_provider.add_span_processor(
