@@ -47,7 +47,7 @@ locals {
     }
     prediction_to_db = {
       topic         = "predictions"
-      publishes     = []
+      publishes     = ["training-requests"]
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
@@ -91,7 +91,7 @@ locals {
     }
     feedback_to_performance = {
       topic         = "feedback"
-      publishes     = []
+      publishes     = ["rollback-requests"]
       memory        = "512Mi"
       cpu           = "0.333"
       timeout       = 60
@@ -100,7 +100,7 @@ locals {
       max_instances = 1
       db            = true
       redis         = true
-      bucket        = ""
+      bucket        = "read"
       secrets       = ["db-password"]
     }
     feedback_to_training = {

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from svmflow import contracts, logs, topology
 from svmflow.config import Settings
 from svmflow.domain.gate import GatePolicy
+from svmflow.domain.sequential import WatchPolicy
 from svmflow.messaging import DeadLetters, EventContext
 from svmflow.model_registry import ModelRegistry, ModelServer
 from svmflow.ports import BlobStore, Publisher, Secrets
@@ -248,6 +249,17 @@ class Container:
             outlier_iqr=s.quarantine_iqr,
             retrain_min_labels=s.retrain_floor_new_labels,
             retrain_max_labels=s.retrain_max_new_labels,
+            shadow_records=s.shadow_records,
+        )
+
+    @dependency
+    def watch(self) -> WatchPolicy | None:
+        """The automatic rollback's test, or None when it is off."""
+        s = self.settings
+        if not s.auto_rollback:
+            return None
+        return WatchPolicy(
+            drop=s.auto_rollback_drop, alpha=s.auto_rollback_alpha, max_labels=s.auto_rollback_labels
         )
 
     @dependency

@@ -182,6 +182,32 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = Field(
         default=10.0, ge=0, description="how often the prediction function looks for a new production model"
     )
+    # Automatic rollback: after a promotion, the sequential test (svmflow/domain/sequential.py) watches
+    # the new model's first rated predictions for a drop in accuracy against its predecessor's.
+    auto_rollback: bool = Field(
+        default=True,
+        description="after a promotion, roll back automatically when live accuracy drops significantly "
+        "below the predecessor's",
+        json_schema_extra=_shown("`true`"),
+    )
+    auto_rollback_drop: float = Field(
+        default=0.05, gt=0.0, lt=1.0, description="the drop in accuracy the sequential test looks for"
+    )
+    auto_rollback_alpha: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=1.0,
+        description="the chance of rolling back a promotion that did not drop, however often it is looked at",
+    )
+    auto_rollback_labels: int = Field(
+        default=1000, ge=1, description="rated predictions of a new model the automatic rollback watches"
+    )
+    shadow_records: int = Field(
+        default=0,
+        ge=0,
+        description="above 0, a challenger that passes the gate scores this many live records in shadow "
+        "(answers not returned, flips counted) before its promotion",
+    )
     # New labels before a retrain is asked for: this many at first; afterwards each training derives
     # the number its next test needs (bounded by the floor and max), and any new label is enough once
     # retrain_max_wait_seconds have passed since the last request.

@@ -33,9 +33,12 @@ BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 CallbackUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Rating = Literal[0, 1]
 # A training job's state: queued, running, covered (another job trains on its labels) until it ends
-# promoted, rejected or failed; rolled_back is an operator's rollback.
-TrainingReason = Literal["labels", "manual", "drift"]
-Decision = Literal["queued", "running", "covered", "promoted", "rejected", "failed", "rolled_back"]
+# promoted, rejected, shadow (passed the gate, scores live batches in shadow before its promotion) or
+# failed; rolled_back is a rollback (an operator's or an automatic one).
+Decision = Literal["queued", "running", "covered", "promoted", "rejected", "shadow", "failed", "rolled_back"]
+# Why a training is asked for; shadow: promote the shadow model its request id names (``shadow-<version>``),
+# its scoring done.
+TrainingReason = Literal["labels", "manual", "drift", "shadow"]
 PENDING_DECISIONS = ("queued", "running")
 
 
@@ -98,6 +101,39 @@ class PredictionRequest(Contract, kw_only=True):
         _check_batch("prediction request", self.subjects, {"features": self.features}, rows=self.features)
 
 
+class ShadowFlip(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One record the shadow model would have labelled differently."""
+
+    batch_id: str
+    subject: str
+    label: int  # the champion's answer, returned to the client
+    shadow_label: int
+
+
+SHADOW_EXAMPLES = 5  # flips kept per batch, and in a promotion record
+
+
+class ShadowScores(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A batch scored by the shadow model too: never returned to clients, only counted."""
+
+    version: str
+    champion_version: str
+    records: int
+    flips: int
+    examples: list[ShadowFlip]
+    # Shadow-scored records after which the shadow is promoted (set when it was stored).
+    promote_after: int
+
+
+class ShadowReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """In a promotion after shadow scoring: how many live predictions the model would have changed."""
+
+    champion_version: str
+    records: int
+    flips: int
+    examples: list[ShadowFlip]
+
+
 class Predictions(Contract, kw_only=True):
     """Published by the prediction function: the request plus one label and score per subject."""
 
@@ -112,6 +148,7 @@ class Predictions(Contract, kw_only=True):
     # The model's scaler and weights (a few dozen numbers), so the read model can explain any record
     # of the batch exactly without reaching the model.
     explainer: Explainer | None = None
+    shadow: ShadowScores | None = None
     # The request's callback URL, carried on to the function that sends the completion webhook.
     callback_url: CallbackUrl | None = None
 
@@ -193,9 +230,14 @@ class RollbackRequest(Contract, kw_only=True):
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     to_version: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    # A digest of the operator's API key, never the key: who asked, for the job record.
+    # A digest of the operator's API key, never the key: who asked, for the job record. "auto" for
+    # the automatic rollback of a promotion whose live accuracy dropped.
     requested_by: str
     requested_at: datetime
+    # Why, for the job record (the automatic rollback's test figures); and the version this request
+    # means to roll back from: if production has moved on meanwhile, the request is refused.
+    reason: Annotated[str, msgspec.Meta(max_length=900)] | None = None
+    from_version: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
 
 class DeadLetterReplay(Contract, kw_only=True):
@@ -275,6 +317,8 @@ class ModelEvent(Contract, kw_only=True):
     record: DecisionRecord | None = None
     training: TrainingSummary | None = None
     rows: RowCounts | None = None
+    # A promotion after shadow scoring: the live predictions the model would have flipped.
+    shadow: ShadowReport | None = None
 
     def metrics(self) -> ModelMetrics:
         return ModelMetrics(

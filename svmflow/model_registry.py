@@ -5,6 +5,7 @@ Bucket layout::
     models/<version>/model.json      the weights (safe JSON, never a pickle)
     models/<version>/metadata.json   metrics, data fingerprint, library versions, sha256 of model.json
     models/production.json           the pointer: which version serves, and its sha256
+    models/shadow.json               the challenger scoring live batches in shadow, if any
     jobs/<job_id>.json               the outcome of a training job, so a redelivered request repeats it
 
 The pointer is only ever written with a generation precondition, so of two concurrent promotions
@@ -32,6 +33,7 @@ from svmflow.ports import BlobStore
 log = logging.getLogger(__name__)
 
 POINTER_PATH = "models/production.json"
+SHADOW_PATH = "models/shadow.json"
 
 
 HISTORY_LENGTH = 50
@@ -45,6 +47,19 @@ class Pointer(msgspec.Struct, kw_only=True):
     previous_version: str | None = None  # the version a rollback returns to: ``history[-1]``
     reason: str = ""
     history: list[str] = []  # versions that served before this one, oldest first
+
+
+class ShadowPointer(msgspec.Struct, kw_only=True):
+    """A challenger that passed the gate and scores live batches beside ``champion_version`` until
+    ``promote_after`` records have been scored; then it is promoted."""
+
+    version: str
+    sha256: str
+    champion_version: str
+    stored_at: datetime
+    job_id: str
+    reason: str  # the gate's sentence
+    promote_after: int
 
 
 class ArtifactMetadata(msgspec.Struct, kw_only=True):
@@ -193,6 +208,19 @@ class ModelRegistry:
         )
         return current, new
 
+    # -- the shadow ---------------------------------------------------------------------------
+
+    def shadow(self) -> ShadowPointer | None:
+        blob = self.bucket.read(SHADOW_PATH)
+        return None if blob is None else msgspec.json.decode(blob.data, type=ShadowPointer)
+
+    def shadow_generation(self) -> int:
+        return self.bucket.generation(SHADOW_PATH) or 0
+
+    def set_shadow(self, pointer: ShadowPointer) -> None:
+        """A newer challenger replaces the one in shadow: only the latest one is worth promoting."""
+        self.bucket.write(SHADOW_PATH, msgspec.json.encode(pointer))
+
     # -- job outcomes ------------------------------------------------------------------------
 
     def job_outcome(self, job_id: str) -> bytes | None:
@@ -240,6 +268,9 @@ class ModelServer:
         self._checked_at = float("-inf")
         self.loads = 0
         self._pinned: dict[str, ServedModel] = {}
+        self._shadow: tuple[ShadowPointer, ServedModel] | None = None
+        self._shadow_generation = -1
+        self._shadow_checked_at = float("-inf")
 
     def current(self) -> ServedModel:
         now = self._clock()
@@ -253,6 +284,33 @@ class ModelServer:
             if self._served is None:
                 raise TransientError("no production model is available yet")
             return self._served
+
+    def shadow(self) -> tuple[ShadowPointer, ServedModel] | None:
+        """The model in shadow, if any, looked up as often as the production pointer."""
+        now = self._clock()
+        if now - self._shadow_checked_at >= self.refresh_seconds:
+            with self._lock:
+                if now - self._shadow_checked_at >= self.refresh_seconds:
+                    self._refresh_shadow()
+                    self._shadow_checked_at = now
+        return self._shadow
+
+    def _refresh_shadow(self) -> None:
+        try:
+            generation = self.registry.shadow_generation()
+            if generation == self._shadow_generation:
+                return
+            pointer = self.registry.shadow() if generation else None
+            model = None if pointer is None else self.registry.load(pointer.version, pointer.sha256)
+        except Exception:
+            # Shadow scoring is an extra: whatever goes wrong with it, the champion keeps answering.
+            log.warning("cannot load the shadow model; scoring without it", exc_info=True)
+            self._shadow = None
+            return
+        self._shadow_generation = generation
+        self._shadow = (
+            None if pointer is None or model is None else (pointer, ServedModel(pointer.version, model))
+        )
 
     def pinned(self, version: str, sha256: str) -> ServedModel:
         """A given version, verified against ``sha256`` (a bulk file is predicted by one version from

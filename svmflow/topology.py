@@ -55,14 +55,18 @@ FUNCTIONS: dict[str, Function] = {
         PREDICTION_REQUESTS, (PREDICTIONS, BULK_PREDICTIONS), "svmflow.handlers.prediction"
     ),
     "prediction_to_cache": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_cache"),
-    "prediction_to_db": Function(PREDICTIONS, (), "svmflow.handlers.prediction_to_db"),
+    # Counts a shadow model's scores; once it has scored enough, asks the training function to promote it.
+    "prediction_to_db": Function(PREDICTIONS, (TRAINING_REQUESTS,), "svmflow.handlers.prediction_to_db"),
     # Input drift per model version; a drifted window is an event (and, if enabled, a retraining).
     "drift_monitor": Function(
         PREDICTIONS, (DRIFT_EVENTS, TRAINING_REQUESTS), "svmflow.handlers.drift_monitor"
     ),
     "feedback_to_db": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_db"),
     "feedback_to_training": Function(FEEDBACK, (TRAINING_REQUESTS,), "svmflow.handlers.feedback_to_training"),
-    "feedback_to_performance": Function(FEEDBACK, (), "svmflow.handlers.feedback_to_performance"),
+    # After a promotion, a significant drop in live accuracy asks for an automatic rollback.
+    "feedback_to_performance": Function(
+        FEEDBACK, (ROLLBACK_REQUESTS,), "svmflow.handlers.feedback_to_performance"
+    ),
     "training": Function(TRAINING_REQUESTS, (MODELS,), "svmflow.handlers.training"),
     "training_to_cache": Function(MODELS, (), "svmflow.handlers.training_to_cache"),
     "training_to_db": Function(MODELS, (), "svmflow.handlers.training_to_db"),

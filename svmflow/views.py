@@ -11,7 +11,7 @@ from datetime import datetime
 
 import msgspec
 
-from svmflow.contracts import Evaluation, ModelEvent
+from svmflow.contracts import Evaluation, ModelEvent, ShadowReport
 from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
 
@@ -84,6 +84,15 @@ class JobView(ModelEvent, kw_only=True):
     exactly as the training function published it."""
 
 
+class RolledBackNote(msgspec.Struct, kw_only=True):
+    """On a version rolled back from: by which job, to which version, why and when."""
+
+    job_id: str
+    to_version: str | None
+    reason: str
+    at: str  # ISO 8601 with ``+00:00``
+
+
 class ModelVersionView(msgspec.Struct, kw_only=True):
     """A trained model version with its metrics and the gate's decision on it."""
 
@@ -105,6 +114,10 @@ class ModelVersionView(msgspec.Struct, kw_only=True):
     feedback_rows: int = 0
     decision_record: DecisionRecord | None = None
     training: TrainingSummary | None = None
+    # Promoted after shadow scoring: the live predictions it would have flipped, with examples.
+    shadow: ShadowReport | None = None
+    # Rolled back from (by an operator or automatically): the rollback's job and reason.
+    rolled_back: RolledBackNote | None = None
 
 
 class CurrentModelView(msgspec.Struct, kw_only=True):
@@ -176,7 +189,19 @@ def model_version_view(event: ModelEvent) -> ModelVersionView:
         feedback_rows=event.feedback_rows,
         decision_record=event.record,
         training=event.training,
+        shadow=event.shadow,
     )
+
+
+def rolled_back_view(entry: ModelVersionView, event: ModelEvent) -> ModelVersionView:
+    """The entry of the version a rollback left, marked with the rollback."""
+    note = RolledBackNote(
+        job_id=event.job_id,
+        to_version=event.current_version,
+        reason=event.reason,
+        at=event.finished_at.isoformat(),
+    )
+    return msgspec.structs.replace(entry, rolled_back=note)
 
 
 def current_model_view(event: ModelEvent, known: ModelVersionView | None) -> CurrentModelView:

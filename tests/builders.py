@@ -71,15 +71,19 @@ def redis_snapshot(client: Any) -> dict[bytes, Any]:
     return snapshot
 
 
-def promote_by_hand(container: Any, c: float) -> str:
+def promote_by_hand(container: Any, c: float, inverted: bool = False) -> str:
     """Fit a model on the seed data with ``c`` and point production at it through the registry, as a
-    deploy would: for tests of serving and rollback, which need a second version whatever the gate says."""
+    deploy would: for tests of serving and rollback, which need a second version whatever the gate says.
+    ``inverted``: trained on every label flipped, a model that is wrong nearly always."""
+    import dataclasses
+
     from svmflow.domain.linear_model import sha256_hex
     from svmflow.domain.training import fit
     from svmflow.model_registry import ArtifactMetadata, library_versions, new_version
 
     registry = container.registry
-    model = fit(_ROWS, c=c)
+    rows = [dataclasses.replace(r, label=1 - r.label) for r in _ROWS] if inverted else _ROWS
+    model = fit(rows, c=c)
     artifact = model.to_bytes()
     job_id = f"by-hand-{c}-{datetime.now(UTC):%H%M%S%f}"
     version = new_version(artifact, job_id)

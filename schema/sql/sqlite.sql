@@ -122,6 +122,17 @@ CREATE TABLE retrain_state (
 	PRIMARY KEY (id)
 );
 
+CREATE TABLE shadow_scores (
+	batch_id VARCHAR(128) NOT NULL,
+	version VARCHAR(64) NOT NULL,
+	champion_version VARCHAR(64) NOT NULL,
+	records INTEGER NOT NULL,
+	flips INTEGER NOT NULL,
+	examples JSON NOT NULL,
+	scored_at DATETIME NOT NULL,
+	PRIMARY KEY (batch_id, version)
+);
+
 CREATE TABLE training_jobs (
 	job_id VARCHAR(160) NOT NULL,
 	request_id VARCHAR(160) NOT NULL,

@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 QUEUED: Final = "queued"
 RUNNING: Final = "running"
 COVERED: Final = "covered"
-FINAL = ("covered", "promoted", "rejected", "failed")
+FINAL = ("covered", "promoted", "rejected", "shadow", "failed")
 # Jobs that trained on their labels: a later request asking for no more labels than they saw is covered.
-TRAINED = (RUNNING, "promoted", "rejected")
+TRAINED = (RUNNING, "promoted", "rejected", "shadow")
 _ADVISORY_LOCK = 0x5F4D_4A0B  # any constant; names the training queue among the database's locks
 
 Verdict = Literal["run", "queued", "covered", "done", "in_progress"]

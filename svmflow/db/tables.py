@@ -328,3 +328,18 @@ class DriftBatch(Base):
     model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     counted_at: Mapped[datetime]
+
+
+class ShadowScore(Base):
+    """One batch scored by the model in shadow as well: how many records, how many it would have flipped
+    and a few of them. Keyed by batch and shadow version, so a redelivered batch is counted once."""
+
+    __tablename__ = "shadow_scores"
+
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    champion_version: Mapped[str] = mapped_column(String(64))
+    records: Mapped[int]
+    flips: Mapped[int]
+    examples: Mapped[dict[str, Any]]  # {"flips": [ShadowFlip, ...]}
+    scored_at: Mapped[datetime]

@@ -12,6 +12,7 @@ from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, Permanent
 from svmflow.messaging import EventContext, publish
 from svmflow.model_registry import ModelServer, ServedModel
 from svmflow.ports import Publisher
+from svmflow.shadow import shadow_scores
 
 
 def _scored(request: PredictionRequest, served: ServedModel) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +34,7 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
     """``message``, the request as received, lets the features be forwarded without re-encoding."""
     served = models.current()
     labels, scores = _scored(request, served)
+    shadow = models.shadow()
     return Predictions(
         batch_id=request.batch_id,
         subjects=request.subjects,
@@ -45,6 +47,7 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
         predicted_at=datetime.now(UTC),
         # Encoded once per model: embedding it costs a copy of a few hundred bytes per message.
         explainer=served.model.explainer_json,  # type: ignore[arg-type]  # its Raw JSON, as for features
+        shadow=None if shadow is None else shadow_scores(request, served, labels, *shadow),
         callback_url=request.callback_url,
     )
 

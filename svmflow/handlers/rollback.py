@@ -37,7 +37,22 @@ def _roll_back(job_id: str, request: RollbackRequest, registry: ModelRegistry) -
         # This request moved the pointer, then failed before recording its outcome.
         previous = current.history[-1] if current.history else None
         return _event(
-            job_id, request, "rolled_back", _reason(previous, current.version), current.version, previous
+            job_id,
+            request,
+            "rolled_back",
+            _reason(request, previous, current.version),
+            current.version,
+            previous,
+        )
+    if request.from_version is not None and (current is None or current.version != request.from_version):
+        serving = current.version if current else None
+        return _event(
+            job_id,
+            request,
+            "failed",
+            f"rollback refused: it was asked for {request.from_version}, but {serving} serves now",
+            serving,
+            serving,
         )
     try:
         old, new = registry.rollback(request.to_version, note=job_id)
@@ -46,10 +61,14 @@ def _roll_back(job_id: str, request: RollbackRequest, registry: ModelRegistry) -
     except (ModelNotFoundError, ArtifactIntegrityError, ValueError) as exc:
         serving = current.version if current else None
         return _event(job_id, request, "failed", f"rollback refused: {exc}", serving, serving)
-    return _event(job_id, request, "rolled_back", _reason(old.version, new.version), new.version, old.version)
+    return _event(
+        job_id, request, "rolled_back", _reason(request, old.version, new.version), new.version, old.version
+    )
 
 
-def _reason(old: str | None, new: str) -> str:
+def _reason(request: RollbackRequest, old: str | None, new: str) -> str:
+    if request.reason:
+        return f"rolled back from {old} to {new}: {request.reason}"
     return f"operator rolled back from {old} to {new}"
 
 

@@ -9,16 +9,14 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-import msgspec
 from sqlalchemy.exc import OperationalError
 
-from svmflow import contracts, topology
-from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
+from svmflow import contracts, shadow_promotion, topology
+from svmflow.contracts import ModelEvent, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.database import Database, as_utc
 from svmflow.db.stores.training import TrainingStore
 from svmflow.db.tables import TrainingRequestRecord
-from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import TrainingDataError
 from svmflow.errors import BusyError
 from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
@@ -26,6 +24,7 @@ from svmflow.model_registry import ModelRegistry
 from svmflow.ports import Publisher
 from svmflow.training import steps
 from svmflow.training.options import TrainingOptions
+from svmflow.training.resume import promoted_earlier
 
 __all__ = ["TrainingOptions", "handle", "promoted_earlier", "status_event", "train_and_decide"]
 
@@ -45,6 +44,8 @@ def handle(
     and answered once: trained now, queued behind the running job (which picks it up when it ends),
     or covered by a job that trains on its labels. Only a training that fails for a transient reason
     raises, so the request is redelivered; a busy service is never an error."""
+    if request.reason == "shadow":  # no training: the model in shadow has scored enough to be promoted
+        return shadow_promotion.handle(request, context, db=db, registry=registry, publisher=publisher)
     job_id = job_queue.job_id_for(request.request_id)
     run = partial(_run, db=db, registry=registry, publisher=publisher, options=options)
     holder = job_queue.new_holder()
@@ -182,41 +183,6 @@ def _republish(publisher: Publisher, outcome: bytes, context: EventContext) -> M
     return contracts.decode(outcome, ModelEvent)
 
 
-def promoted_earlier(job_id: str, request: TrainingRequest, registry: ModelRegistry) -> ModelEvent | None:
-    """The event of a promotion this job already made before it failed to record its outcome.
-
-    Without this, the retry would train again, find its own model as the champion with no new labels,
-    and report a rejection while its model serves."""
-    pointer, _ = registry.pointer()
-    if pointer is None:
-        return None
-    metadata = registry.metadata(pointer.version)
-    if metadata.job_id != job_id:
-        return None
-    metrics = metadata.metrics
-    return ModelEvent(
-        job_id=job_id,
-        request_id=request.request_id,
-        decision="promoted",
-        reason=pointer.reason,
-        candidate_version=pointer.version,
-        current_version=pointer.version,
-        previous_version=metrics.get("champion_version"),
-        challenger=msgspec.convert(metrics["challenger"], Evaluation),
-        champion=msgspec.convert(metrics["champion"], Evaluation | None),
-        record=msgspec.convert(metrics.get("record"), DecisionRecord | None),
-        training=msgspec.convert(metrics.get("training"), TrainingSummary | None),
-        feedback_rows=metadata.feedback_rows,
-        train_size=metadata.train_size,
-        new_labels=int(metrics.get("new_labels", 0)),
-        data_fingerprint=metadata.data_fingerprint,
-        artifact_uri=registry.uri(pointer.version),
-        n_features=metrics.get("n_features"),
-        feature_names=metrics.get("feature_names"),
-        finished_at=pointer.promoted_at,
-    )
-
-
 def _publish(publisher: Publisher, data: bytes, context: EventContext) -> None:
     attributes = {
         "schema_version": str(contracts.SCHEMA_VERSION),
@@ -250,7 +216,16 @@ def train_and_decide(
     evidence = steps.evaluate(data, fitted, champion, look, options)
     judgement = steps.decide(data, fitted, evidence, champion, options)
     stored = steps.store(job_id, data, fitted, judgement, champion, rows=rows, registry=registry)
-    promotion = steps.promote(registry, stored.version, generation, judgement, current)
+    if judgement.promote and options.shadow_records > 0 and current is not None:
+        promotion = steps.Promotion(
+            decision="shadow",
+            reason=shadow_promotion.store(
+                registry, stored.version, current, job_id, judgement.record.sentence, options.shadow_records
+            ),
+            now_serving=current,
+        )
+    else:
+        promotion = steps.promote(registry, stored.version, generation, judgement, current)
     log.info(
         "training %s: %s",
         promotion.decision,

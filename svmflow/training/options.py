@@ -26,3 +26,5 @@ class TrainingOptions:
     outlier_iqr: float = 3.0  # quarantine feedback beyond the quartiles +/- this many IQRs
     retrain_min_labels: int = 20  # bounds of the derived number of new labels before the next training
     retrain_max_labels: int = 300
+    # Above 0: a challenger that passes the gate first scores this many live records in shadow.
+    shadow_records: int = 0

@@ -57,7 +57,7 @@ class TrainingJobStore:
                 ):
                     for key, value in row.items():
                         setattr(stored, key, value)
-            if event.candidate_version and event.decision in ("promoted", "rejected"):
+            if event.candidate_version and event.decision in ("promoted", "rejected", "shadow"):
                 self.db.insert_ignore(session, ModelVersion, [_version_row(event, metrics)])
 
 
