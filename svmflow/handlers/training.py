@@ -7,16 +7,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypedDict, TypeVar, Unpack
 
 from sqlalchemy.exc import OperationalError
 
 from svmflow import contracts, shadow_promotion, topology
-from svmflow.contracts import ModelEvent, TrainingRequest
+from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.database import Database, as_utc
 from svmflow.db.stores.training import TrainingStore
 from svmflow.db.tables import TrainingRequestRecord
+from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import TrainingDataError
 from svmflow.errors import BusyError
 from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
@@ -253,6 +254,20 @@ def train_and_decide(
     )
 
 
+class _Trained(TypedDict, total=False):
+    """What an event tells of a candidate that was trained and judged."""
+
+    challenger: Evaluation | None
+    champion: Evaluation | None
+    new_labels: int
+    data_fingerprint: str | None
+    artifact_uri: str | None
+    n_features: int | None
+    feature_names: list[str] | None
+    record: DecisionRecord | None
+    training: TrainingSummary | None
+
+
 def _training_event(
     job_id: str,
     request: TrainingRequest,
@@ -263,7 +278,7 @@ def _training_event(
     reason: str,
     *,
     candidate_version: str | None = None,
-    **fields: Any,
+    **fields: Unpack[_Trained],
 ) -> ModelEvent:
     """A training's outcome: production was at ``previous`` when it began and is at ``serving`` now."""
     return ModelEvent(
