@@ -261,7 +261,49 @@ def ingest_document(max_body_bytes: int) -> dict[str, Any]:
 
 
 def predict_document() -> dict[str, Any]:
-    batch = {
+    return _document(
+        "svmflow predict API",
+        "Serves predictions and model history from the read model; publishes feedback.",
+        {
+            "/v1/batches": _batch_listing(),
+            "/v1/batches/{batch_id}": _batch(),
+            "/v1/batches/{batch_id}/training-labels": _training_labels(),
+            "/v1/models/current": _current_model(),
+            "/v1/models": _model_listing(),
+            "/v1/models/{version}/performance": _model_performance(),
+            "/v1/models/{version}/drift": _model_drift(),
+            "/v1/models/rollback": _rollback(),
+            "/v1/batches/{batch_id}/deliveries": _deliveries(),
+            "/v1/dead-letters": _dead_letter_listing(),
+            "/v1/dead-letters/{message_id}/replay": _dead_letter_replay(),
+            "/v1/me": _me(),
+            "/v1/jobs": _job_listing(),
+            "/v1/jobs/bulk/{job_id}": _bulk_job(),
+            "/v1/training-rows": _training_rows(),
+        },
+    )
+
+
+# The predict API's path items, in the order predict_document lists them.
+
+
+def _batch_listing() -> dict[str, Any]:
+    listing = _operation(
+        "Batches with results, newest first",
+        {
+            "200": _json("BatchPage", "One page; pass next_cursor to get the next"),
+            **_problems(401, 503),
+        },
+        parameters=[
+            _LIMIT,
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+        ],
+    )
+    return {"get": listing}
+
+
+def _batch() -> dict[str, Any]:
+    return {
         "parameters": [_BATCH_ID],
         "get": _operation(
             "A batch's results, or pending",
@@ -301,171 +343,185 @@ def predict_document() -> dict[str, Any]:
             requestBody=_body("FeedbackSubmission"),
         ),
     }
-    listing = _operation(
-        "Batches with results, newest first",
-        {
-            "200": _json("BatchPage", "One page; pass next_cursor to get the next"),
-            **_problems(401, 503),
-        },
-        parameters=[
-            _LIMIT,
-            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
-        ],
-    )
-    return _document(
-        "svmflow predict API",
-        "Serves predictions and model history from the read model; publishes feedback.",
-        {
-            "/v1/batches": {"get": listing},
-            "/v1/batches/{batch_id}": batch,
-            "/v1/batches/{batch_id}/training-labels": {
-                "parameters": [_BATCH_ID],
-                "get": _operation(
-                    "Which of a batch's rated records have their label in the training data",
-                    {
-                        "200": _json(
-                            "TrainingLabels",
-                            "One entry per subject whose newest rating reached the training data; "
-                            "a rating accepted at rated_at has arrived once its entry's rated_at is "
-                            "that time or later",
-                        ),
-                        **_problems(401, 404, 503),
-                    },
+
+
+def _training_labels() -> dict[str, Any]:
+    return {
+        "parameters": [_BATCH_ID],
+        "get": _operation(
+            "Which of a batch's rated records have their label in the training data",
+            {
+                "200": _json(
+                    "TrainingLabels",
+                    "One entry per subject whose newest rating reached the training data; "
+                    "a rating accepted at rated_at has arrived once its entry's rated_at is "
+                    "that time or later",
                 ),
+                **_problems(401, 404, 503),
             },
-            "/v1/models/current": {
-                "get": _operation(
-                    "The model in production",
-                    {"200": _json("CurrentModel", "The current model"), **_problems(401, 404, 503)},
-                )
-            },
-            "/v1/models": {
-                "get": _operation(
-                    "Model versions with metrics and promotion decisions, newest first",
-                    {"200": _json("ModelListing", "Model versions"), **_problems(401, 503)},
-                    parameters=[_LIMIT],
-                )
-            },
-            "/v1/models/{version}/performance": {
-                "get": _operation(
-                    "Live performance of a model version from rated predictions",
-                    {
-                        "200": _json(
-                            "ModelPerformance",
-                            "Accuracy, balanced accuracy and per-class recall, overall and per day, "
-                            "each with its 95% Wilson interval and the number of labels behind it",
-                        ),
-                        **_problems(401, 404, 503),
-                    },
-                    parameters=[
-                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
-                )
-            },
-            "/v1/models/{version}/drift": {
-                "get": _operation(
-                    "Input drift of a model version: its live inputs against its training data",
-                    {
-                        "200": _json(
-                            "ModelDrift",
-                            "Per feature, PSI, KS distance and p-value of the latest closed window; "
-                            "before the first window closes, the records counted and no figures",
-                        ),
-                        **_problems(401, 404, 503),
-                    },
-                    parameters=[
-                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
-                )
-            },
-            "/v1/models/rollback": {
-                "post": _operation(
-                    "Serve an earlier model version again (operator keys only)",
-                    {
-                        "202": _json(
-                            "RollbackAccepted", "Published to rollback-requests; see /v1/jobs for the outcome"
-                        ),
-                        **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503),
-                    },
-                    description=(
-                        "A command: the rollback function re-points production and records the job. "
-                        "With `{}`, the newest promoted version before the current one."
-                    ),
-                    requestBody=_body("RollbackSubmission"),
-                )
-            },
-            "/v1/batches/{batch_id}/deliveries": {
-                "parameters": [_BATCH_ID],
-                "get": _operation(
-                    "A batch's completion webhooks and every delivery attempt",
-                    {
-                        "200": _json("Deliveries", "Deliveries, empty until one is recorded"),
-                        **_problems(401, 404, 503),
-                    },
+        ),
+    }
+
+
+def _current_model() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "The model in production",
+            {"200": _json("CurrentModel", "The current model"), **_problems(401, 404, 503)},
+        )
+    }
+
+
+def _model_listing() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "Model versions with metrics and promotion decisions, newest first",
+            {"200": _json("ModelListing", "Model versions"), **_problems(401, 503)},
+            parameters=[_LIMIT],
+        )
+    }
+
+
+def _model_performance() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "Live performance of a model version from rated predictions",
+            {
+                "200": _json(
+                    "ModelPerformance",
+                    "Accuracy, balanced accuracy and per-class recall, overall and per day, "
+                    "each with its 95% Wilson interval and the number of labels behind it",
                 ),
+                **_problems(401, 404, 503),
             },
-            "/v1/dead-letters": {
-                "get": _operation(
-                    "Dead letters waiting for an operator, newest first (operator keys only)",
-                    {"200": _json("DeadLetterListing", "Dead letters"), **_problems(401, 403, 503)},
-                    parameters=[_LIMIT],
-                )
-            },
-            "/v1/dead-letters/{message_id}/replay": {
-                "parameters": [
-                    {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "post": _operation(
-                    "Publish a dead letter again to the topic it came from (operator keys only)",
-                    {
-                        "202": _json(
-                            "ReplayAccepted",
-                            "Published to dead-letter-replays; the dead letter leaves the listing",
-                        ),
-                        **_problems(401, 403, 404, 503),
-                    },
-                    description=(
-                        "A command: the replay function publishes the message again and removes it "
-                        "from the listing; a failed batch is pending again until it is predicted."
-                    ),
+            parameters=[{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+        )
+    }
+
+
+def _model_drift() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "Input drift of a model version: its live inputs against its training data",
+            {
+                "200": _json(
+                    "ModelDrift",
+                    "Per feature, PSI, KS distance and p-value of the latest closed window; "
+                    "before the first window closes, the records counted and no figures",
                 ),
+                **_problems(401, 404, 503),
             },
-            "/v1/me": {
-                "get": _operation(
-                    "The caller's role (user or operator), to tell whether a key is valid and what it may do",
-                    {"200": _json("Me", "The role of the key presented"), **_problems(401)},
-                )
-            },
-            "/v1/jobs": {
-                "get": _operation(
-                    "Recent training jobs and their outcome, newest first",
-                    {"200": _json("JobListing", "Training jobs"), **_problems(401, 503)},
-                    parameters=[_LIMIT],
-                )
-            },
-            "/v1/jobs/bulk/{job_id}": {
-                "parameters": [_JOB_ID],
-                "get": _operation(
-                    "A bulk job's progress: rows done of the total, rate, ETA, output files",
-                    {
-                        "200": _json("BulkJob", "Progress, and the output files once done"),
-                        "202": _json("BulkPending", "Accepted, not started yet", headers={"Retry-After": {}}),
-                        **_problems(401, 404, 503),
-                    },
+            parameters=[{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+        )
+    }
+
+
+def _rollback() -> dict[str, Any]:
+    return {
+        "post": _operation(
+            "Serve an earlier model version again (operator keys only)",
+            {
+                "202": _json(
+                    "RollbackAccepted", "Published to rollback-requests; see /v1/jobs for the outcome"
                 ),
+                **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503),
             },
-            "/v1/training-rows": {
-                "get": _operation(
-                    "Training rows by source and status, and the quarantined rows with their reasons",
-                    {
-                        "200": _json("TrainingRows", "As of the newest training"),
-                        **_problems(400, 401, 404, 503),
-                    },
-                    parameters=[
-                        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-                        for name in ("status", "source", "batch_id")
-                    ],
-                )
+            description=(
+                "A command: the rollback function re-points production and records the job. "
+                "With `{}`, the newest promoted version before the current one."
+            ),
+            requestBody=_body("RollbackSubmission"),
+        )
+    }
+
+
+def _deliveries() -> dict[str, Any]:
+    return {
+        "parameters": [_BATCH_ID],
+        "get": _operation(
+            "A batch's completion webhooks and every delivery attempt",
+            {
+                "200": _json("Deliveries", "Deliveries, empty until one is recorded"),
+                **_problems(401, 404, 503),
             },
-        },
-    )
+        ),
+    }
+
+
+def _dead_letter_listing() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "Dead letters waiting for an operator, newest first (operator keys only)",
+            {"200": _json("DeadLetterListing", "Dead letters"), **_problems(401, 403, 503)},
+            parameters=[_LIMIT],
+        )
+    }
+
+
+def _dead_letter_replay() -> dict[str, Any]:
+    return {
+        "parameters": [{"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "post": _operation(
+            "Publish a dead letter again to the topic it came from (operator keys only)",
+            {
+                "202": _json(
+                    "ReplayAccepted",
+                    "Published to dead-letter-replays; the dead letter leaves the listing",
+                ),
+                **_problems(401, 403, 404, 503),
+            },
+            description=(
+                "A command: the replay function publishes the message again and removes it "
+                "from the listing; a failed batch is pending again until it is predicted."
+            ),
+        ),
+    }
+
+
+def _me() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "The caller's role (user or operator), to tell whether a key is valid and what it may do",
+            {"200": _json("Me", "The role of the key presented"), **_problems(401)},
+        )
+    }
+
+
+def _job_listing() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "Recent training jobs and their outcome, newest first",
+            {"200": _json("JobListing", "Training jobs"), **_problems(401, 503)},
+            parameters=[_LIMIT],
+        )
+    }
+
+
+def _bulk_job() -> dict[str, Any]:
+    return {
+        "parameters": [_JOB_ID],
+        "get": _operation(
+            "A bulk job's progress: rows done of the total, rate, ETA, output files",
+            {
+                "200": _json("BulkJob", "Progress, and the output files once done"),
+                "202": _json("BulkPending", "Accepted, not started yet", headers={"Retry-After": {}}),
+                **_problems(401, 404, 503),
+            },
+        ),
+    }
+
+
+def _training_rows() -> dict[str, Any]:
+    return {
+        "get": _operation(
+            "Training rows by source and status, and the quarantined rows with their reasons",
+            {
+                "200": _json("TrainingRows", "As of the newest training"),
+                **_problems(400, 401, 404, 503),
+            },
+            parameters=[
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in ("status", "source", "batch_id")
+            ],
+        )
+    }

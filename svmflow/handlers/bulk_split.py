@@ -9,6 +9,7 @@ written to error parts as they are found; they never stop the rest of the file.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
@@ -20,7 +21,7 @@ from svmflow.bulk.progress import BulkProgressStore
 from svmflow.contracts import MAX_ROWS, BulkChunk, BulkRequest, PredictionRequest
 from svmflow.errors import TransientError
 from svmflow.messaging import EventContext, publish
-from svmflow.model_registry import ModelRegistry
+from svmflow.model_registry import ModelRegistry, Pointer
 from svmflow.ports import BlobStore, Publisher
 
 
@@ -105,8 +106,7 @@ def handle(
 ) -> None:
     """Idempotent: a redelivery after the split finished does nothing; one during or after a crash
     splits again, publishing the same chunks (same ids, same rows), which the sinks count once."""
-    known = progress.raw(request.job_id)
-    if "split_at" in known or known.get("status") in ("done", "failed"):
+    if _already_split(progress, request.job_id):
         return
     pointer, _ = registry.pointer()
     if pointer is None:
@@ -118,6 +118,33 @@ def handle(
             request.job_id, uri=request.uri, status="failed", error=f"{request.uri} no longer exists"
         )
         return
+    version, sha256 = _pin_model(request, pointer, bucket, progress)
+    model = registry.load(version, expected_sha256=sha256)
+    chunker = _Chunker(
+        request, version, sha256, publisher, bucket, context.traceparent, chunk_rows=chunk_rows
+    )
+    counted = _CountingReader(stream)
+    try:
+        with stream:
+            rows = read_rows(io.BufferedReader(counted, 1024 * 1024), request.format, model.n_features)
+            _publish_rows(rows, chunker, counted, progress)
+    except BulkFileError as exc:
+        progress.update_unfinished(request.job_id, status="failed", error=str(exc))
+        return
+    _record_split(chunker, counted, progress)
+    # Every chunk may already be in (or there were none): then nobody else would finish the job.
+    output.finish_if_complete(request.job_id, bucket, progress)
+
+
+def _already_split(progress: BulkProgressStore, job_id: str) -> bool:
+    known = progress.raw(job_id)
+    return "split_at" in known or known.get("status") in ("done", "failed")
+
+
+def _pin_model(
+    request: BulkRequest, pointer: Pointer, bucket: BlobStore, progress: BulkProgressStore
+) -> tuple[str, str]:
+    """The model version of the whole file: the one a split before a crash recorded, else production's."""
     version, sha256 = progress.start(
         request.job_id,
         uri=request.uri,
@@ -126,28 +153,29 @@ def handle(
         bytes_total=bucket.size(request.path) or 0,
     )
     progress.update(request.job_id, output=request.output)
-    model = registry.load(version, expected_sha256=sha256)
-    chunker = _Chunker(
-        request, version, sha256, publisher, bucket, context.traceparent, chunk_rows=chunk_rows
-    )
-    counted = _CountingReader(stream)
-    try:
-        with stream:
-            for item in read_rows(io.BufferedReader(counted, 1024 * 1024), request.format, model.n_features):
-                if chunker.add(item):
-                    progress.update_unfinished(
-                        request.job_id,
-                        rows_read=chunker.rows_read,
-                        rows_failed=chunker.rows_failed,
-                        bytes_read=counted.position,
-                    )
-    except BulkFileError as exc:
-        progress.update_unfinished(request.job_id, status="failed", error=str(exc))
-        return
+    return version, sha256
+
+
+def _publish_rows(
+    rows: Iterator[Row | BadRow], chunker: _Chunker, counted: _CountingReader, progress: BulkProgressStore
+) -> None:
+    """Publish the file's rows chunk by chunk, reporting progress after each chunk."""
+    for item in rows:
+        if chunker.add(item):
+            progress.update_unfinished(
+                chunker.request.job_id,
+                rows_read=chunker.rows_read,
+                rows_failed=chunker.rows_failed,
+                bytes_read=counted.position,
+            )
+
+
+def _record_split(chunker: _Chunker, counted: _CountingReader, progress: BulkProgressStore) -> None:
+    """Publish the last chunk and error part, then record the totals and that the split is done."""
     chunker.flush()
     chunker.flush_errors()
     progress.update_unfinished(
-        request.job_id,
+        chunker.request.job_id,
         status="running",
         rows_read=chunker.rows_read,
         rows_failed=chunker.rows_failed,
@@ -157,8 +185,6 @@ def handle(
         error_parts=chunker.error_parts,
         split_at=repr(datetime.now(UTC).timestamp()),
     )
-    # Every chunk may already be in (or there were none): then nobody else would finish the job.
-    output.finish_if_complete(request.job_id, bucket, progress)
 
 
 class _CountingReader(io.RawIOBase):

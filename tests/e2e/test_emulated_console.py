@@ -38,7 +38,7 @@ def test_sign_in_submit_watch_done_and_correct_over_the_emulated_stack(
         expect(page.locator("#preview tbody tr")).to_have_count(3)
         page.get_by_role("button", name="Submit batch").click()
         page.wait_for_url(re.compile(r"#/batches/[0-9a-f]+-[0-9a-f]+$"))
-        rows = page.locator("#results tbody tr")
+        rows = page.locator("#results > tbody > tr.result")
         expect(rows).to_have_count(3, timeout=60_000)
         version = emulated.current_model()["version"]
         expect(page.locator(".facts")).to_contain_text(version)

@@ -1,0 +1,3 @@
+from svmflow.cli import main
+
+raise SystemExit(main())
