@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from api import bulk, console, dead_letters, ingest, operator, predict
 from api.errors import EXCEPTION_HANDLERS, PROBLEM_JSON, UnavailableError
 from api.models import Health
-from api.openapi import ingest_document, predict_document
+from api.openapi import ingest_document, predict_document, with_dataset
 from api.service import Backend, Service
 from svmflow import telemetry
 from svmflow.config import Settings
@@ -147,7 +147,8 @@ def create_ingest_app(
         expose_headers=["Location"],
         max_age=600,
     )
-    return _app(service, routes, ingest_document(max_body_bytes), outer=[cors], name="ingest")
+    document = with_dataset(ingest_document(max_body_bytes), service.dataset.spec)
+    return _app(service, routes, document, outer=[cors], name="ingest")
 
 
 def create_predict_app(
@@ -180,4 +181,5 @@ def create_predict_app(
     ]
     policy = console.content_security_policy([console.origin(ingest_at)])
     headers = Middleware(console.PageHeaders, policy=policy)
-    return _app(service, routes, predict_document(), outer=[headers], name="predict")
+    document = with_dataset(predict_document(), service.dataset.spec)
+    return _app(service, routes, document, outer=[headers], name="predict")

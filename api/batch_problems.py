@@ -15,15 +15,15 @@ from svmflow.domain.batch_rules import (
 )
 
 
-def submission_problem(breach: Breach, n_features: int | None) -> UnprocessableError:
-    """A submitted batch's breach; ``n_features`` is the current model's width, when it is known."""
+def submission_problem(breach: Breach, n_features: int | None, name: str = "features") -> UnprocessableError:
+    """A submitted batch's breach; ``n_features`` is the current model's width, when it is known, and
+    ``name`` the field the rows came in (``features`` or ``records``)."""
     if isinstance(breach, NoSubjects):
         return UnprocessableError("subjects must not be empty", field="subjects")
     if isinstance(breach, MisalignedColumn):
         return UnprocessableError(
-            f"features has {breach.entries} rows but subjects has {breach.subjects}; "
-            "send one row per subject",
-            field="features",
+            f"{name} has {breach.entries} rows but subjects has {breach.subjects}; send one row per subject",
+            field=name,
         )
     if isinstance(breach, RepeatedSubject):
         return UnprocessableError(
@@ -35,13 +35,13 @@ def submission_problem(breach: Breach, n_features: int | None) -> UnprocessableE
         expected = "the current model expects" if n_features is not None else "the first row has"
         return UnprocessableError(
             f"row has {breach.width} features but {expected} {breach.expected}",
-            field=f"features[{breach.index}]",
+            field=f"{name}[{breach.index}]",
         )
-    return _number_problem(breach)
+    return _number_problem(breach, name)
 
 
-def _number_problem(breach: BadNumber) -> UnprocessableError:
-    field = f"features[{breach.row}][{breach.column}]"
+def _number_problem(breach: BadNumber, name: str) -> UnprocessableError:
+    field = f"{name}[{breach.row}][{breach.column}]"
     if not breach.finite:
         return UnprocessableError("features must be finite numbers", field=field)
     return UnprocessableError(

@@ -16,12 +16,14 @@ from starlette.responses import Response
 
 from api.batch_problems import submission_problem
 from api.body import decode_json, read_body
-from api.errors import BadRequestError, UnavailableError
+from api.errors import BadRequestError, UnavailableError, UnprocessableError
 from api.models import BatchAccepted, BatchSubmission
 from api.publishing import incoming_traceparent, publish_or_unavailable
 from api.service import Service
 from svmflow import topology
 from svmflow.contracts import PredictionRequest
+from svmflow.datasets.named_records import RecordError, check_bounds, rows_from_named
+from svmflow.datasets.spec import DatasetSpec
 from svmflow.domain.batch_rules import first_breach
 from svmflow.webhooks.urls import UnsafeUrlError, check_url, policy_for
 
@@ -33,18 +35,67 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _decoder = msgspec.json.Decoder(BatchSubmission)
 
 
-def check_batch(batch: BatchSubmission, n_features: int | None) -> None:
+def rows_of(batch: BatchSubmission, spec: DatasetSpec) -> tuple[str, list[list[float]]]:
+    """The batch's rows in the spec's feature order, and the field they came in (for error paths).
+
+    Records keyed by name are turned into rows here; a missing, extra or misspelt name is a 400
+    naming it (and, for a misspelling, the feature meant)."""
+    if batch.features is not None and batch.records is not None:
+        raise UnprocessableError("send features or records, not both", field="records")
+    if batch.features is not None:
+        return "features", batch.features
+    if batch.records is None:
+        raise UnprocessableError(
+            "send the rows as features (arrays in the spec's feature order) or as records (arrays, "
+            f"or objects keyed by feature name: {', '.join(spec.feature_names)})",
+            field="features",
+        )
+    rows: list[list[float]] = []
+    for index, record in enumerate(batch.records):
+        if not isinstance(record, dict):
+            rows.append(record)
+            continue
+        try:
+            [row] = rows_from_named([record], spec)
+        except RecordError as exc:
+            problem = f"records[{index}]: {exc.problem}"
+            field = f"records[{index}].{exc.field}" if exc.field else f"records[{index}]"
+            if exc.misnamed:
+                raise BadRequestError(problem, field=field) from None
+            raise UnprocessableError(problem, field=field) from None
+        rows.append(row)
+    return "records", rows
+
+
+def check_batch(
+    subjects: list[str],
+    features: list[list[float]],
+    n_features: int | None,
+    spec: DatasetSpec | None = None,
+    name: str = "features",
+) -> None:
     """What the types cannot say (``domain.batch_rules``): columns that line up, unique subjects, the
-    model's width, finite numbers. Raises ``UnprocessableError`` naming the first field at fault."""
-    breach = first_breach(
-        batch.subjects,
-        {"features": batch.features},
-        features=batch.features,
-        width=n_features,
-        check_numbers=True,
-    )
+    model's width, finite numbers; then the data set spec's width and bounds. Raises
+    ``UnprocessableError`` naming the first field at fault (``name``: the field the rows came in)."""
+    breach = first_breach(subjects, {name: features}, features=features, width=n_features, check_numbers=True)
     if breach is not None:
-        raise submission_problem(breach, n_features)
+        raise submission_problem(breach, n_features, name)
+    if spec is None:
+        return
+    for index, row in enumerate(features):
+        if len(row) != len(spec.features):
+            raise UnprocessableError(
+                f"row has {len(row)} features but the data set spec {spec.name!r} has "
+                f"{len(spec.features)} ({', '.join(spec.feature_names)})",
+                field=f"{name}[{index}]",
+            )
+    try:
+        check_bounds(features, spec)
+    except RecordError as exc:
+        column = spec.feature_names.index(exc.field) if exc.field else 0
+        raise UnprocessableError(
+            f"{name}[{exc.index}]: {exc.problem}", field=f"{name}[{exc.index}][{column}]"
+        ) from None
 
 
 def idempotency_key_of(request: Request) -> str | None:
@@ -92,18 +143,20 @@ async def submit_batch(request: Request) -> Response:
     idempotency_key = idempotency_key_of(request)
     body = await read_body(request, service.max_body_bytes)
     batch = decode_json(body, _decoder)
+    spec = service.dataset.spec
+    name, features = rows_of(batch, spec)
     current = await run_in_threadpool(service.read_model.current_model)
     if current is None:
         raise UnavailableError(
             "no model is in production yet; try again shortly", headers={"Retry-After": "5"}
         )
-    check_batch(batch, current.n_features)
+    check_batch(batch.subjects, features, current.n_features, spec, name)
     callback = await run_in_threadpool(callback_url, service, batch, request.state.identity)
 
     if idempotency_key is None:
         batch_id = service.batch_ids.issue()
     else:
-        digest = hashlib.sha256(msgspec.json.encode([batch.subjects, batch.features])).digest()
+        digest = hashlib.sha256(msgspec.json.encode([batch.subjects, features])).digest()
         batch_id = service.batch_ids.for_idempotency_key(request.state.identity, idempotency_key, digest)
         done = await run_in_threadpool(service.read_model.get_batch, batch_id)
         if done is not None:
@@ -114,7 +167,7 @@ async def submit_batch(request: Request) -> Response:
     message = PredictionRequest(
         batch_id=batch_id,
         subjects=batch.subjects,
-        features=batch.features,
+        features=features,
         submitted_at=submitted_at,
         callback_url=callback,
     )

@@ -7,12 +7,12 @@ batch the ingest API accepts is one the prediction function can decode.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from svmflow.bulk.progress import BulkView
-from svmflow.contracts import MAX_ROWS, CallbackUrl, FeatureRow, Rating, Subject
+from svmflow.contracts import MAX_FEATURES, MAX_ROWS, CallbackUrl, FeatureRow, Rating, Subject
 from svmflow.domain.drift_windows import DriftView
 from svmflow.domain.explanations import ExplanationKey
 from svmflow.domain.performance import VersionPerformance
@@ -28,13 +28,22 @@ from svmflow.views import (
 )
 
 Subjects = Annotated[list[Subject], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+ClassLabel = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# A record keyed by feature name: every feature of the data set spec, no other key. Its values are
+# checked against the spec (``rows_from_named``), which names the feature at fault.
+NamedRecord = Annotated[dict[str, Any], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
 
 
 class BatchSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """One subject id per row and one feature vector per subject."""
+    """One subject id per row and one record per subject, given one of two ways: ``features``, arrays
+    in the data set spec's feature order, or ``records``, each an array in that order or an object
+    keyed by feature name."""
 
     subjects: Subjects
-    features: Annotated[list[FeatureRow], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+    features: Annotated[list[FeatureRow], msgspec.Meta(min_length=1, max_length=MAX_ROWS)] | None = None
+    records: (
+        Annotated[list[FeatureRow | NamedRecord], msgspec.Meta(min_length=1, max_length=MAX_ROWS)] | None
+    ) = None
     # An https URL to POST a signed notification to once the batch is done or failed (Standard
     # Webhooks 1.0); without it, the API key's default callback, if one is configured.
     callback_url: CallbackUrl | None = None
@@ -119,10 +128,17 @@ class FeedbackSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     right (the whole batch, a random subset, an audit), so the ratings are evidence for the promotion
     gate as well as training data. ``corrections``: only rows the model got wrong, training data only.
     ``auto`` (the default): ``sample`` when the ratings cover every row of the batch, else
-    ``corrections``."""
+    ``corrections``.
+
+    ``labels`` names the right class of each subject (a class name of the data set spec), the
+    correction a model of more than two classes needs; with ``labels`` the ratings may be left out
+    (right is "the label is the predicted class"), and when both are given they must agree. A "wrong"
+    rating of a multi-class prediction without its label counts for live accuracy but is never
+    trained on."""
 
     subjects: Subjects
-    ratings: Annotated[list[Rating], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+    ratings: Annotated[list[Rating], msgspec.Meta(min_length=1, max_length=MAX_ROWS)] | None = None
+    labels: Annotated[list[ClassLabel], msgspec.Meta(min_length=1, max_length=MAX_ROWS)] | None = None
     kind: Literal["auto", "sample", "corrections"] = "auto"
 
 

@@ -36,6 +36,7 @@ from api.models import (
     TrainingLabels,
 )
 from svmflow.contracts import MAX_FEATURES, MAX_ROWS
+from svmflow.datasets.spec import DatasetSpec, FeatureSpec
 from svmflow.views import CurrentModelView, TrainingRowsView
 
 _TYPES = (
@@ -214,6 +215,59 @@ def _document(title: str, description: str, paths: dict[str, Any]) -> dict[str, 
             },
         },
     }
+
+
+def with_dataset(document: dict[str, Any], spec: DatasetSpec) -> dict[str, Any]:
+    """``document`` naming the served data set: the features a record has (in order, with bounds and
+    units) and the classes a result or a feedback label may be."""
+    schemas = document["components"]["schemas"]
+    width = len(spec.features)
+    row = {
+        "type": "array",
+        "items": {"type": "number"},
+        "minItems": width,
+        "maxItems": width,
+        "description": f"The features in this order: {', '.join(spec.feature_names)}",
+    }
+    named: dict[str, Any] = {
+        "type": "object",
+        "description": f"A record of the data set {spec.name!r}, keyed by feature name",
+        "properties": {f.name: _feature_schema(f) for f in spec.features},
+        "required": spec.feature_names,
+        "additionalProperties": False,
+    }
+    schemas["NamedRecord"] = named
+    submission = schemas["BatchSubmission"]["properties"]
+    submission["features"]["anyOf"][0]["items"] = row
+    submission["records"]["anyOf"][0]["items"] = {"anyOf": [row, _ref("NamedRecord")]}
+    classes = {"type": "string", "enum": spec.class_names}
+    for name in ("BatchResult", "ExplainedResult"):
+        if name in schemas:
+            schemas[name]["properties"]["class"] = {"anyOf": [classes, {"type": "null"}], "default": None}
+    labels = schemas["FeedbackSubmission"]["properties"]["labels"]["anyOf"][0]
+    labels["items"] = classes
+    info = document["info"]
+    info["description"] += (
+        f" Data set {spec.name!r}: features {', '.join(spec.feature_names)}; "
+        f"classes {', '.join(spec.class_names)} (a result's label is the class's position)."
+    )
+    info["x-dataset"] = {
+        "name": spec.name,
+        "features": spec.feature_names,
+        "classes": spec.class_names,
+    }
+    return document
+
+
+def _feature_schema(feature: FeatureSpec) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "number"}
+    if feature.min is not None:
+        schema["minimum"] = feature.min
+    if feature.max is not None:
+        schema["maximum"] = feature.max
+    if feature.unit is not None:
+        schema["description"] = f"in {feature.unit}"
+    return schema
 
 
 def ingest_document(max_body_bytes: int) -> dict[str, Any]:

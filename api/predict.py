@@ -30,7 +30,7 @@ from api.models import (
 from api.publishing import publish_or_unavailable
 from api.service import Service
 from svmflow import topology
-from svmflow.contracts import Feedback
+from svmflow.contracts import Feedback, Rating
 from svmflow.domain.batch_rules import first_breach
 from svmflow.domain.drift_windows import empty_view
 from svmflow.domain.explanations import Explainer, explanation_key, per_record
@@ -98,7 +98,14 @@ def explained(body: bytes, inputs: ExplanationInputs) -> ExplainedBatch:
         predicted_at=view.predicted_at,
         explanation=explanation_key(explainer),
         results=[
-            ExplainedResult(subject=r.subject, label=r.label, score=r.score, contributions=c, features=f)
+            ExplainedResult(
+                subject=r.subject,
+                label=r.label,
+                class_name=r.class_name,
+                score=r.score,
+                contributions=c,
+                features=f,
+            )
             for r, c, f in zip(view.results, values, features.tolist(), strict=True)
         ],
     )
@@ -195,8 +202,17 @@ async def rate_batch(request: Request) -> Response:
     batch_id = _issued_batch_id(request)
     body = await read_body(request, MAX_FEEDBACK_BYTES)
     feedback = decode_json(body, _feedback_decoder)
-    if (breach := first_breach(feedback.subjects, {"ratings": feedback.ratings})) is not None:
+    if feedback.ratings is None and feedback.labels is None:
+        # Neither field is missing alone, so neither is named.
+        raise UnprocessableError(
+            "send ratings (1 right, 0 wrong), labels (the right class of each subject), or both"
+        )
+    columns = (("ratings", feedback.ratings), ("labels", feedback.labels))
+    given = {name: column for name, column in columns if column is not None}
+    if (breach := first_breach(feedback.subjects, given)) is not None:
         raise ratings_problem(breach)
+    classes = service.dataset.spec.class_names
+    labels = None if feedback.labels is None else _class_indices(feedback.labels, classes)
     view = await run_in_threadpool(service.read_model.get_batch, batch_id)
     if view is None and await run_in_threadpool(service.read_model.get_failure, batch_id) is not None:
         raise ConflictError(
@@ -209,7 +225,8 @@ async def rate_batch(request: Request) -> Response:
             field="batch_id",
             headers={"Retry-After": "1"},
         )
-    known = {r.subject for r in view.results}
+    predicted = {r.subject: r.label for r in view.results}
+    known = predicted.keys()
     unknown = [(i, s) for i, s in enumerate(feedback.subjects) if s not in known]
     if unknown:
         index, _ = unknown[0]
@@ -217,6 +234,7 @@ async def rate_batch(request: Request) -> Response:
         raise UnprocessableError(
             f"{len(unknown)} subject(s) are not in batch {batch_id}: {names}", field=f"subjects[{index}]"
         )
+    ratings, true_labels = _verdicts(feedback.subjects, feedback.ratings, labels, predicted, classes)
     kind = feedback.kind
     if kind == "auto":
         # A batch rated in full is an unbiased sample of the model's answers; a part of it may have
@@ -225,9 +243,10 @@ async def rate_batch(request: Request) -> Response:
     message = Feedback(
         batch_id=batch_id,
         subjects=feedback.subjects,
-        ratings=feedback.ratings,
+        ratings=ratings,
         rated_at=datetime.now(UTC),
         kind=kind,
+        labels=true_labels,
         labelled_by=f"key:{request.state.identity[:16]}" if hasattr(request.state, "identity") else None,
     )
     await publish_or_unavailable(
@@ -245,6 +264,50 @@ async def rate_batch(request: Request) -> Response:
         rated_at=message.rated_at,
     )
     return json_response(accepted, 202)
+
+
+def _class_indices(names: list[str], classes: list[str]) -> list[int]:
+    index_of = {name: i for i, name in enumerate(classes)}
+    for position, name in enumerate(names):
+        if name not in index_of:
+            raise UnprocessableError(
+                f"{name!r} is not a class of this model; the classes are {', '.join(classes)}",
+                field=f"labels[{position}]",
+            )
+    return [index_of[name] for name in names]
+
+
+def _verdicts(
+    subjects: list[str],
+    ratings: list[Rating] | None,
+    labels: list[int] | None,
+    predicted: dict[str, int],
+    classes: list[str],
+) -> tuple[list[Rating], list[int | None] | None]:
+    """The ratings and the right classes the feedback message carries.
+
+    Labels give the ratings (right when the label is the predicted class); ratings and labels given
+    together must agree. A binary model's ratings alone need no labels (wrong is the other class); a
+    multi-class model's carry the predicted class where right and no class where wrong."""
+    if labels is not None:
+        implied: list[Rating] = [
+            1 if label == predicted[s] else 0 for s, label in zip(subjects, labels, strict=True)
+        ]
+        if ratings is not None:
+            for index, (given, derived) in enumerate(zip(ratings, implied, strict=True)):
+                if given != derived:
+                    said = "right" if given == 1 else "wrong"
+                    label, guess = classes[labels[index]], classes[predicted[subjects[index]]]
+                    raise UnprocessableError(
+                        f"subject {subjects[index]!r} is rated {said} but labelled {label!r} "
+                        f"while {guess!r} was predicted",
+                        field=f"ratings[{index}]",
+                    )
+        return implied, list(labels)
+    assert ratings is not None
+    if len(classes) <= 2:
+        return ratings, None
+    return ratings, [predicted[s] if r == 1 else None for s, r in zip(subjects, ratings, strict=True)]
 
 
 async def batch_training_labels(request: Request) -> Response:

@@ -15,6 +15,7 @@ from svmflow.read_model import ReadModel
 
 if TYPE_CHECKING:
     from svmflow.bulk.progress import BulkProgressStore
+    from svmflow.datasets.served import ServedDataset
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Backend:
     read_model: Callable[[], ReadModel]
     progress: Callable[[], BulkProgressStore]
     bucket: Callable[[], BlobStore]
+    dataset: Callable[[], ServedDataset]
 
 
 @dataclass
@@ -65,6 +67,11 @@ class Service:
     @property
     def bucket(self) -> BlobStore:
         return self.backend.bucket()
+
+    @property
+    def dataset(self) -> ServedDataset:
+        """The data set spec the deployment serves: feature names, classes."""
+        return self.backend.dataset()
 
     def batch_url(self, batch_id: str) -> str:
         return f"{self.predict_url}/v1/batches/{batch_id}"

@@ -14,4 +14,5 @@ def backend_of(container: Container) -> Backend:
         read_model=lambda: container.read_model,
         progress=lambda: container.progress,
         bucket=lambda: container.bucket,
+        dataset=lambda: container.dataset,
     )

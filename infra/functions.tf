@@ -53,6 +53,7 @@ locals {
     SVMFLOW_MODEL_BUCKET          = google_storage_bucket.models.name
     SVMFLOW_SECRET_PREFIX         = local.secret_prefix
     SVMFLOW_LOG_LEVEL             = var.log_level
+    SVMFLOW_DATASET_SPEC          = var.dataset_spec
     SVMFLOW_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
   }
 }

@@ -43,6 +43,12 @@ variable "log_level" {
   default     = "INFO"
 }
 
+variable "dataset_spec" {
+  description = "SVMFLOW_DATASET_SPEC for every component: the data set spec served, relative to the deployed source (its seed data beside it, both under data/)."
+  type        = string
+  default     = "data/banknote.toml"
+}
+
 variable "profile" {
   description = "Sizes by purpose: small (one team trying it; cheapest idle bill) or production (HA Redis, regional Postgres, alerts). See sizes.tf and README.md."
   type        = string

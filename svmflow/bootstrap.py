@@ -21,7 +21,7 @@ from svmflow.config import Settings
 from svmflow.domain.gate import GatePolicy
 from svmflow.domain.sequential import WatchPolicy
 from svmflow.messaging import DeadLetters, EventContext
-from svmflow.model_registry import ModelRegistry, ModelServer
+from svmflow.model_registry import ModelRegistry, ModelServer, SpecBinding
 from svmflow.ports import BlobStore, Publisher, Secrets
 from svmflow.runtime.processor import Processor
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import redis
 
     from svmflow.bulk.progress import BulkProgressStore
+    from svmflow.datasets.served import ServedDataset
     from svmflow.db.database import Database
     from svmflow.handlers.drift_monitor import DriftOptions, ReferenceProfiles
     from svmflow.handlers.training import TrainingOptions
@@ -216,9 +217,24 @@ class Container:
         return ModelRegistry(self.bucket)
 
     @dependency
+    def dataset(self) -> ServedDataset:
+        """The data set spec this deployment serves (``SVMFLOW_DATASET_SPEC``)."""
+        from svmflow.datasets.served import ServedDataset
+
+        return ServedDataset.load(self.settings.dataset_spec)
+
+    @dependency
     def models(self) -> ModelServer:
-        """The production model, as the prediction function serves it."""
-        return ModelServer(self.registry, self.settings.model_refresh_seconds)
+        """The production model, as the prediction function serves it: only a version trained for the
+        served spec (its ``model_digest``) is ever served."""
+        dataset = self.dataset
+        return ModelServer(
+            self.registry,
+            self.settings.model_refresh_seconds,
+            binding=SpecBinding(
+                dataset.name, dataset.model_digest, dataset.feature_names, dataset.class_names
+            ),
+        )
 
     # -- options from the settings ------------------------------------------------------------
 
@@ -228,11 +244,13 @@ class Container:
         from svmflow.handlers.training import TrainingOptions
 
         s = self.settings
+        dataset = self.dataset
+        gate = dataset.spec.gate  # the spec's own gate settings, where it has them
         return TrainingOptions(
             policy=GatePolicy(
-                accuracy_floor=s.gate_accuracy_floor,
-                seed_tolerance=s.gate_seed_tolerance,
-                recall_floor=s.gate_recall_floor,
+                accuracy_floor=_first(gate.accuracy_floor, s.gate_accuracy_floor),
+                seed_tolerance=_first(gate.seed_tolerance, s.gate_seed_tolerance),
+                recall_floor=_first(gate.recall_floor, s.gate_recall_floor),
                 alpha=s.gate_alpha,
                 margin=s.gate_margin,
                 window=s.gate_window,
@@ -241,7 +259,7 @@ class Container:
             ),
             feedback_weight=s.feedback_weight,
             lease_seconds=s.training_lease_seconds,
-            metric=s.gate_metric,
+            metric=_first(gate.metric, s.gate_metric),
             imbalance_share=s.gate_imbalance_share,
             class_weight="balanced" if s.class_weight == "balanced" else "none",
             c_grid=s.c_values,
@@ -249,6 +267,9 @@ class Container:
             outlier_iqr=s.quarantine_iqr,
             retrain_min_labels=s.retrain_floor_new_labels,
             retrain_max_labels=s.retrain_max_new_labels,
+            feature_names=dataset.feature_names,
+            class_names=dataset.class_names,
+            model_digest=dataset.model_digest,
             shadow_records=s.shadow_records,
         )
 
@@ -283,7 +304,9 @@ class Container:
 
     @dependency
     def holdout_percent(self) -> int:
-        return self.settings.holdout_percent
+        if self.settings.is_set("holdout_percent"):
+            return self.settings.holdout_percent
+        return self.dataset.spec.holdout_percent
 
     @dependency
     def max_wait_seconds(self) -> float:
@@ -345,6 +368,10 @@ class Container:
         """Attach processors to the embedded bus, each through its own subscription."""
         for name in names or list(topology.FUNCTIONS):
             bus.subscribe(topology.subscription_name(name), self.processor(name).process)
+
+
+def _first(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
 _default: Container | None = None

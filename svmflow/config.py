@@ -29,6 +29,7 @@ TelemetryExport = Literal["off", "console", "otlp", "gcp"]
 
 ENV_PREFIX = "SVMFLOW_"
 SEED_DATA = Path(__file__).resolve().parent.parent / "data" / "banknote.csv"
+DEFAULT_DATASET_SPEC = SEED_DATA.with_name("banknote.toml")
 
 
 class ConfigError(ValueError):
@@ -278,7 +279,10 @@ class Settings(BaseSettings):
         description="feedback rows beyond the quartiles +/- this many IQRs are quarantined",
     )
     holdout_percent: int = Field(
-        default=20, gt=0, lt=100, description="share of the rows held out for evaluation"
+        default=20,
+        gt=0,
+        lt=100,
+        description="set, the share of the rows held out for evaluation instead of the spec's",
     )
     feedback_weight: float = Field(
         default=1.0, ge=0.0, description="weight of a feedback row against a seed row in training"
@@ -318,9 +322,16 @@ class Settings(BaseSettings):
         le=10_000,
         description="rows per chunk of a bulk file (at most 10,000, the batch limit)",
     )
+    dataset_spec: Path = Field(
+        default_factory=lambda: DEFAULT_DATASET_SPEC,
+        description="the data set spec the deployment serves: feature names, classes, seed data, "
+        "hold-out share (`svmflow init DATA.csv --label COLUMN` writes one)",
+        json_schema_extra=_shown("`data/banknote.toml`"),
+    )
+    # Set, these two replace the spec's own values (a data set spec says them for every deployment).
     data_path: Path = Field(
         default_factory=lambda: SEED_DATA,
-        description="the seed data set",
+        description="set, a seed data set used instead of the spec's `seed_data` (the same columns)",
         json_schema_extra=_shown("`data/banknote.csv`"),
     )
 
@@ -420,7 +431,12 @@ class Settings(BaseSettings):
             raise ConfigError("; ".join(_explain(error, given or {}) for error in exc.errors())) from None
 
     def _explicit_values(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in type(self).model_fields}
+        # Only what was given: a setting that overrides the data set spec when set stays unset.
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+    def is_set(self, name: str) -> bool:
+        """Whether ``name`` was given (by the environment or a caller) rather than left at its default."""
+        return name in self.model_fields_set
 
 
 def _urls_by_key(value: str) -> dict[str, str]:

@@ -143,6 +143,8 @@ class Predictions(Contract, kw_only=True):
     labels: list[int]
     scores: list[float]
     model_version: str
+    # The served spec's class names, indexed by label, so poll answers can name the class.
+    classes: list[str] | None = None
     submitted_at: datetime
     predicted_at: datetime
     # The model's scaler and weights (a few dozen numbers), so the read model can explain any record
@@ -166,6 +168,11 @@ FeedbackKind = Literal["sample", "corrections"]
 class Feedback(Contract, kw_only=True):
     """Published by the predict API: 1 means the prediction was right, 0 that it was wrong.
 
+    ``labels``, when given, is the right class of each subject (its index in the data set spec's
+    classes), or null where it is not known: a multi-class model's "wrong" without the right class,
+    kept as a verdict but never a training label. Without ``labels`` the model is binary and a wrong
+    prediction's right class is the other one.
+
     ``kind``: ``sample`` when the rated rows were chosen without regard to whether the model was right
     (a batch rated in full, a random subset, an audit), so confirmations and corrections together are an
     unbiased sample the gate may use as evidence; ``corrections`` when the client reports mistakes only,
@@ -178,9 +185,20 @@ class Feedback(Contract, kw_only=True):
     rated_at: datetime
     kind: FeedbackKind = "sample"
     labelled_by: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    labels: list[Annotated[int, msgspec.Meta(ge=0)] | None] | None = None
 
     def __post_init__(self) -> None:
-        _check_batch("feedback", self.subjects, {"ratings": self.ratings})
+        columns: dict[str, list[Any]] = {"ratings": self.ratings}
+        if self.labels is not None:
+            columns["labels"] = self.labels
+        _check_batch("feedback", self.subjects, columns)
+
+    def true_labels(self, predicted: list[int]) -> list[int | None]:
+        """The right class of each subject given its predicted label; None where it is not known."""
+        if self.labels is not None:
+            return list(self.labels)
+        # Binary: a prediction rated wrong has the other label.
+        return [p if r == 1 else 1 - p for p, r in zip(predicted, self.ratings, strict=True)]
 
 
 class BulkRequest(Contract, kw_only=True):

@@ -73,6 +73,40 @@ class ArtifactMetadata(msgspec.Struct, kw_only=True):
     metrics: dict[str, Any]
     library_versions: dict[str, str]
     artifact_format: str = "svmflow.linear-svm/1"
+    # The data set spec the version was trained for (``model_digest``: feature names and order, label,
+    # classes) and its class names by label. Unset on versions trained before specs existed.
+    model_digest: str | None = None
+    class_names: list[str] | None = None
+
+
+class SpecMismatchError(ValueError):
+    """A model version was trained for another data set spec than the one served."""
+
+
+@dataclass(frozen=True)
+class SpecBinding:
+    """What a served model must have been trained for: the served spec's name and ``model_digest``,
+    and its feature and class names (checked instead for a version from before specs)."""
+
+    spec_name: str
+    model_digest: str
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    def check(self, version: str, metadata: ArtifactMetadata, model: LinearModel) -> None:
+        if metadata.model_digest is None:
+            if model.feature_names == self.feature_names and model.n_classes == len(self.class_names):
+                return
+            raise SpecMismatchError(
+                f"model {version} predates data set specs and its features {list(model.feature_names)} "
+                f"or {model.n_classes} classes do not match spec {self.spec_name!r}"
+            )
+        if metadata.model_digest != self.model_digest:
+            raise SpecMismatchError(
+                f"model {version} was trained for another data set spec (model digest "
+                f"{metadata.model_digest[:12]}), not for the served spec {self.spec_name!r} "
+                f"({self.model_digest[:12]})"
+            )
 
 
 def library_versions() -> dict[str, str]:
@@ -258,8 +292,10 @@ class ModelServer:
         registry: ModelRegistry,
         refresh_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        binding: SpecBinding | None = None,
     ) -> None:
         self.registry = registry
+        self.binding = binding
         self.refresh_seconds = refresh_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -268,6 +304,7 @@ class ModelServer:
         self._checked_at = float("-inf")
         self.loads = 0
         self._pinned: dict[str, ServedModel] = {}
+        self._refused: str | None = None  # why the production version is not served, if it is not
         self._shadow: tuple[ShadowPointer, ServedModel] | None = None
         self._shadow_generation = -1
         self._shadow_checked_at = float("-inf")
@@ -282,7 +319,7 @@ class ModelServer:
                 self._refresh()
                 self._checked_at = now
             if self._served is None:
-                raise TransientError("no production model is available yet")
+                raise TransientError(self._refused or "no production model is available yet")
             return self._served
 
     def shadow(self) -> tuple[ShadowPointer, ServedModel] | None:
@@ -301,7 +338,8 @@ class ModelServer:
             if generation == self._shadow_generation:
                 return
             pointer = self.registry.shadow() if generation else None
-            model = None if pointer is None else self.registry.load(pointer.version, pointer.sha256)
+            # A shadow of another data set spec is refused as production would be.
+            model = None if pointer is None else self._load(pointer.version, pointer.sha256)
         except Exception:
             # Shadow scoring is an extra: whatever goes wrong with it, the champion keeps answering.
             log.warning("cannot load the shadow model; scoring without it", exc_info=True)
@@ -321,7 +359,7 @@ class ModelServer:
         with self._lock:
             found = self._pinned.get(version)
             if found is None:
-                model = self.registry.load(version, expected_sha256=sha256)
+                model = self._load(version, sha256)
                 if len(self._pinned) >= PINNED_VERSIONS:
                     self._pinned.pop(next(iter(self._pinned)))
                 found = self._pinned[version] = ServedModel(version, model)
@@ -346,8 +384,9 @@ class ModelServer:
             self._generation = generation
             return
         try:
-            model = self.registry.load(pointer.version, expected_sha256=pointer.sha256)
+            model = self._load(pointer.version, pointer.sha256)
         except (ArtifactIntegrityError, ModelNotFoundError, ValueError) as exc:
+            self._refused = f"refusing production model {pointer.version}: {exc}"
             log.error(
                 "refusing model %s: %s; %s",
                 pointer.version,
@@ -356,7 +395,20 @@ class ModelServer:
             )
             return
         previous = self._served.version if self._served else None
+        self._refused = None
         self._served = ServedModel(pointer.version, model)
         self._generation = generation
         self.loads += 1
         log.info("serving model %s (was %s)", pointer.version, previous)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The served spec's class names by label, for poll answers; None without a spec."""
+        return None if self.binding is None else list(self.binding.class_names)
+
+    def _load(self, version: str, sha256: str) -> LinearModel:
+        """A verified version, refused (``SpecMismatchError``) if it was trained for another spec."""
+        model = self.registry.load(version, expected_sha256=sha256)
+        if self.binding is not None:
+            self.binding.check(version, self.registry.metadata(version), model)
+        return model

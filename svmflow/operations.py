@@ -26,18 +26,23 @@ from svmflow.db.tables import (
     TrainingRow,
 )
 from svmflow.domain.explanations import Explainer
-from svmflow.domain.training import FEEDBACK, SEED, is_holdout, read_seed_csv, row_hash
+from svmflow.domain.training import FEEDBACK, SEED, is_holdout, row_hash
 from svmflow.errors import SvmflowError
 from svmflow.messaging import EventContext, publish
 from svmflow.read_model import ReadModel
-from svmflow.views import BatchResult, BatchView, ExplanationInputs, TrainingLabel
+from svmflow.views import BatchResult, BatchView, ExplanationInputs, TrainingLabel, class_name_of
 
 log = logging.getLogger(__name__)
 
 
 def seed(container: Container, path: Path | None = None) -> int:
-    """Load the seed data set into the training table; returns how many rows were new."""
-    rows = read_seed_csv(path or container.settings.data_path)
+    """Load the seed data set (the served spec's, or ``path`` with the same columns) into the training
+    table; returns how many rows were new."""
+    settings = container.settings
+    if path is None and settings.is_set("data_path"):
+        path = settings.data_path
+    rows = container.dataset.seed_rows(path)
+    holdout_percent = container.holdout_percent
     now = datetime.now(UTC)
     records = []
     for row in rows:
@@ -49,13 +54,23 @@ def seed(container: Container, path: Path | None = None) -> int:
                 "features": list(row.features),
                 "label": row.label,
                 "row_hash": digest,
-                "holdout": is_holdout(digest, container.settings.holdout_percent),
+                "holdout": is_holdout(digest, holdout_percent),
                 "labelled_at": now,
                 "created_at": now,
             }
         )
     db = container.db
     with db.transaction() as session:
+        # Seed rows are keyed by their line in the CSV: another data set's rows would be taken for
+        # these, and their widths would break training. One state holds one data set.
+        held = session.scalar(select(TrainingRow.features).where(TrainingRow.source == SEED).limit(1))
+        width = len(container.dataset.feature_names)
+        if held is not None and len(held) != width:
+            raise SvmflowError(
+                f"the training data in {settings.state_dir} has rows of {len(held)} features, not the "
+                f"{width} of data set {container.dataset.name!r}; serve another data set from another "
+                "state (SVMFLOW_STATE_DIR)"
+            )
         count = select(func.count()).where(TrainingRow.source == SEED)
         before = session.scalar(count) or 0
         db.insert_ignore(session, TrainingRow, records)
@@ -74,8 +89,16 @@ def train(container: Container, reason: TrainingReason = "manual") -> ModelEvent
 
 
 def rollback(container: Container, to_version: str | None = None) -> ModelEvent:
-    """Re-point production and tell the read models, as a training promotion would."""
-    old, new = container.registry.rollback(to_version)
+    """Re-point production and tell the read models, as a training promotion would. A version trained
+    for another data set spec than the served one is refused (``SpecMismatchError``)."""
+    registry, binding = container.registry, container.models.binding
+    target = to_version
+    if target is None:
+        current, _ = registry.pointer()
+        target = current.history[-1] if current is not None and current.history else None
+    if target is not None and binding is not None:
+        binding.check(target, registry.metadata(target), registry.load(target))
+    old, new = registry.rollback(to_version)
     now = datetime.now(UTC)
     event = ModelEvent(
         job_id=f"rollback-{now:%Y%m%dT%H%M%S%f}",
@@ -118,6 +141,7 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
     and the APIs keep answering."""
     read_model, db, settings = container.read_model, container.db, container.settings
     explainer_of = _explainers(container)
+    classes = container.dataset.class_names
     counts = {"batches": 0, "models": 0, "jobs": 0, "performance": 0, "drift": 0}
     with db.transaction() as session:
         batches = session.scalars(
@@ -147,7 +171,13 @@ def rebuild_read_model(container: Container) -> dict[str, int]:
                     submitted_at=as_utc(batch.submitted_at),
                     predicted_at=as_utc(batch.predicted_at),
                     results=[
-                        BatchResult(subject=p.subject, label=p.label, score=p.score) for p in predictions
+                        BatchResult(
+                            subject=p.subject,
+                            label=p.label,
+                            class_name=class_name_of(p.label, classes),
+                            score=p.score,
+                        )
+                        for p in predictions
                     ],
                 ),
                 inputs,

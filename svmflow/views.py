@@ -17,8 +17,14 @@ from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
 class BatchResult(msgspec.Struct, kw_only=True):
     subject: str
-    label: int
+    label: int  # the class's position in the data set spec's ``classes``
+    # The class's name in the spec; unset on results stored before it was given.
+    class_name: str | None = msgspec.field(default=None, name="class")
     score: float
+
+
+def class_name_of(label: int, classes: list[str] | tuple[str, ...] | None) -> str | None:
+    return classes[label] if classes is not None and 0 <= label < len(classes) else None
 
 
 class BatchView(msgspec.Struct, kw_only=True):

@@ -172,6 +172,13 @@ class AsyncClient:
         )
         return _base.convert(answer, FeedbackAccepted)
 
+    async def label(self, batch_id: str, classes: Mapping[str, str]) -> FeedbackAccepted:
+        body = {"subjects": list(classes), "labels": list(classes.values())}
+        _, answer, _ = await self._request(
+            "PATCH", self.settings.predict(_base.batch_path(batch_id)), ok=(202,), json=body
+        )
+        return _base.convert(answer, FeedbackAccepted)
+
     async def correct(self, batch_id: str, subject: str, label: int) -> FeedbackAccepted:
         return await self.correct_many(batch_id, {subject: label})
 

@@ -190,8 +190,18 @@ class Client:
         )
         return _base.convert(answer, FeedbackAccepted)
 
+    def label(self, batch_id: str, classes: Mapping[str, str]) -> FeedbackAccepted:
+        """Name the right class of each subject (``{subject: class name}``): the correction a model
+        of more than two classes needs, and the ratings follow from it."""
+        body = {"subjects": list(classes), "labels": list(classes.values())}
+        _, answer, _ = self._request(
+            "PATCH", self.settings.predict(_base.batch_path(batch_id)), ok=(202,), json=body
+        )
+        return _base.convert(answer, FeedbackAccepted)
+
     def correct(self, batch_id: str, subject: str, label: int) -> FeedbackAccepted:
-        """Give the true label of one subject; it is sent as a rating of the batch's prediction."""
+        """Give the true label of one subject of a binary model; it is sent as a rating of the batch's
+        prediction (for more classes, ``label`` names the class)."""
         return self.correct_many(batch_id, {subject: label})
 
     def correct_many(self, batch_id: str, labels: Mapping[str, int]) -> FeedbackAccepted:

@@ -21,8 +21,9 @@ class Accepted(msgspec.Struct, kw_only=True):
 
 class Prediction(msgspec.Struct, kw_only=True):
     subject: str
-    label: int
+    label: int  # the class's position in the served data set spec's classes
     score: float
+    class_name: str | None = msgspec.field(default=None, name="class")  # the class's name
 
 
 class BatchResult(msgspec.Struct, kw_only=True):

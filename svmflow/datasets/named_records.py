@@ -17,12 +17,17 @@ from svmflow.datasets.spec import DatasetSpec
 
 
 class RecordError(ValueError):
-    """A record does not match the spec; ``index`` is its position in the batch, ``field`` the name."""
+    """A record does not match the spec; ``index`` is its position in the batch, ``field`` the name.
 
-    def __init__(self, index: int, field: str | None, problem: str) -> None:
+    ``misnamed``: a name is missing, extra or misspelt (the record's shape is wrong), rather than a
+    value being out of place (not a number, out of bounds)."""
+
+    def __init__(self, index: int, field: str | None, problem: str, *, misnamed: bool = False) -> None:
         super().__init__(f"record {index}: {problem}")
+        self.problem = problem
         self.index = index
         self.field = field
+        self.misnamed = misnamed
 
 
 def rows_from_named(records: Sequence[Mapping[str, object]], spec: DatasetSpec) -> list[list[float]]:
@@ -85,8 +90,8 @@ def _mismatch(index: int, record: Mapping[str, object], names: list[str]) -> Rec
         # Prefer a close name that is missing from this record: that is the one the typo replaced.
         close = difflib.get_close_matches(name, missing, n=1) or difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; the features are {', '.join(names)}"
-        return RecordError(index, name, f"{name!r} is not a feature{hint}")
-    return RecordError(index, missing[0], f"feature {missing[0]!r} is missing")
+        return RecordError(index, name, f"{name!r} is not a feature{hint}", misnamed=True)
+    return RecordError(index, missing[0], f"feature {missing[0]!r} is missing", misnamed=True)
 
 
 def _shown(value: object) -> str:

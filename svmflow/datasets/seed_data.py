@@ -12,7 +12,12 @@ from svmflow.domain.training import SEED, LabelledRow
 def read_seed_rows(spec: DatasetSpec, spec_path: Path) -> list[LabelledRow]:
     """Rows in the spec's feature order whatever the CSV's column order; the label is the index of
     the class in ``spec.classes``. Keys are ``row-N`` (N counting data rows from 1), as today."""
-    table = read_table(spec.seed_path(spec_path))
+    return read_labelled_csv(spec, spec.seed_path(spec_path))
+
+
+def read_labelled_csv(spec: DatasetSpec, csv_path: Path) -> list[LabelledRow]:
+    """Any CSV with the spec's feature and label columns, read as the seed data is."""
+    table = read_table(csv_path)
     columns = [table.numbers(name) for name in spec.feature_names]
     index_of = {c.data_value: i for i, c in enumerate(spec.classes)}
     labels = []

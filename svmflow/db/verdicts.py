@@ -9,6 +9,10 @@ from svmflow.db.database import Database
 from svmflow.db.queries import predictions_for
 from svmflow.db.tables import FeedbackVerdict
 
+# A verdict's true label when a multi-class prediction was rated wrong without the right class: it
+# counts against live accuracy, and for no class's recall.
+UNKNOWN_LABEL = -1
+
 
 def corrected_label(predicted: int, rating: int) -> int:
     """Binary labels: a prediction rated wrong has the other label."""
@@ -19,17 +23,20 @@ def record_verdicts(db: Database, session: Session, message: Feedback) -> str:
     """Upsert the message's verdicts (a newer rating of a subject replaces an older one; the same
     rating again changes nothing, whoever writes it) and return the model version they rate."""
     batch, predictions = predictions_for(session, message.batch_id, message.subjects)
+    predicted = [predictions[subject].label for subject in message.subjects]
     rows = [
         {
             "batch_id": message.batch_id,
             "subject": subject,
             "rating": rating,
-            "predicted_label": predictions[subject].label,
-            "corrected_label": corrected_label(predictions[subject].label, rating),
+            "predicted_label": label,
+            "corrected_label": UNKNOWN_LABEL if truth is None else truth,
             "model_version": batch.model_version,
             "rated_at": message.rated_at,
         }
-        for subject, rating in zip(message.subjects, message.ratings, strict=True)
+        for subject, rating, label, truth in zip(
+            message.subjects, message.ratings, predicted, message.true_labels(predicted), strict=True
+        )
     ]
     statement = db.insert(FeedbackVerdict)
     session.connection().execute(

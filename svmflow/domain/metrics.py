@@ -32,13 +32,26 @@ class Score(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     high: float
     rows: int
     recall: list[ClassRecall] = []
+    # Beside the compared metric, whatever it is: plain and balanced accuracy on the same rows (unset
+    # in records written before they were given).
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
 
 
 Labels = NDArray[np.int64]
 
 
-def class_recall(truth: Labels, predicted: Labels, classes: tuple[int, ...] = (0, 1)) -> list[ClassRecall]:
+def classes_of(truth: Labels) -> tuple[int, ...]:
+    """Classes 0 and 1 (a binary model's, listed even when absent) and every other class in ``truth``:
+    the same list for any two models scored on the same rows."""
+    return tuple(sorted({0, 1, *(int(c) for c in np.unique(truth))}))
+
+
+def class_recall(
+    truth: Labels, predicted: Labels, classes: tuple[int, ...] | None = None
+) -> list[ClassRecall]:
     out = []
+    classes = classes_of(truth) if classes is None else classes
     for label in classes:
         mask = truth == label
         rows = int(mask.sum())
@@ -99,6 +112,8 @@ def score(metric: MetricName, truth: Labels, predicted: Labels, seed: int = 0) -
         high=round(float(high), 6),
         rows=n,
         recall=class_recall(truth, predicted),
+        accuracy=round(value("accuracy", truth, predicted), 6),
+        balanced_accuracy=round(value("balanced_accuracy", truth, predicted), 6),
     )
 
 
@@ -125,12 +140,16 @@ def _resampled(
 
 def choose(setting: str, labels: Labels, imbalance_share: float) -> MetricName:
     """``auto``: balanced accuracy when the smaller class is under ``imbalance_share`` of the rows
-    (plain accuracy would let a model that ignores the minority look good), else accuracy."""
+    (plain accuracy would let a model that ignores the minority look good), else accuracy. With more
+    than two classes, when the rarest is under ``imbalance_share * 2 / k``."""
     if setting != "auto":
         if not is_metric(setting):
             raise ValueError(f"unknown metric {setting!r}; expected auto or one of {METRICS}")
         return setting
     if len(labels) == 0:
         return "accuracy"
-    share = float(np.mean(labels == 1))
-    return "balanced_accuracy" if min(share, 1.0 - share) < imbalance_share else "accuracy"
+    # With k classes the rarest one is judged against its fair share, 1/k: for two classes this is
+    # "under imbalance_share of the rows", for more the bar scales with the share it would have.
+    counts = np.bincount(labels, minlength=2)
+    rarest = float(counts.min()) / len(labels)
+    return "balanced_accuracy" if rarest < imbalance_share * 2 / len(counts) else "accuracy"

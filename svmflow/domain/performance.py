@@ -2,7 +2,9 @@
 per-class recall, each with a 95% Wilson score interval and the number of labels behind it.
 
 The input is a confusion count: how many rated predictions had each (true label, predicted label).
-A rating of 1 says the predicted label was right; a rating of 0 makes the true label the other class.
+A rating of 1 says the predicted label was right; a rating of 0 makes the true label the other class
+(binary), or the class the rater named. A true label below 0 is a multi-class "wrong" without the right
+class: it counts against accuracy and for no class's recall.
 """
 
 from __future__ import annotations
@@ -89,14 +91,14 @@ def summarize(confusion: Confusion) -> Performance:
         return Performance(labels=0, accuracy=None, balanced_accuracy=None, recall={})
     correct = sum(count for (true, predicted), count in confusion.items() if true == predicted)
     per_class: dict[str, tuple[int, int]] = {}
-    for true in sorted({true for true, _ in confusion}):
+    for true in sorted({true for true, _ in confusion if true >= 0}):
         n = sum(count for (t, _), count in confusion.items() if t == true)
         if n:
             per_class[str(true)] = (confusion.get((true, true), 0), n)
     return Performance(
         labels=total,
         accuracy=figure(correct, total),
-        balanced_accuracy=balanced(per_class),
+        balanced_accuracy=balanced(per_class) if per_class else None,
         recall={label: figure(hits, n) for label, (hits, n) in per_class.items()},
     )
 

@@ -23,23 +23,29 @@ class RobustRange:
     low: NDArray[np.float64]
     high: NDArray[np.float64]
     k: float
+    feature_names: tuple[str, ...] | None = None  # how a reason names a feature (default: banknote's)
 
     @classmethod
-    def of(cls, reference: NDArray[np.float64], k: float) -> RobustRange:
+    def of(
+        cls, reference: NDArray[np.float64], k: float, feature_names: Sequence[str] | None = None
+    ) -> RobustRange:
         """Quartiles of the finite reference rows; an outlier or two cannot move them."""
         finite = reference[np.all(np.isfinite(reference), axis=1)]
         if len(finite) == 0:
             raise ValueError("no finite reference rows to take a range from")
         q1, q3 = np.quantile(finite, [0.25, 0.75], axis=0)
         iqr = np.maximum(q3 - q1, 1e-9)
-        return cls(q1 - k * iqr, q3 + k * iqr, k)
+        names = None if feature_names is None else tuple(feature_names)
+        return cls(q1 - k * iqr, q3 + k * iqr, k, names)
 
     def reason(self, features: Sequence[float]) -> str | None:
         """Why this row is quarantined, or None if it is fine."""
         row = np.asarray(features, dtype=np.float64)
         if row.shape != self.low.shape:
             return f"has {row.size} features, the model takes {self.low.size}"
-        names = FEATURE_NAMES if len(FEATURE_NAMES) == row.size else [f"x{i}" for i in range(row.size)]
+        names = self.feature_names or FEATURE_NAMES
+        if len(names) != row.size:
+            names = [f"x{i}" for i in range(row.size)]
         for name, x, low, high in zip(names, row, self.low, self.high, strict=True):
             if not np.isfinite(x):
                 return f"{name} is not finite ({x})"

@@ -84,9 +84,12 @@ def fit(
     feedback_weight: float = 1.0,
     c: float = 1.0,
     class_weight: ClassWeight = "none",
+    feature_names: Sequence[str] | None = None,
 ) -> LinearModel:
-    """Standardise, then fit a linear SVM; feedback rows may weigh more than seed rows, and
-    ``class_weight="balanced"`` weighs each class inversely to its frequency."""
+    """Standardise, then fit a linear SVM (one-vs-rest for three classes or more); feedback rows may
+    weigh more than seed rows, and ``class_weight="balanced"`` weighs each class inversely to its
+    frequency. ``feature_names`` default to the banknote data set's when the rows have four features
+    (fits made only to be scored, as in cross-validation, need no names)."""
     # Imported here: scikit-learn takes seconds to import and only training needs it, not serving.
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -107,7 +110,12 @@ def fit(
     )
     pipeline = make_pipeline(StandardScaler(), svc)
     pipeline.fit(x, y, linearsvc__sample_weight=weights)
-    return LinearModel.from_pipeline(pipeline, FEATURE_NAMES)
+    if feature_names is None:
+        width = x.shape[1]
+        feature_names = FEATURE_NAMES if width == len(FEATURE_NAMES) else [f"x{i}" for i in range(width)]
+    if len(feature_names) != x.shape[1]:
+        raise TrainingDataError(f"{x.shape[1]} feature columns for {len(feature_names)} feature names")
+    return LinearModel.from_pipeline(pipeline, feature_names)
 
 
 def accuracy(model: LinearModel, rows: Sequence[LabelledRow]) -> float | None:

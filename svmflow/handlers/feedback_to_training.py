@@ -15,7 +15,6 @@ from svmflow.contracts import Feedback, TrainingRequest
 from svmflow.db.database import Database
 from svmflow.db.stores.labels import LabelStore, feedback_rows
 from svmflow.db.tables import Prediction
-from svmflow.db.verdicts import corrected_label
 from svmflow.domain.retrain_trigger import labels_pending, sample_ratings
 from svmflow.messaging import EventContext, publish
 from svmflow.ports import Publisher
@@ -74,12 +73,9 @@ def _training_labels(
     message: Feedback, predictions: dict[str, Prediction], now: datetime
 ) -> list[TrainingLabel]:
     """When each rated subject's label reached the training data, for the batch's read model."""
+    truths = message.true_labels([predictions[subject].label for subject in message.subjects])
     return [
-        TrainingLabel(
-            subject=subject,
-            label=corrected_label(predictions[subject].label, rating),
-            rated_at=message.rated_at,
-            reached_at=now,
-        )
-        for subject, rating in zip(message.subjects, message.ratings, strict=True)
+        TrainingLabel(subject=subject, label=truth, rated_at=message.rated_at, reached_at=now)
+        for subject, truth in zip(message.subjects, truths, strict=True)
+        if truth is not None  # a multi-class "wrong" without the right class never reaches it
     ]

@@ -10,7 +10,7 @@ from svmflow import contracts, topology
 from svmflow.contracts import BulkChunk, BulkPredictions, PredictionRequest, Predictions
 from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PermanentError
 from svmflow.messaging import EventContext, publish
-from svmflow.model_registry import ModelServer, ServedModel
+from svmflow.model_registry import ModelServer, ServedModel, SpecMismatchError
 from svmflow.ports import Publisher
 from svmflow.shadow import shadow_scores
 
@@ -43,6 +43,7 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
         labels=labels.tolist(),
         scores=scores.tolist(),
         model_version=served.version,
+        classes=models.class_names,
         submitted_at=request.submitted_at,
         predicted_at=datetime.now(UTC),
         # Encoded once per model: embedding it costs a copy of a few hundred bytes per message.
@@ -56,7 +57,7 @@ def predict_chunk(request: PredictionRequest, chunk: BulkChunk, models: ModelSer
     """One chunk of a bulk file, with the version pinned for the file."""
     try:
         served = models.pinned(chunk.model_version, chunk.model_sha256)
-    except (ModelNotFoundError, ArtifactIntegrityError) as exc:
+    except (ModelNotFoundError, ArtifactIntegrityError, SpecMismatchError) as exc:
         raise PermanentError(f"bulk job {chunk.job_id}: {exc}") from exc
     try:
         lines = [int(s) for s in request.subjects]

@@ -6,7 +6,7 @@ from svmflow import contracts
 from svmflow.contracts import Predictions
 from svmflow.messaging import EventContext
 from svmflow.read_model import ReadModel
-from svmflow.views import BatchResult, BatchView, ExplanationInputs
+from svmflow.views import BatchResult, BatchView, ExplanationInputs, class_name_of
 
 
 def batch_view(message: Predictions) -> BatchView:
@@ -18,7 +18,7 @@ def batch_view(message: Predictions) -> BatchView:
         submitted_at=message.submitted_at,
         predicted_at=message.predicted_at,
         results=[
-            BatchResult(subject=s, label=label, score=score)
+            BatchResult(subject=s, label=label, class_name=class_name_of(label, message.classes), score=score)
             for s, label, score in zip(message.subjects, message.labels, message.scores, strict=True)
         ],
     )

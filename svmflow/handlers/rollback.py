@@ -9,12 +9,17 @@ from svmflow.contracts import ModelEvent, RollbackRequest
 from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PreconditionFailedError, TransientError
 from svmflow.handlers.training import _republish
 from svmflow.messaging import EventContext
-from svmflow.model_registry import ModelRegistry
+from svmflow.model_registry import ModelRegistry, ModelServer, SpecBinding
 from svmflow.ports import Publisher
 
 
 def handle(
-    request: RollbackRequest, context: EventContext, *, registry: ModelRegistry, publisher: Publisher
+    request: RollbackRequest,
+    context: EventContext,
+    *,
+    registry: ModelRegistry,
+    publisher: Publisher,
+    models: ModelServer | None = None,
 ) -> ModelEvent:
     """Keyed by request id, like a training job: the outcome is recorded in the bucket and a redelivery
     republishes it. A rollback that cannot happen (no such version, already serving, an altered
@@ -22,12 +27,14 @@ def handle(
     job_id = f"rollback-{request.request_id}"
     if (recorded := registry.job_outcome(job_id)) is not None:
         return _republish(publisher, recorded, context)
-    event = _roll_back(job_id, request, registry)
+    event = _roll_back(job_id, request, registry, None if models is None else models.binding)
     outcome = registry.record_job_outcome(job_id, contracts.encode(event))
     return _republish(publisher, outcome, context)
 
 
-def _roll_back(job_id: str, request: RollbackRequest, registry: ModelRegistry) -> ModelEvent:
+def _roll_back(
+    job_id: str, request: RollbackRequest, registry: ModelRegistry, binding: SpecBinding | None
+) -> ModelEvent:
     current, _ = registry.pointer()
     if (
         current is not None
@@ -55,6 +62,9 @@ def _roll_back(job_id: str, request: RollbackRequest, registry: ModelRegistry) -
             serving,
         )
     try:
+        if binding is not None:  # a version of another data set spec would never serve
+            target = request.to_version
+            binding.check(target, registry.metadata(target), registry.load(target))
         old, new = registry.rollback(request.to_version, note=job_id)
     except PreconditionFailedError as exc:
         raise TransientError("the production pointer changed meanwhile; retrying the rollback") from exc

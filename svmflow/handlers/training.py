@@ -216,7 +216,9 @@ def train_and_decide(
         look = rows.tests_so_far(champion.version) + 1
     evidence = steps.evaluate(data, fitted, champion, look, options)
     judgement = steps.decide(data, fitted, evidence, champion, options)
-    stored = steps.store(job_id, data, fitted, judgement, champion, rows=rows, registry=registry)
+    stored = steps.store(
+        job_id, data, fitted, judgement, champion, rows=rows, registry=registry, options=options
+    )
     if judgement.promote and options.shadow_records > 0 and current is not None:
         promotion = steps.Promotion(
             decision="shadow",

@@ -26,5 +26,10 @@ class TrainingOptions:
     outlier_iqr: float = 3.0  # quarantine feedback beyond the quartiles +/- this many IQRs
     retrain_min_labels: int = 20  # bounds of the derived number of new labels before the next training
     retrain_max_labels: int = 300
+    # The served data set spec: the model's feature names, its class names (by label) and the digest a
+    # version is bound to (None: a model of the banknote features, not bound to a spec).
+    feature_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
+    model_digest: str | None = None
     # Above 0: a challenger that passes the gate first scores this many live records in shadow.
     shadow_records: int = 0

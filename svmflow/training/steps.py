@@ -76,7 +76,9 @@ class RuleOutcome:
     changes: dict[int, str | None]  # row id -> the rule's reason, None when it lets the row back in
 
 
-def quarantine_rules(stored: Sequence[StoredRow], outlier_iqr: float) -> RuleOutcome:
+def quarantine_rules(
+    stored: Sequence[StoredRow], outlier_iqr: float, feature_names: Sequence[str] | None = None
+) -> RuleOutcome:
     """Feedback rows beyond the robust range of the data (or of another width) are quarantined; a row
     the data has since grown towards is let back in. Rows an operator ruled on keep the operator's status
     and, unless quarantined by the operator, count towards the range."""
@@ -86,7 +88,7 @@ def quarantine_rules(stored: Sequence[StoredRow], outlier_iqr: float) -> RuleOut
     )
     width = len(stored[0].row.features) if stored else 0
     finite = reference[np.all(np.isfinite(reference), axis=1)] if len(reference) else reference
-    bounds = RobustRange.of(finite, outlier_iqr) if len(finite) else None
+    bounds = RobustRange.of(finite, outlier_iqr, feature_names) if len(finite) else None
     outcome = RuleOutcome(statuses={}, reasons={}, changes={})
     for s in stored:
         outcome.statuses[s.id] = s.status
@@ -143,7 +145,7 @@ def split_rows(
 def gather(store: TrainingStore, options: TrainingOptions) -> TrainingData:
     """Read every row, apply the quarantine rules (re-applied on every training) and split the rows."""
     stored, labels_total = store.rows()
-    rules = quarantine_rules(stored, options.outlier_iqr)
+    rules = quarantine_rules(stored, options.outlier_iqr, options.feature_names)
     if rules.changes:
         store.apply_rule_statuses(rules.changes)
         log.warning("quarantine rules changed %d rows", len(rules.changes))
@@ -195,7 +197,7 @@ def fit(data: TrainingData, options: TrainingOptions) -> Fitted:
         feedback_weight=options.feedback_weight,
         class_weight=options.class_weight,
     )
-    model = fit_model(train, options.feedback_weight, cv.c, options.class_weight)
+    model = fit_model(train, options.feedback_weight, cv.c, options.class_weight, options.feature_names)
     summary = TrainingSummary(
         c=cv.c,
         c_grid=list(cv.grid),
@@ -385,6 +387,7 @@ def store(
     *,
     rows: TrainingStore,
     registry: ModelRegistry,
+    options: TrainingOptions | None = None,
 ) -> Stored:
     """Count the test against the champion, set the next retrain's targets, and save the challenger
     with every number it was judged on (a rejected one too: the registry keeps every candidate)."""
@@ -420,6 +423,8 @@ def store(
                 "drift_reference": reference_metadata(to_arrays(data.train)[0], model.feature_names),
             },
             library_versions=library_versions(),
+            model_digest=None if options is None else options.model_digest,
+            class_names=None if options is None or options.class_names is None else list(options.class_names),
         ),
     )
     return Stored(version=version, data_fingerprint=fingerprint, artifact_uri=registry.uri(version))

@@ -240,3 +240,27 @@ def test_async_client_end_to_end(served: Served) -> None:
     assert len(seen) == 9
     assert version
     assert jobs >= 1
+
+
+def test_results_name_the_class_and_label_names_the_right_one(served: Served) -> None:
+    subjects = names(2)
+    with served.client() as client:
+        [accepted] = client.submit(rows(2), subjects)
+        result = client.wait(accepted.batch_id, timeout=60)
+        assert [p.class_name for p in result.results] == ["genuine", "forged"]
+        answer = client.label(accepted.batch_id, {subjects[0]: "forged", subjects[1]: "forged"})
+    assert answer.accepted == 2
+    with pytest.raises(InvalidInputError) as refused, served.client() as client:
+        client.label(accepted.batch_id, {subjects[0]: "counterfeit"})
+    assert refused.value.field == "labels[0]"
+
+
+def test_the_async_client_labels_too(served: Served) -> None:
+    async def scenario() -> int:
+        subjects = names(1)
+        async with AsyncClient(served.ingest_url, served.predict_url, KEY, retry=FAST) as client:
+            [accepted] = await client.submit(rows(1), subjects)
+            await client.wait(accepted.batch_id, timeout=60)
+            return (await client.label(accepted.batch_id, {subjects[0]: "genuine"})).accepted
+
+    assert asyncio.run(scenario()) == 1

@@ -81,7 +81,7 @@ class TestExplanations:
         for result, plain_result, row in zip(
             explained["results"], plain["results"], body["features"], strict=True
         ):
-            assert {k: result[k] for k in ("subject", "label", "score")} == plain_result
+            assert {k: result[k] for k in ("subject", "label", "class", "score")} == plain_result
             (values,) = result["contributions"]
             assert len(values) == len(row)
             # Exact: the contributions and the intercept add up to the score that was served.

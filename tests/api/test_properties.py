@@ -18,7 +18,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.ingest import MAX_BODY_BYTES
-from api.openapi import ingest_document, predict_document
+from api.openapi import ingest_document, predict_document, with_dataset
+from svmflow.datasets.spec import load_default
 from tests.api.conftest import AUTH, System
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -30,10 +31,10 @@ EXAMPLES = settings(
 )
 
 
-# The documents are static, so they load at collection time; each call goes to the app built once per
-# session, in process.
-ingest = schemathesis.openapi.from_dict(ingest_document(MAX_BODY_BYTES))
-predict = schemathesis.openapi.from_dict(predict_document())
+# The documents are static (the default data set spec's), so they load at collection time; each call
+# goes to the app built once per session, in process.
+ingest = schemathesis.openapi.from_dict(with_dataset(ingest_document(MAX_BODY_BYTES), load_default()))
+predict = schemathesis.openapi.from_dict(with_dataset(predict_document(), load_default()))
 for _schema in (ingest, predict):
     _schema.config.update(base_url="http://testserver")
     # Valid requests and requests that break the schema (wrong types, missing fields, bad headers).

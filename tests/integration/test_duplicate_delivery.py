@@ -1,19 +1,20 @@
 """At-least-once delivery, exactly-once effects, checked on the real services: every function gets the
 same message (same message id) three times at once, then once more; the second round changes nothing
-in Postgres, Redis or the bucket."""
+in Postgres, Redis, the bucket or what the webhook receiver was sent."""
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
-from svmflow import contracts, topology
+from svmflow import contracts, topology, webhook_deliveries
 from svmflow.contracts import (
     BulkPredictions,
     BulkRequest,
@@ -22,18 +23,35 @@ from svmflow.contracts import (
     Predictions,
     RollbackRequest,
     TrainingRequest,
+    WebhookTick,
 )
 from svmflow.db import job_queue
-from svmflow.db.tables import PredictionBatch
+from svmflow.db.tables import PredictionBatch, WebhookDelivery
 from svmflow.messaging import publish
+from svmflow.runtime.ticker import Ticker
 from tests.builders import db_snapshot, feedback, prediction_request, redis_snapshot
 from tests.emulated_harness import EmulatedRun, wait_until
+from tests.https_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
 # Bookkeeping that a redelivery may touch by design: claims of the messages a redelivered
 # `prediction` publishes again.
 BOOKKEEPING = ("processed_events",)
+# Longer than the emulator takes to push a message on a busy subscription.
+TICKS_IN_FLIGHT_SECONDS = 3.0
+
+
+def receiver(run: EmulatedRun) -> Receiver:
+    assert run.receiver is not None, "the emulated run has no webhook receiver"
+    return run.receiver
+
+
+def webhooks_received(run: EmulatedRun) -> list[tuple[str, str]]:
+    """Every request the receiver got, by path and webhook id: a webhook sent twice shows here even
+    if a bug recorded the delivery only once."""
+    with receiver(run).lock:
+        return sorted((r.path, r.headers.get("webhook-id", "")) for r in receiver(run).requests)
 
 
 def state(run: EmulatedRun) -> dict[str, Any]:
@@ -41,6 +59,7 @@ def state(run: EmulatedRun) -> dict[str, Any]:
         "db": db_snapshot(run.container.db, skip=BOOKKEEPING),
         "redis": redis_snapshot(run.container.redis),
         "bucket": run.container.bucket.list(""),
+        "webhooks": webhooks_received(run),
     }
 
 
@@ -76,7 +95,7 @@ def stored_batch(run: EmulatedRun, rows: int, offset: int) -> Any:
     return view
 
 
-def _predictions(run: EmulatedRun) -> contracts.Contract:
+def _predictions(run: EmulatedRun) -> Predictions:
     request = prediction_request(f"dup-{secrets.token_hex(4)}", rows=6, offset=1000)
     now = datetime.now(UTC)
     return Predictions(
@@ -158,6 +177,42 @@ def _dead_letter_replay(run: EmulatedRun) -> contracts.Contract:
     )
 
 
+def _callback(run: EmulatedRun, name: str, *statuses: int) -> str:
+    """A path of its own on the receiver, answering ``statuses`` (204 unless told)."""
+    path = f"/dup-{name}-{secrets.token_hex(4)}"
+    receiver(run).answer(path, *(statuses or (204,)))
+    return receiver(run).url(path)
+
+
+def _done_with_callback(run: EmulatedRun) -> contracts.Contract:
+    """A predicted batch that named a callback: one batch.done delivery, attempted and delivered."""
+    return msgspec.structs.replace(_predictions(run), callback_url=_callback(run, "done"))
+
+
+def _dead_letter_with_callback(run: EmulatedRun) -> contracts.Contract:
+    """A dead-lettered request of a batch never predicted: one batch.failed delivery, delivered."""
+    request = prediction_request(f"dup-{secrets.token_hex(4)}", rows=3, offset=1050)
+    return msgspec.structs.replace(request, callback_url=_callback(run, "failed"))
+
+
+def _tick_with_a_retry_due(run: EmulatedRun) -> contracts.Contract:
+    """A tick once a delivery's first attempt failed (500) and its retry is due: the tick delivers it.
+    The stack's own ticker is paused (``pushed_ticks_only``), so the retry waits for this tick."""
+    # Ticks published just before the ticker paused may still be on their way from the emulator.
+    time.sleep(TICKS_IN_FLIGHT_SECONDS)
+    message = msgspec.structs.replace(_predictions(run), callback_url=_callback(run, "retry", 500, 204))
+    data = contracts.encode(message)
+    attributes = {"schema_version": str(contracts.SCHEMA_VERSION), "batch_id": message.batch_id}
+    status = run.push("batch_done_webhooks", data, attributes, f"dup-{secrets.token_hex(6)}")
+    assert 200 <= status < 300, status
+    identifier = webhook_deliveries.delivery_id(message.batch_id, webhook_deliveries.BATCH_DONE)
+    with run.container.db.transaction() as session:
+        row = session.get(WebhookDelivery, identifier)
+        assert row is not None, "the delivery was not recorded"
+        assert (row.state, row.attempt_count) == ("pending", 1), (row.state, row.history)
+    return WebhookTick()
+
+
 MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
     "prediction": lambda run: prediction_request(f"dup-{secrets.token_hex(4)}", rows=6, offset=1020),
     "prediction_to_cache": _predictions,
@@ -187,10 +242,38 @@ MESSAGES: dict[str, Callable[[EmulatedRun], contracts.Contract]] = {
         f"dup-{secrets.token_hex(4)}", rows=3, offset=1030
     ),
     "dead_letter_replay": _dead_letter_replay,
+    "batch_done_webhooks": _done_with_callback,
+    # Pushed straight to the function, as the emulator pushes a dead letter.
+    "batch_failed_webhooks": _dead_letter_with_callback,
+    "webhook_retries": _tick_with_a_retry_due,
 }
 
 
+def test_every_function_has_a_redelivery_case() -> None:
+    assert set(MESSAGES) == set(topology.FUNCTIONS), (
+        f"functions without a redelivery case: {sorted(set(topology.FUNCTIONS) - set(MESSAGES))}; "
+        f"cases of no function: {sorted(set(MESSAGES) - set(topology.FUNCTIONS))}"
+    )
+
+
+@pytest.fixture
+def pushed_ticks_only(emulated: EmulatedRun) -> Iterator[None]:
+    """The stack's ticker stays quiet during a case, so a tick's effect is the pushed tick's and a
+    retry prepared for it is still due when it arrives; it ticks again afterwards for later tests."""
+    stack = emulated.stack
+    ticker = stack.ticker
+    if ticker is None:
+        yield
+        return
+    ticker.stop()
+    try:
+        yield
+    finally:
+        stack.ticker = Ticker(ticker.publisher, ticker.seconds, ticker.topic).start()
+
+
 @pytest.mark.parametrize("function", list(topology.FUNCTIONS))
+@pytest.mark.usefixtures("pushed_ticks_only")
 def test_a_redelivered_message_changes_nothing(emulated: EmulatedRun, function: str) -> None:
     run = emulated
     message = MESSAGES[function](run)

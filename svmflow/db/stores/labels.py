@@ -18,7 +18,6 @@ from svmflow.contracts import Feedback
 from svmflow.db.database import Database, as_utc
 from svmflow.db.queries import initial_retrain_state, predictions_for
 from svmflow.db.tables import Prediction, RetrainState, TrainingRow
-from svmflow.db.verdicts import corrected_label
 from svmflow.domain.retrain_trigger import RetrainCounters
 from svmflow.domain.training import FEEDBACK, SAMPLE, is_holdout, row_hash
 
@@ -44,16 +43,20 @@ def feedback_rows(
     message: Feedback, predictions: dict[str, Prediction], holdout_percent: int, now: datetime
 ) -> dict[str, FeedbackTrainingRow]:
     """The training rows of a message's ratings, keyed by the digest of their features: a vector has
-    one label, so the same vector rated twice in one message keeps its last rating."""
+    one label, so the same vector rated twice in one message keeps its last rating. A multi-class
+    "wrong" without the right class is no training row: its label is not known."""
     rows: dict[str, FeedbackTrainingRow] = {}
-    for subject, rating in zip(message.subjects, message.ratings, strict=True):
+    truths = message.true_labels([predictions[subject].label for subject in message.subjects])
+    for subject, truth in zip(message.subjects, truths, strict=True):
+        if truth is None:
+            continue
         prediction = predictions[subject]
         digest = row_hash(prediction.features)
         rows[digest] = {
             "source": FEEDBACK,
             "source_key": digest,
             "features": prediction.features,
-            "label": corrected_label(prediction.label, rating),
+            "label": truth,
             "row_hash": digest,
             "holdout": is_holdout(digest, holdout_percent),
             "labelled_at": message.rated_at,
