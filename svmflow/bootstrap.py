@@ -170,7 +170,11 @@ class Container:
         """The embedded bus (embedded mode only)."""
         from svmflow.runtime.embedded_bus import EmbeddedBus
 
-        return EmbeddedBus(self.settings.bus_path, max_attempts=self.settings.max_delivery_attempts)
+        return EmbeddedBus(
+            self.settings.bus_path,
+            max_attempts=self.settings.max_delivery_attempts,
+            ack_deadline=self.settings.embedded_ack_deadline_seconds,
+        )
 
     @dependency
     def publisher(self) -> Publisher:

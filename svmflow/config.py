@@ -299,6 +299,12 @@ class Settings(BaseSettings):
         ge=1,
         description="deliveries before a message goes to the dead-letter topic (embedded bus)",
     )
+    embedded_ack_deadline_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long a delivery the embedded bus handed out stays leased; after a crash, the "
+        "messages in flight are delivered again once it runs out",
+    )
     # Input drift (svmflow/handlers/drift_monitor.py).
     drift_window: int = Field(
         default=500,

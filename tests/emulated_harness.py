@@ -51,6 +51,8 @@ TUNING = {
     "SVMFLOW_DB_POOL_SIZE": "4",
     # Short, so the freeze test waits seconds, not half a minute, for a frozen claim to run out.
     "SVMFLOW_TRAINING_LEASE_SECONDS": "6",
+    # Small, so the drift test closes its windows with a few batches (a window's test is cheap).
+    "SVMFLOW_DRIFT_WINDOW": "100",
 }
 
 

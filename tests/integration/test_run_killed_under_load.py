@@ -110,6 +110,10 @@ def test_kill_9_under_load_then_restart_loses_nothing(tmp_path: Path) -> None:
         "SVMFLOW_PREDICT_PORT": str(predict_port),
         "SVMFLOW_EMBEDDED_REDIS_PORT": str(redis_port),
         "SVMFLOW_LOG_LEVEL": "WARNING",
+        # What was in flight at the kill is delivered again when its lease runs out: seconds here
+        # rather than the default minute, which the test would otherwise spend waiting. A delivery
+        # still running when its lease ends is delivered twice, which the pipeline absorbs.
+        "SVMFLOW_EMBEDDED_ACK_DEADLINE_SECONDS": "5",
     }
     for name in ("SVMFLOW_SECRET_API_KEYS", "SVMFLOW_MODE"):
         env.pop(name, None)
