@@ -72,7 +72,7 @@ def load(session: Session, model_version: str) -> VersionPerformance | None:
             PerformanceCount.count,
         ).where(PerformanceCount.model_version == model_version)
     ).all()
-    return version_performance(model_version, int(revision), [tuple(row) for row in counts])
+    return version_performance(model_version, int(revision), [row._tuple() for row in counts])
 
 
 def rated_versions(session: Session) -> list[str]:
