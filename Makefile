@@ -34,6 +34,7 @@ test-unit: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run mypy
 	$(UV) run lint-imports --no-cache
 
 format: install
@@ -51,7 +52,7 @@ bench-latency: install
 	$(UV) run python -m bench.emulated_latency
 
 clean:
-	rm -rf .svmflow .pytest_cache .ruff_cache
+	rm -rf .svmflow .pytest_cache .ruff_cache .mypy_cache
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get

@@ -48,7 +48,7 @@ def parse_entry(entry: str) -> tuple[bytes, Role]:
     """``operator:KEY`` or ``user:KEY`` name a role; anything else is a plain key as written."""
     prefix, sep, rest = entry.partition(":")
     if sep and rest and prefix in ROLES:
-        return rest.encode(), prefix  # type: ignore[return-value]
+        return rest.encode(), prefix
     return entry.encode(), "user"
 
 

@@ -94,7 +94,7 @@ _PROBLEMS = {
 # Any request can be malformed HTTP, arrive too slowly or carry too many headers: the server answers
 # these before any route is chosen.
 _ANY_REQUEST = (400, 408, 431)
-_SECURITY = [{"ApiKey": []}, {"Bearer": []}]
+_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
 
 
 def _ref(name: str) -> dict[str, str]:

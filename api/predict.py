@@ -51,7 +51,8 @@ def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | N
 
 
 def _service(request: Request) -> Service:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: Service = request.app.state.service  # Starlette's state is untyped; the app set it
+    return service
 
 
 def _issued_batch_id(request: Request) -> str:

@@ -55,12 +55,14 @@ class EdgeProtocol(H11Protocol):
                 self._framing_error = exc
                 raise
 
+        # Wrapped in place: h11 keeps no hook for its framing errors.
         self.conn.next_event = recording_next_event  # type: ignore[method-assign]
 
     # -- the deadline ------------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[arg-type]
+    # As uvicorn's own override: the loop hands a stream protocol an asyncio.Transport.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:

@@ -84,4 +84,6 @@ def machine_config(run_dir: Path, **changes: object) -> StackConfig:
         "env": {k: v for k, v in env.items() if k.startswith("SVMFLOW_") and k not in _SET_BY_THE_STACK},
     }
     values.update(changes)
+    # The ignore: `changes` are any of StackConfig's fields, each of its own type; a wrong one is a
+    # TypeError here, at once.
     return StackConfig(**values)  # type: ignore[arg-type]

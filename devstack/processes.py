@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TypedDict
 
 import psutil
 
@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 
 class ProcessError(RuntimeError):
     """A child could not start, or stopped when it should be serving."""
+
+
+class RunAs(TypedDict, total=False):
+    """The user a child runs as, for a server that refuses root (subprocess's keyword arguments)."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
 
 
 class PortTakenError(ProcessError):
@@ -114,7 +122,7 @@ class Child:
         self.cwd = cwd
         self.port = port
         self.process: subprocess.Popen[bytes] | None = None
-        self.popen_kwargs: dict[str, Any] = {}  # e.g. user/group for a server that refuses root
+        self.popen_kwargs: RunAs = {}
         self._log: IO[bytes] | None = None
 
     @property

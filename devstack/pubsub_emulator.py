@@ -87,7 +87,8 @@ def create_topology(
     """Topics, dead-letter topics with their pull subscriptions, and one push subscription per function.
 
     Expects ``PUBSUB_EMULATOR_HOST`` to be set (the clients read it when they are built)."""
-    from google.cloud import pubsub_v1
+    # Not `from google.cloud import pubsub_v1`: mypy misreads that attribute of the namespace package.
+    import google.cloud.pubsub_v1 as pubsub_v1
 
     publisher = publisher or pubsub_v1.PublisherClient()
     subscriber = subscriber or pubsub_v1.SubscriberClient()

@@ -71,6 +71,7 @@ class LocalSecretManager:
             if value is None:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"Secret [{request.name}] not found")
             self.reads[secret] += 1
+        assert value is not None  # context.abort raised above; untyped grpc cannot say it never returns
         return AccessSecretVersionResponse(
             name=f"projects/{project}/secrets/{secret}/versions/1",
             payload=SecretPayload(data=value.encode()),

@@ -15,8 +15,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from devstack.processes import Child, ProcessError, port_open
+from devstack.processes import Child, ProcessError, RunAs, port_open
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def _find(name: str, *extra: str) -> str:
@@ -79,7 +83,7 @@ class PrivatePostgres:
         """Without the password: it comes from the secrets port, as in production."""
         return f"postgresql+psycopg://{user}@127.0.0.1:{self.port}/{database}"
 
-    def _run_as(self) -> dict[str, object]:
+    def _run_as(self) -> RunAs:
         if self._user is None:
             return {}
         entry = pwd.getpwnam(self._user)
@@ -114,7 +118,7 @@ class PrivatePostgres:
                 check=True,
                 capture_output=True,
                 timeout=120,
-                **self._run_as(),  # type: ignore[arg-type]
+                **self._run_as(),
             )
         except subprocess.CalledProcessError as exc:
             raise ProcessError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
@@ -154,7 +158,7 @@ class PrivatePostgres:
             self.child.stop(grace=15, sig=signal.SIGINT)
             self.child = None
 
-    def admin(self, dbname: str = "postgres"):  # type: ignore[no-untyped-def]
+    def admin(self, dbname: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
         import psycopg
 
         return psycopg.connect(

@@ -123,7 +123,8 @@ class Container:
     def fake_redis_server(self) -> fakeredis.FakeServer:
         from svmflow.adapters.fake_redis import fakeredis_module
 
-        return fakeredis_module().FakeServer()
+        server: fakeredis.FakeServer = fakeredis_module().FakeServer()
+        return server
 
     @dependency
     def redis(self) -> redis.Redis:
@@ -141,7 +142,8 @@ class Container:
 
         fakeredis = fakeredis_module()
 
-        return fakeredis.FakeRedis(server=self.fake_redis_server)
+        client: redis.Redis = fakeredis.FakeRedis(server=self.fake_redis_server)
+        return client
 
     @dependency
     def read_model(self) -> ReadModel:
@@ -178,7 +180,8 @@ class Container:
     def publisher(self) -> Publisher:
         if self.settings.mode == "embedded":
             return self.bus
-        from google.cloud import pubsub_v1
+        # Not `from google.cloud import pubsub_v1`: mypy misreads that attribute of the namespace package.
+        import google.cloud.pubsub_v1 as pubsub_v1
 
         from svmflow.adapters.pubsub import PubSubPublisher
 
@@ -195,7 +198,7 @@ class Container:
     def dead_letters(self) -> DeadLetters:
         if self.settings.mode == "embedded":
             return self.bus
-        from google.cloud import pubsub_v1
+        import google.cloud.pubsub_v1 as pubsub_v1
 
         from svmflow.adapters.pubsub import PubSubDeadLetters
 

@@ -10,18 +10,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sized
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 
 from svmflow import topology
 from svmflow.domain import batch_rules
-from svmflow.domain.batch_rules import MAX_FEATURES, MAX_ROWS, MAX_SUBJECT_LENGTH
+
+# `X as X`: re-exported, the contract's limits are imported from here.
+from svmflow.domain.batch_rules import MAX_FEATURES as MAX_FEATURES
+from svmflow.domain.batch_rules import MAX_ROWS as MAX_ROWS
+from svmflow.domain.batch_rules import MAX_SUBJECT_LENGTH as MAX_SUBJECT_LENGTH
 from svmflow.domain.drift_windows import FeatureFigures
 from svmflow.domain.explanations import Explainer
 from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the field's
 
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBJECT_LENGTH)]
 FeatureRow = Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_FEATURES)]
@@ -32,6 +36,9 @@ Rating = Literal[0, 1]
 # promoted, rejected, shadow (passed the gate, scores live batches in shadow before its promotion) or
 # failed; rolled_back is a rollback (an operator's or an automatic one).
 Decision = Literal["queued", "running", "covered", "promoted", "rejected", "shadow", "failed", "rolled_back"]
+# Why a training is asked for; shadow: promote the shadow model its request id names (``shadow-<version>``),
+# its scoring done.
+TrainingReason = Literal["labels", "manual", "drift", "shadow"]
 PENDING_DECISIONS = ("queued", "running")
 
 
@@ -230,8 +237,7 @@ class TrainingRequest(Contract, kw_only=True):
     input drift."""
 
     request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    # shadow: promote the shadow model named by ``request_id`` (``shadow-<version>``), its scoring done.
-    reason: Literal["labels", "manual", "drift", "shadow"]
+    reason: TrainingReason
     requested_at: datetime
     new_labels: int = 0
 
@@ -397,7 +403,8 @@ def decode(data: bytes, kind: type[C]) -> C:
             decoder = _decoders.get(kind)
             if decoder is None:
                 decoder = _decoders[kind] = msgspec.json.Decoder(kind)
-    return decoder.decode(data)
+    decoded: C = decoder.decode(data)  # the decoder stored under `kind` decodes a `kind`
+    return decoded
 
 
 # Built once, here, while the module is imported by one thread: msgspec resolves a Struct's nested

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from svmflow import operations, topology
 from svmflow.bootstrap import Container
@@ -19,6 +19,9 @@ from svmflow.contracts import ModelEvent
 from svmflow.errors import SvmflowError, TransientError
 from svmflow.runtime import memory
 from svmflow.runtime.ticker import Ticker
+
+if TYPE_CHECKING:
+    import fakeredis
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ class EmbeddedSystem:
     settings: Settings
     workers: int = 4
     container: Container = field(init=False)
-    _redis_server: object | None = field(init=False, default=None)
+    _redis_server: fakeredis.TcpFakeServer | None = field(init=False, default=None)
     _redis_thread: threading.Thread | None = field(init=False, default=None)
     _servers: list[_RunningServer] = field(init=False, default_factory=list)
     _lock_file: IO[str] | None = field(init=False, default=None)
@@ -221,8 +224,8 @@ class EmbeddedSystem:
         self.container.bus.stop()
         server = self._redis_server
         if server is not None:
-            server.shutdown()  # type: ignore[attr-defined]
-            server.server_close()  # type: ignore[attr-defined]
+            server.shutdown()
+            server.server_close()
         if self._redis_thread is not None:
             self._redis_thread.join(5)
         self._unlock_state_dir()

@@ -6,14 +6,15 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from svmflow import dead_letters, topology, webhook_deliveries
 from svmflow.bootstrap import Container
-from svmflow.contracts import ModelEvent, ModelMetrics, TrainingRequest
+from svmflow.contracts import ModelEvent, ModelMetrics, TrainingReason, TrainingRequest
 from svmflow.db import drift, performance
 from svmflow.db.database import as_utc
 from svmflow.db.tables import (
@@ -77,11 +78,11 @@ def seed(container: Container, path: Path | None = None) -> int:
     return after - before
 
 
-def train(container: Container, reason: str = "manual") -> ModelEvent:
+def train(container: Container, reason: TrainingReason = "manual") -> ModelEvent:
     """Run the training function in this process (a request id per call) and return its outcome, or
     ``queued`` when another training runs (that one picks this job up when it ends)."""
     now = datetime.now(UTC)
-    request = TrainingRequest(request_id=f"{reason}-{now:%Y%m%dT%H%M%S%f}", reason=reason, requested_at=now)  # type: ignore[arg-type]
+    request = TrainingRequest(request_id=f"{reason}-{now:%Y%m%dT%H%M%S%f}", reason=reason, requested_at=now)
     training = container.bind(topology.FUNCTIONS["training"])
     event: ModelEvent = training(request, EventContext(event_id=request.request_id, attributes={}))
     return event
@@ -251,7 +252,7 @@ def _event_from_row(job: TrainingJob, version: ModelVersion | None) -> ModelEven
     return ModelEvent(
         job_id=job.job_id,
         request_id=job.request_id,
-        decision=job.decision,  # type: ignore[arg-type]
+        decision=job.decision,
         reason=job.reason,
         candidate_version=job.candidate_version,
         current_version=job.current_version,
@@ -337,4 +338,6 @@ def set_row_status(
     if row_ids:
         statement = statement.where(TrainingRow.id.in_(row_ids))
     with container.db.transaction() as session:
-        return int(session.execute(statement).rowcount or 0)
+        # An UPDATE's result is a CursorResult; Session.execute is typed for any statement's.
+        result = cast("CursorResult[Any]", session.execute(statement))
+        return int(result.rowcount or 0)

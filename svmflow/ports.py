@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -50,7 +51,8 @@ class BlobStore(Protocol):
         """The object as a stream read in chunks (a file of any size in bounded memory); None if absent."""
         ...
 
-    def compose(self, sources: list[str], target: str, header: bytes = b"") -> int:
+    # builtins.list: in the class body, `list` is the method above.
+    def compose(self, sources: builtins.list[str], target: str, header: bytes = b"") -> int:
         """Write ``header`` then each source, in order, as ``target``; returns its generation. Streams:
         no source is held in memory whole."""
         ...

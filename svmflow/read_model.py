@@ -34,7 +34,7 @@ events for the same key converge to the same winner whatever order they arrive i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import msgspec
 import redis
@@ -55,6 +55,9 @@ from svmflow.views import (
     TrainingLabel,
     TrainingRowsView,
 )
+
+if TYPE_CHECKING:
+    from redis.typing import ZSetRangeResponse, ZSetScoredMembers
 
 # The views are defined in svmflow.views; these names stay importable from here for the projectors.
 __all__ = [
@@ -90,7 +93,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
 }
 
 
-def _decode(body: bytes, view: type[V]) -> V:
+def _decode(body: bytes | str, view: type[V]) -> V:
     decoded: V = _DECODERS[view].decode(body)
     return decoded
 
@@ -283,13 +286,12 @@ class ReadModel:
 
     def get_batch_json(self, batch_id: str) -> bytes | None:
         """The batch view as stored: JSON ready to serve, with no decode and re-encode per poll."""
-        body: bytes | None = self.client.hget(self._key("batch", batch_id), "body")
-        return body
+        return _blob(self.client.hget(self._key("batch", batch_id), "body"))
 
     def get_batch_for_explanation(self, batch_id: str) -> tuple[bytes | None, ExplanationInputs | None]:
         """The stored body and, when they were stored with it, the inputs an explanation needs."""
-        body, features, explainer = self.client.hmget(
-            self._key("batch", batch_id), ["body", "features", "explainer"]
+        body, features, explainer = map(
+            _blob, self.client.hmget(self._key("batch", batch_id), ["body", "features", "explainer"])
         )
         if body is None or features is None or explainer is None:
             return body, None
@@ -301,7 +303,7 @@ class ReadModel:
         rows = self.client.zrevrangebyscore(
             self._key("batches"), maximum, "-inf", start=0, num=limit, withscores=True
         )
-        return [BatchSummary(batch_id=_text(member), submitted_at=score) for member, score in rows]
+        return [BatchSummary(batch_id=member, submitted_at=score) for member, score in _scored(rows)]
 
     def page_batches(self, limit: int, after: tuple[float, str] | None = None) -> list[BatchSummary]:
         """Newest first, ties in time broken by id (descending), as Redis orders them. ``after`` is the
@@ -312,7 +314,7 @@ class ReadModel:
         score, last_id = after
         # Batches submitted in the same microsecond as the cursor: few, so fetch them all.
         ties = self.client.zrangebyscore(self._key("batches"), score, score)
-        same = sorted((m for m in map(_text, ties) if m < last_id), reverse=True)
+        same = sorted((m for m in map(_text, _members(ties)) if m < last_id), reverse=True)
         page = [BatchSummary(batch_id=m, submitted_at=score) for m in same[:limit]]
         if len(page) < limit:
             page.extend(self.list_batches(limit - len(page), before=score))
@@ -334,8 +336,7 @@ class ReadModel:
 
     def current_model_json(self) -> bytes | None:
         """The current model's view as stored, to serve as it is."""
-        body: bytes | None = self.client.hget(self._key("model", "current"), "body")
-        return body
+        return _blob(self.client.hget(self._key("model", "current"), "body"))
 
     def put_job(self, job: JobView, rank: int) -> bool:
         """Keep the job's highest-ranked state; listed by the time of its latest state. True if stored."""
@@ -376,8 +377,7 @@ class ReadModel:
         )
 
     def performance_json(self, version: str) -> bytes | None:
-        body: bytes | None = self.client.hget(self._key("performance", version), "body")
-        return body
+        return _blob(self.client.hget(self._key("performance", version), "body"))
 
     def put_drift(self, view: DriftView) -> bool:
         return bool(
@@ -388,8 +388,7 @@ class ReadModel:
         )
 
     def drift_json(self, version: str) -> bytes | None:
-        body: bytes | None = self.client.hget(self._key("drift", version), "body")
-        return body
+        return _blob(self.client.hget(self._key("drift", version), "body"))
 
     def put_training_rows(self, rows: TrainingRowsView, decided_at: datetime) -> bool:
         """The training table's counts and quarantined rows as of the newest training."""
@@ -444,7 +443,7 @@ class ReadModel:
         keys = self.client.zrevrange(self._key(name), 0, limit - 1)
         if not keys:
             return []
-        bodies = self.client.hmget(self._key(name, "data"), keys)
+        bodies = map(_blob, self.client.hmget(self._key(name, "data"), _members(keys)))
         return [body for body in bodies if body is not None]
 
     # -- dead letters ------------------------------------------------------------------------
@@ -483,8 +482,7 @@ class ReadModel:
         )
 
     def deliveries_json(self, batch_id: str) -> bytes | None:
-        body: bytes | None = self.client.hget(self._key("deliveries", batch_id), "body")
-        return body
+        return _blob(self.client.hget(self._key("deliveries", batch_id), "body"))
 
     def clear(self) -> None:
         cursor = 0
@@ -503,3 +501,22 @@ def batch_status(body: bytes) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+# redis-py types each reply for either `decode_responses` setting (bytes | str), and every sorted-set
+# range as one union whatever `withscores` says. These narrow a reply to what this client gets.
+
+
+def _blob(value: bytes | str | None) -> bytes | None:
+    """A stored value as the bytes it was written as (a client that decodes responses gives str)."""
+    return value.encode() if isinstance(value, str) else value
+
+
+def _members(reply: ZSetRangeResponse) -> list[bytes | str]:
+    """A range read without scores: the members."""
+    return cast("list[bytes | str]", reply)
+
+
+def _scored(reply: ZSetRangeResponse) -> list[tuple[str, float]]:
+    """A range read ``withscores=True``: each member with its score."""
+    return [(_text(member), score) for member, score in cast("ZSetScoredMembers", reply)]

@@ -15,10 +15,10 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from svmflow.db.database import Database, as_utc
 from svmflow.db.tables import WebhookDelivery, WebhookEndpoint
@@ -115,17 +115,21 @@ def due(db: Database, now: datetime, limit: int = DUE_PER_TICK) -> list[str]:
 
 def _claim(db: Database, identifier: str, now: datetime, seconds: float) -> WebhookDelivery | None:
     with db.transaction() as session:
-        claimed = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == identifier,
-                WebhookDelivery.state == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + timedelta(seconds=seconds))
-            .execution_options(synchronize_session=False)
+        # An UPDATE's result is a CursorResult; Session.execute is typed for any statement's.
+        claimed = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == identifier,
+                    WebhookDelivery.state == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + timedelta(seconds=seconds))
+                .execution_options(synchronize_session=False)
+            ),
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.rowcount != 1:
             return None
         row = session.get(WebhookDelivery, identifier)
         assert row is not None

@@ -8,6 +8,7 @@ Content-Security-Policy holds them to the two API origins.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,20 +81,23 @@ class PageHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def _config(ingest_url: str) -> Response:
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _config(ingest_url: str) -> Endpoint:
     body = msgspec.json.encode({"ingest_url": ingest_url.rstrip("/")})
 
     async def serve(_: Request) -> Response:
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
-    return serve  # type: ignore[return-value]
+    return serve
 
 
-def _page(name: str) -> Response:
+def _page(name: str) -> Endpoint:
     async def serve(_: Request) -> Response:
         return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
-    return serve  # type: ignore[return-value]
+    return serve
 
 
 async def _to_console(_: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import uuid
 from typing import Any, BinaryIO
@@ -54,9 +55,11 @@ class GcsBucket:
             return None
         # Reads in 8 MiB ranges, pinned to this generation: a file replaced mid-read is an error, not
         # a mix of two files.
-        return blob.open("rb", chunk_size=8 * 1024 * 1024)  # type: ignore[no-any-return]
+        reader: BinaryIO = blob.open("rb", chunk_size=8 * 1024 * 1024)  # google-cloud-storage is untyped
+        return reader
 
-    def compose(self, sources: list[str], target: str, header: bytes = b"") -> int:
+    # builtins.list: in the class body, `list` is the method above.
+    def compose(self, sources: builtins.list[str], target: str, header: bytes = b"") -> int:
         """Cloud Storage composes at most 32 objects per call: fold them in, 31 at a time, into a
         scratch object, then copy that to ``target`` in one step, so ``target`` is never half-built."""
         scratch = self._bucket.blob(f"{target}.compose-{uuid.uuid4().hex}")
@@ -82,14 +85,15 @@ class GcsBucket:
 
 def make_client(project: str, endpoint: str = "") -> Any:
     """A storage client; with ``endpoint`` (fake-gcs-server) it is anonymous and talks plain HTTP."""
-    from google.cloud import storage
+    # Not `from google.cloud import storage`: mypy misreads that attribute of the namespace package.
+    import google.cloud.storage as storage
 
     if endpoint:
         from google.auth.credentials import AnonymousCredentials
 
         return storage.Client(
             project=project,
-            credentials=AnonymousCredentials(),
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]  # google-auth leaves its __init__ unannotated
             client_options={"api_endpoint": endpoint},
         )
     return storage.Client(project=project)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import os
 import shutil
@@ -102,7 +103,8 @@ class LocalBucket:
         # object, as an upload to a real bucket would be.
         return target.open("rb")
 
-    def compose(self, sources: list[str], target: str, header: bytes = b"") -> int:
+    # builtins.list: in the class body, `list` is the method above.
+    def compose(self, sources: builtins.list[str], target: str, header: bytes = b"") -> int:
         destination = self._object(target)
         destination.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".tmp-")

@@ -20,7 +20,8 @@ class PubSubPublisher:
         path = self._paths.get(topic)
         if path is None:
             path = self._paths[topic] = self._client.topic_path(self._project, topic)
-        return self._client.publish(path, data, **attributes)
+        future: PublishFuture = self._client.publish(path, data, **attributes)
+        return future
 
     def ready(self, topic: str = topology.PREDICTION_REQUESTS, timeout: float = 5.0) -> None:
         """Raises unless Pub/Sub answers for ``topic``. A publisher-only identity may not read topics:

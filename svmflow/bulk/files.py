@@ -99,8 +99,8 @@ def parse_header(line: str, n_features: int) -> Header:
     return Header(subject, width)
 
 
-def _features(values: Iterable[object], width: int) -> list[float]:
-    features = [float(v) for v in values]  # type: ignore[arg-type]
+def _features(values: Iterable[str | float], width: int) -> list[float]:
+    features = [float(v) for v in values]
     if len(features) != width:
         raise ValueError(f"has {len(features)} features, the model expects {width}")
     for index, value in enumerate(features):

@@ -8,10 +8,13 @@ time the job started.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import redis
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 # HSETNX-like for several fields, then a conditional count: one round trip per chunk, atomic.
 _CHUNK_DONE = """
@@ -90,7 +93,8 @@ class BulkProgressStore:
         return {_text(k): _text(v) for k, v in stored.items()}
 
     def update(self, job_id: str, **fields: Any) -> None:
-        values = {k: str(v) for k, v in fields.items() if v is not None}
+        # Typed as hset takes it: a Mapping is invariant in its keys, so dict[str, str] would not do.
+        values: dict[FieldT, EncodableT] = {k: str(v) for k, v in fields.items() if v is not None}
         values["updated_at"] = repr(time.time())
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self._key(job_id), mapping=values)

@@ -14,7 +14,7 @@ from svmflow.config import Settings
 
 def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
     registry = Container(settings).registry
-    pointer, _ = registry.pointer()
+    pointer = registry.pointer()[0]
     print(f"{'':2}{'version':28}{'seed acc':>9}{'window':>8}{'C':>6}{'rows':>7}  decision")
     for meta in sorted((registry.metadata(v) for v in registry.versions()), key=lambda m: m.created_at):
         version = meta.version

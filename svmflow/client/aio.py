@@ -13,7 +13,7 @@ import httpx2
 from svmflow.client import _base
 from svmflow.client.batching import Batch, batches
 from svmflow.client.errors import ServiceUnreachableError, WaitTimeoutError
-from svmflow.client.retry import RETRY_STATUSES
+from svmflow.client.retry import RETRY_STATUSES, PollSchedule, RetryPolicy
 from svmflow.client.types import (
     Accepted,
     BatchResult,
@@ -38,8 +38,8 @@ class AsyncClient:
         api_key: str = _base.DEFAULT_API_KEY,
         *,
         timeout: float = 30.0,
-        retry: _base.RetryPolicy | None = None,
-        polling: _base.PollSchedule | None = None,
+        retry: RetryPolicy | None = None,
+        polling: PollSchedule | None = None,
         batch_rows: int = MAX_ROWS,
         transport: httpx2.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -49,8 +49,8 @@ class AsyncClient:
             predict_url,
             api_key,
             timeout,
-            retry or _base.RetryPolicy(),
-            polling or _base.PollSchedule(),
+            retry or RetryPolicy(),
+            polling or PollSchedule(),
         )
         self._sleep = sleep
         self.batch_rows = batch_rows

@@ -12,7 +12,7 @@ import httpx2
 from svmflow.client import _base
 from svmflow.client.batching import Batch, batches
 from svmflow.client.errors import ServiceUnreachableError, WaitTimeoutError
-from svmflow.client.retry import RETRY_STATUSES
+from svmflow.client.retry import RETRY_STATUSES, PollSchedule, RetryPolicy
 from svmflow.client.types import (
     Accepted,
     BatchResult,
@@ -40,8 +40,8 @@ class Client:
         api_key: str = _base.DEFAULT_API_KEY,
         *,
         timeout: float = 30.0,
-        retry: _base.RetryPolicy | None = None,
-        polling: _base.PollSchedule | None = None,
+        retry: RetryPolicy | None = None,
+        polling: PollSchedule | None = None,
         notifier: _base.ResultNotifier | None = None,
         batch_rows: int = MAX_ROWS,
         transport: httpx2.BaseTransport | None = None,
@@ -52,8 +52,8 @@ class Client:
             predict_url,
             api_key,
             timeout,
-            retry or _base.RetryPolicy(),
-            polling or _base.PollSchedule(),
+            retry or RetryPolicy(),
+            polling or PollSchedule(),
         )
         self.notifier = notifier
         self._sleep = sleep

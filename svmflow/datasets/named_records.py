@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
+from typing import TypeGuard
 
 from svmflow.datasets.spec import DatasetSpec
 
@@ -32,7 +33,7 @@ class RecordError(ValueError):
 def rows_from_named(records: Sequence[Mapping[str, object]], spec: DatasetSpec) -> list[list[float]]:
     names = spec.feature_names
     width = len(names)
-    rows = []
+    rows: list[list[float]] = []
     for index, record in enumerate(records):
         # The common case costs one lookup per feature; only a record that fails is looked at closely.
         try:
@@ -41,12 +42,21 @@ def rows_from_named(records: Sequence[Mapping[str, object]], spec: DatasetSpec) 
             row = None
         if row is None or len(record) != width:
             raise _mismatch(index, record, names)
-        for name, value in zip(names, row, strict=True):
-            if type(value) not in (int, float):
-                raise RecordError(index, name, f"feature {name!r} must be a number, got {_shown(value)}")
+        if not _all_numbers(row):
+            raise _not_a_number(index, names, row)
         rows.append(row)
     check_bounds(rows, spec)  # also refuses NaN and infinity
-    return rows  # type: ignore[return-value]
+    return rows
+
+
+def _all_numbers(row: list[object]) -> TypeGuard[list[float]]:
+    # type(), not isinstance: a bool is not a number here.
+    return all(type(value) in (int, float) for value in row)
+
+
+def _not_a_number(index: int, names: Sequence[str], row: list[object]) -> RecordError:
+    name, value = next((n, v) for n, v in zip(names, row, strict=True) if type(v) not in (int, float))
+    return RecordError(index, name, f"feature {name!r} must be a number, got {_shown(value)}")
 
 
 def check_bounds(rows: Sequence[Sequence[float]], spec: DatasetSpec) -> None:

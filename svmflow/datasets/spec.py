@@ -20,11 +20,11 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-SPEC_VERSION = 1
+SPEC_VERSION: Final = 1  # Final: its type is Literal[1], the field's
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "data"
 DEFAULT_SPEC_PATH = DATA_DIR / "banknote.toml"
 MAX_FEATURES = 1_000

@@ -18,19 +18,22 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from svmflow.contracts import TrainingRequest
+from svmflow.contracts import Decision, TrainingRequest
 from svmflow.db.database import Database, as_utc
 from svmflow.db.queries import feedback_row_count, labels_total
 from svmflow.db.tables import TrainingRequestRecord
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, COVERED = "queued", "running", "covered"
+# Final: each is its own Literal, so a record's status (a Decision) can be set to it.
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+COVERED: Final = "covered"
 FINAL = ("covered", "promoted", "rejected", "shadow", "failed")
 # Jobs that trained on their labels: a later request asking for no more labels than they saw is covered.
 TRAINED = (RUNNING, "promoted", "rejected", "shadow")
@@ -225,7 +228,7 @@ def claim_next(db: Database, holder: str, lease_seconds: float) -> TrainingReque
         return queued
 
 
-def finish(db: Database, job_id: str, decision: str, detail: str) -> list[TrainingRequestRecord]:
+def finish(db: Database, job_id: str, decision: Decision, detail: str) -> list[TrainingRequestRecord]:
     """Record a job's outcome; returns the queued requests its training covered as well."""
     now = datetime.now(UTC)
     with db.transaction() as session:

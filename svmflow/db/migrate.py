@@ -166,7 +166,13 @@ def _schema_at(engine: Engine, revision: str) -> MetaData:
             reflected.reflect(connection, schema=_SCRATCH)
             for table in reflected.sorted_tables:
                 # Unqualified, foreign keys too, as the database's own tables are.
-                table.to_metadata(metadata, schema=None, referred_schema_fn=lambda *_: BLANK_SCHEMA)
+                # SQLAlchemy handles schema=None and a BLANK_SCHEMA answer (both documented); its
+                # annotations allow neither.
+                table.to_metadata(
+                    metadata,
+                    schema=None,  # type: ignore[arg-type]
+                    referred_schema_fn=lambda *_: BLANK_SCHEMA,  # type: ignore[arg-type]
+                )
         finally:
             transaction.rollback()
     return metadata

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from svmflow.contracts import Decision, TrainingReason
+
 JsonColumn = JSON().with_variant(JSONB(), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
 
@@ -151,7 +153,7 @@ class TrainingJob(Base):
 
     job_id: Mapped[str] = mapped_column(String(160), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(160))
-    decision: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[Decision] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(1000))
     candidate_version: Mapped[str | None] = mapped_column(String(64))
     current_version: Mapped[str | None] = mapped_column(String(64))
@@ -174,8 +176,8 @@ class TrainingRequestRecord(Base):
 
     request_id: Mapped[str] = mapped_column(String(160), primary_key=True)
     job_id: Mapped[str] = mapped_column(String(160))
-    reason: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[TrainingReason] = mapped_column(String(16))
+    status: Mapped[Decision] = mapped_column(String(16))
     covered_by: Mapped[str | None] = mapped_column(String(160))
     # Feedback labels the request asks a model to be trained on, and those the job's training saw.
     labels_wanted: Mapped[int]

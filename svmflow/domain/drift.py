@@ -95,7 +95,8 @@ def ks_statistic(reference: FeatureReference, window: NDArray[np.float64]) -> ND
     steps = np.arange(1, n + 1) / n
     above = (steps - cdf).max(axis=-1)
     below = (cdf - (steps - 1 / n)).max(axis=-1)
-    return np.maximum(above, below)  # type: ignore[no-any-return]
+    distances: NDArray[np.float64] = np.maximum(above, below)
+    return distances
 
 
 def psi(reference: FeatureReference, window: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -104,7 +105,8 @@ def psi(reference: FeatureReference, window: NDArray[np.float64]) -> NDArray[np.
     bins = np.searchsorted(edges, window, side="right")
     counts = np.stack([(bins == b).sum(axis=-1) for b in range(PSI_BINS)], axis=-1)
     actual = np.maximum(counts / window.shape[-1], PSI_FLOOR)
-    return ((actual - expected) * np.log(actual / expected)).sum(axis=-1)  # type: ignore[no-any-return]
+    psi: NDArray[np.float64] = ((actual - expected) * np.log(actual / expected)).sum(axis=-1)
+    return psi
 
 
 def feature_tests(

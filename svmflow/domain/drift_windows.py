@@ -106,4 +106,5 @@ def reference_metadata(features: NDArray[np.float64], names: Sequence[str]) -> d
     data = np.asarray(features, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] < MIN_REFERENCE_ROWS or data.shape[1] != len(names):
         return None
-    return msgspec.to_builtins(reference_profile(data, list(names)))  # type: ignore[no-any-return]
+    profile: dict[str, Any] = msgspec.to_builtins(reference_profile(data, list(names)))  # a Struct: a dict
+    return profile

@@ -51,7 +51,8 @@ def contributions(explainer: Explainer, features: NDArray[np.float64]) -> NDArra
     to the decision function's score for that row and decision."""
     standardised = (features - np.asarray(explainer.mean)) / np.asarray(explainer.scale)
     coef = np.asarray(explainer.coef, dtype=np.float64)
-    return standardised[np.newaxis, :, :] * coef[:, np.newaxis, :]
+    products: NDArray[np.float64] = standardised[np.newaxis, :, :] * coef[:, np.newaxis, :]
+    return products
 
 
 class ExplanationKey(msgspec.Struct, kw_only=True):
@@ -75,4 +76,5 @@ def explanation_key(explainer: Explainer) -> ExplanationKey:
 def per_record(explainer: Explainer, features: NDArray[np.float64]) -> list[list[list[float]]]:
     """``contributions`` regrouped by record: for each row, one list per decision."""
     values = contributions(explainer, features)
-    return values.transpose(1, 0, 2).tolist()  # type: ignore[no-any-return]
+    regrouped: list[list[list[float]]] = values.transpose(1, 0, 2).tolist()
+    return regrouped

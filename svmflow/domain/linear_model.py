@@ -74,7 +74,7 @@ class LinearModel:
 
     @property
     def is_binary(self) -> bool:
-        return self.coef.shape[0] == 1
+        return bool(self.coef.shape[0] == 1)
 
     @classmethod
     def from_pipeline(cls, pipeline: Any, feature_names: Sequence[str]) -> LinearModel:

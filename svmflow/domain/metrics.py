@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, TypeGuard, get_args
 
 import msgspec
 import numpy as np
@@ -11,6 +11,10 @@ from numpy.typing import NDArray
 MetricName = Literal["accuracy", "balanced_accuracy", "macro_f1"]
 METRICS: tuple[str, ...] = get_args(MetricName)
 BOOTSTRAP_RESAMPLES = 1000
+
+
+def is_metric(name: str) -> TypeGuard[MetricName]:
+    return name in METRICS
 
 
 class ClassRecall(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -128,7 +132,8 @@ def _resampled(
             rng.binomial(int(m.sum()), float(right[m].mean()), BOOTSTRAP_RESAMPLES) / m.sum()
             for m in (truth == c for c in np.unique(truth))
         ]
-        return np.mean(np.vstack(per_class), axis=0)
+        means: NDArray[np.float64] = np.mean(np.vstack(per_class), axis=0)
+        return means
     draws = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
     return np.asarray([value(metric, truth[i], predicted[i]) for i in draws])
 
@@ -138,9 +143,9 @@ def choose(setting: str, labels: Labels, imbalance_share: float) -> MetricName:
     (plain accuracy would let a model that ignores the minority look good), else accuracy. With more
     than two classes, when the rarest is under ``imbalance_share * 2 / k``."""
     if setting != "auto":
-        if setting not in METRICS:
+        if not is_metric(setting):
             raise ValueError(f"unknown metric {setting!r}; expected auto or one of {METRICS}")
-        return setting  # type: ignore[return-value]
+        return setting
     if len(labels) == 0:
         return "accuracy"
     # With k classes the rarest one is judged against its fair share, 1/k: for two classes this is

@@ -11,7 +11,7 @@ import numpy as np
 from svmflow.config import Settings
 from svmflow.domain.linear_model import LinearModel
 from svmflow.domain.model_selection import choose_c
-from svmflow.domain.training import FEEDBACK, LabelledRow, fit, predict_rows, row_hash
+from svmflow.domain.training import FEEDBACK, ClassWeight, LabelledRow, fit, predict_rows, row_hash
 from svmflow.evaluation.drift import Features, Labels
 
 
@@ -28,7 +28,7 @@ class Oracle:
             self.rows[key] = LabelledRow(FEEDBACK, key, tuple(x), int(y), "sample")
         train = self.seed + list(self.rows.values())
         s = self.settings
-        weight = "balanced" if s.class_weight == "balanced" else "none"
+        weight: ClassWeight = "balanced" if s.class_weight == "balanced" else "none"
         cv = choose_c(train, grid=s.c_values, metric="accuracy", folds=s.cv_folds, class_weight=weight)
         self.model = fit(train, s.feedback_weight, cv.c, weight)
 

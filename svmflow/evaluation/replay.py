@@ -238,7 +238,7 @@ class _Replay:
             feedback = Feedback(
                 batch_id=batch_id,
                 subjects=subjects,
-                ratings=ratings,  # type: ignore[arg-type]
+                ratings=ratings,
                 rated_at=datetime.now(UTC),
                 kind="sample",
                 labelled_by="evaluation",
@@ -327,8 +327,10 @@ def _class_weights(labels: Labels, minority_share: float) -> NDArray[np.float64]
     if minority_share <= 0:
         return np.full(len(labels), 1.0 / len(labels))
     ones = labels == 1
-    weights = np.where(ones, minority_share / ones.sum(), (1 - minority_share) / (~ones).sum())
-    return weights / weights.sum()
+    weights: NDArray[np.float64] = np.where(
+        ones, minority_share / ones.sum(), (1 - minority_share) / (~ones).sum()
+    )
+    return weights / float(weights.sum())
 
 
 def _truth_subset(data: Split, minority_share: float) -> tuple[Features, Labels]:

@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from svmflow import topology
 from svmflow.bulk import output
@@ -189,13 +190,14 @@ def _record_split(chunker: _Chunker, counted: _CountingReader, progress: BulkPro
 class _CountingReader(io.RawIOBase):
     """Counts the bytes read, for progress by share of the file while the rows are not yet counted."""
 
-    def __init__(self, inner: io.IOBase) -> None:
+    def __init__(self, inner: BinaryIO) -> None:
         self.inner = inner
         self.position = 0
 
     def readable(self) -> bool:
         return True
 
+    # io passes a memoryview; typeshed's parameter type (any writable buffer) has no len or slicing.
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self.inner.read(len(buffer))
         size = len(data)

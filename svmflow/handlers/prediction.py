@@ -38,7 +38,8 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
     return Predictions(
         batch_id=request.batch_id,
         subjects=request.subjects,
-        features=contracts.raw_features(message) if message else request.features,
+        # The field is typed for decoding; when encoding, a Raw of the same JSON stands in for it.
+        features=contracts.raw_features(message) if message else request.features,  # type: ignore[arg-type]
         labels=labels.tolist(),
         scores=scores.tolist(),
         model_version=served.version,
@@ -46,7 +47,7 @@ def predict(request: PredictionRequest, models: ModelServer, message: bytes = b"
         submitted_at=request.submitted_at,
         predicted_at=datetime.now(UTC),
         # Encoded once per model: embedding it costs a copy of a few hundred bytes per message.
-        explainer=served.model.explainer_json,  # type: ignore[arg-type]
+        explainer=served.model.explainer_json,  # type: ignore[arg-type]  # its Raw JSON, as for features
         shadow=None if shadow is None else shadow_scores(request, served, labels, *shadow),
         callback_url=request.callback_url,
     )

@@ -6,16 +6,18 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import TypedDict, TypeVar, Unpack
 
 from sqlalchemy.exc import OperationalError
 
 from svmflow import contracts, shadow_promotion, topology
-from svmflow.contracts import ModelEvent, TrainingRequest
+from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.database import Database, as_utc
 from svmflow.db.stores.training import TrainingStore
 from svmflow.db.tables import TrainingRequestRecord
+from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import TrainingDataError
 from svmflow.errors import BusyError
 from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
@@ -46,7 +48,7 @@ def handle(
     if request.reason == "shadow":  # no training: the model in shadow has scored enough to be promoted
         return shadow_promotion.handle(request, context, db=db, registry=registry, publisher=publisher)
     job_id = job_queue.job_id_for(request.request_id)
-    deps = {"db": db, "registry": registry, "publisher": publisher, "options": options}
+    run = partial(_run, db=db, registry=registry, publisher=publisher, options=options)
     holder = job_queue.new_holder()
     if (recorded := registry.job_outcome(job_id)) is not None:
         event = _republish(publisher, recorded, context)
@@ -60,7 +62,7 @@ def handle(
         if admission.verdict == "in_progress":
             admission = _await_other_delivery(db, request, holder, options)
         if admission.verdict == "run":
-            event = _run(job_id, request, holder, context, **deps)  # type: ignore[arg-type]
+            event = run(job_id, request, holder, context)
         else:
             event = status_event(admission.record, request)
             _publish(publisher, contracts.encode(event), context)
@@ -72,10 +74,10 @@ def handle(
     ) is not None:
         follow_up = TrainingRequest(
             request_id=queued.request_id,
-            reason=queued.reason,  # type: ignore[arg-type]
+            reason=queued.reason,
             requested_at=as_utc(queued.received_at),
         )
-        _run(queued.job_id, follow_up, holder, context, **deps)  # type: ignore[arg-type]
+        run(queued.job_id, follow_up, holder, context)
     return event
 
 
@@ -99,7 +101,7 @@ def status_event(record: TrainingRequestRecord, request: TrainingRequest) -> Mod
     return ModelEvent(
         job_id=record.job_id,
         request_id=record.request_id,
-        decision=record.status,  # type: ignore[arg-type]
+        decision=record.status,
         reason=record.detail,
         candidate_version=None,
         current_version=None,
@@ -254,6 +256,20 @@ def train_and_decide(
     )
 
 
+class _Trained(TypedDict, total=False):
+    """What an event tells of a candidate that was trained and judged."""
+
+    challenger: Evaluation | None
+    champion: Evaluation | None
+    new_labels: int
+    data_fingerprint: str | None
+    artifact_uri: str | None
+    n_features: int | None
+    feature_names: list[str] | None
+    record: DecisionRecord | None
+    training: TrainingSummary | None
+
+
 def _training_event(
     job_id: str,
     request: TrainingRequest,
@@ -264,7 +280,7 @@ def _training_event(
     reason: str,
     *,
     candidate_version: str | None = None,
-    **fields: Any,
+    **fields: Unpack[_Trained],
 ) -> ModelEvent:
     """A training's outcome: production was at ``previous`` when it began and is at ``serving`` now."""
     return ModelEvent(

@@ -197,7 +197,7 @@ class EmbeddedBus:
                     self._group.notify_all()
         if pending.error is not None:
             raise pending.error
-        return pending.result  # type: ignore[no-any-return]
+        return pending.result  # type: ignore[no-any-return]  # what `work` returned: a T
 
     def _commit_group(self, group: list[_Pending]) -> None:
         conn = self._writer()

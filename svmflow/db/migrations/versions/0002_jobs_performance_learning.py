@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import op
@@ -236,7 +236,7 @@ def _rekey_feedback_rows() -> None:
         sa.column("subject", sa.String),
         sa.column("label_changes", sa.Integer),
     )
-    history: dict[str, list[sa.Row]] = {}
+    history: dict[str, list[sa.Row[Any, Any, Any, Any]]] = {}
     for row in bind.execute(
         sa.select(rows.c.id, rows.c.source_key, rows.c.row_hash, rows.c.label)
         .where(rows.c.source == FEEDBACK)
@@ -262,7 +262,7 @@ def _rekey_feedback_rows() -> None:
         )
     for chunk in _chunks(superseded):
         bind.execute(rows.delete().where(rows.c.id.in_(chunk)))
-    for chunk in _chunks(updates):
+    for changed in _chunks(updates):
         bind.execute(
             rows.update()
             .where(rows.c.id == sa.bindparam("row_id"))
@@ -273,7 +273,7 @@ def _rekey_feedback_rows() -> None:
                 subject=sa.bindparam("subj"),
                 label_changes=sa.bindparam("changes"),
             ),
-            chunk,
+            changed,
         )
 
 
