@@ -72,7 +72,9 @@ def load(session: Session, model_version: str) -> VersionPerformance | None:
             PerformanceCount.count,
         ).where(PerformanceCount.model_version == model_version)
     ).all()
-    return version_performance(model_version, int(revision), [row._tuple() for row in counts])
+    return version_performance(
+        model_version, int(revision), [(row[0], row[1], row[2], row[3]) for row in counts]
+    )
 
 
 def rated_versions(session: Session) -> list[str]:

@@ -13,21 +13,25 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import fakeredis
+import msgspec
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api.app import create_ingest_app, create_predict_app
+from api.models import ModelDrift
 from api.wiring import backend_of
 from devstack.processes import free_port
 from svmflow import operations
 from svmflow.adapters.secrets import EnvSecrets
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
+from svmflow.domain.drift_windows import FeatureFigures, empty_view
 from svmflow.runtime.embedded_bus import EmbeddedBus
 from tests.http_servers import running
 
@@ -140,33 +144,63 @@ def shot(page: Page, name: str) -> None:
 
 
 def drift_report(version: str, drifted: bool = True) -> dict[str, Any]:
-    """A GET /v1/models/{version}/drift answer: the drift monitor is served elsewhere, the console is
-    tested against its documented shape."""
-    return {
-        "model_version": version,
-        "window_size": 500,
-        "windows_closed": 3,
-        "records_in_window": 212,
-        "drifted": drifted,
-        "updated_at": "2026-03-01T12:00:00.123456Z",
-        "features": [
-            {"name": "variance", "psi": 0.412, "ks": 0.231, "p_value": 0.00001, "drifted": drifted},
-            {"name": "skewness", "psi": 0.034, "ks": 0.052, "p_value": 0.41, "drifted": False},
-            {"name": "curtosis", "psi": 0.118, "ks": 0.087, "p_value": 0.021, "drifted": False},
-            {"name": "entropy", "psi": 0.006, "ks": 0.031, "p_value": None, "drifted": False},
+    """A GET /v1/models/{version}/drift answer after three closed windows, built from the API's own
+    response struct (``ModelDrift``) so that it has every field the real route serves. Entropy has no
+    p-value, which the struct allows and the console must show as such."""
+
+    def feature(name: str, psi: float, ks: float, p_value: float | None, flagged: bool) -> FeatureFigures:
+        p = 1.0 if p_value is None else p_value
+        return FeatureFigures(
+            name=name,
+            psi=psi,
+            ks=ks,
+            p_value=p_value,
+            drifted=flagged,
+            mean_shift_sd=0.0,
+            ks_p_value=p,
+            mean_p_value=p,
+        )
+
+    view = ModelDrift(
+        model_version=version,
+        window_size=500,
+        windows_closed=3,
+        records_in_window=212,
+        drifted=drifted,
+        updated_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        features=[
+            feature("variance", 0.412, 0.231, 0.00001, drifted),
+            feature("skewness", 0.034, 0.052, 0.41, False),
+            feature("curtosis", 0.118, 0.087, 0.021, False),
+            feature("entropy", 0.006, 0.031, None, False),
         ],
-    }
+        drifted_features=["variance"] if drifted else [],
+        window_closed_at=datetime(2026, 3, 1, 11, 58, tzinfo=UTC),
+        alpha=0.0001,
+        reference_rows=1097,
+        revision=7,
+    )
+    return msgspec.to_builtins(view)  # type: ignore[no-any-return]
+
+
+def no_drift_yet(version: str) -> dict[str, Any]:
+    """What GET /v1/models/{version}/drift answers for a known version before its first window closes:
+    200 with the records counted so far and no figures (not a 404)."""
+    view = empty_view(version, 500)
+    view.records_in_window = 37
+    view.updated_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    return msgspec.to_builtins(ModelDrift(**msgspec.structs.asdict(view)))  # type: ignore[no-any-return]
 
 
 def serve_drift(page: Page, answer: dict[str, Any] | None) -> list[str]:
-    """Answer GET /v1/models/{version}/drift in the page with ``answer`` (None: 404, no data yet);
-    every other request goes to the real APIs. The URLs asked, in order."""
+    """Answer GET /v1/models/{version}/drift in the page with ``answer`` (None: the route's 404 for a
+    version it does not know); every other request goes to the real APIs. The URLs asked, in order."""
     asked: list[str] = []
 
     def fulfil(route: Any) -> None:
         asked.append(route.request.url)
         if answer is None:
-            problem = {"title": "Not Found", "status": 404, "detail": "no drift data for this version"}
+            problem = {"title": "Not found", "status": 404, "detail": "no model version", "field": "version"}
             route.fulfill(status=404, content_type="application/problem+json", body=json.dumps(problem))
         else:
             route.fulfill(status=200, content_type="application/json", body=json.dumps(answer))

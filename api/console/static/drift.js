@@ -29,6 +29,15 @@ function flag(drifted) {
   return h("span", { class: `badge ${drifted ? "drifted" : "stable"}` }, drifted ? "drifted" : "stable");
 }
 
+// Before a version's first window closes the route answers 200 with the records counted so far and
+// no figures; a 404 means it does not know the version.
+function notYet(version, d) {
+  const counted = d
+    ? h("p", { class: "help" }, `${d.records_in_window} of ${d.window_size} records counted toward the first window.`)
+    : null;
+  return h("div", {}, h("p", { id: "drift-empty" }, `No drift data yet for ${version}.`), counted);
+}
+
 function report(d) {
   const scale = Math.max(0.25, ...d.features.map((f) => f.psi));
   return [
@@ -68,10 +77,10 @@ export function driftPanel() {
     } else {
       try {
         const { data } = await predict(`/v1/models/${encodeURIComponent(version)}/drift`);
-        next = data;
+        next = data.windows_closed > 0 && data.features.length ? data : notYet(version, data);
       } catch (e) {
         if (!(e instanceof ApiError) || e.status !== 404) throw e;
-        next = h("p", { id: "drift-empty" }, `No drift data yet for ${version}.`);
+        next = notYet(version, null);
       }
     }
     const signature = next instanceof Node ? next.textContent : JSON.stringify(next);
