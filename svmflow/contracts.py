@@ -21,9 +21,10 @@ from svmflow.domain import batch_rules
 from svmflow.domain.batch_rules import MAX_FEATURES as MAX_FEATURES
 from svmflow.domain.batch_rules import MAX_ROWS as MAX_ROWS
 from svmflow.domain.batch_rules import MAX_SUBJECT_LENGTH as MAX_SUBJECT_LENGTH
+from svmflow.domain.drift import ReferenceProfile
 from svmflow.domain.drift_windows import FeatureFigures
 from svmflow.domain.explanations import Explainer
-from svmflow.domain.records import DecisionRecord, RowCounts, TrainingSummary
+from svmflow.domain.records import DecisionRecord, Reference, RowCounts, TrainingSummary
 
 SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the field's
 
@@ -294,18 +295,33 @@ class Evaluation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feedback_holdout_size: int
 
 
-class ModelMetrics(msgspec.Struct, kw_only=True):
-    """A training job's figures as the job log keeps them (the ``metrics`` of its database rows), from
-    which a rebuild of the read model restores the job's event."""
+class ModelFigures(msgspec.Struct, kw_only=True):
+    """The figures of a trained model that the job log and the model's artifact both keep."""
 
     challenger: Evaluation | None = None
     champion: Evaluation | None = None
     n_features: int | None = None
     feature_names: list[str] | None = None
     new_labels: int = 0
-    feedback_rows: int = 0
     record: DecisionRecord | None = None
     training: TrainingSummary | None = None
+
+
+class ModelMetrics(ModelFigures, kw_only=True):
+    """A training job's figures as the job log keeps them (the ``metrics`` of its database rows), from
+    which a rebuild of the read model restores the job's event."""
+
+    feedback_rows: int = 0
+
+
+class ArtifactMetrics(ModelFigures, kw_only=True):
+    """The ``metrics`` of a model artifact's metadata. Every key has a default because artifacts
+    written by earlier releases stay in the bucket and lack the keys added since."""
+
+    champion_version: str | None = None  # the version serving when this one was judged
+    labels_total: int | None = None  # feedback labels when trained: the next training's new labels
+    reference: Reference | None = None  # accuracy on unseen rows, what accuracy drift is measured against
+    drift_reference: ReferenceProfile | None = None  # what the drift monitor compares live inputs with
 
 
 class ModelEvent(Contract, kw_only=True):

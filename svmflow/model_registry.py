@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 
 from svmflow import __version__
+from svmflow.contracts import ArtifactMetrics
 from svmflow.domain.linear_model import LinearModel, sha256_hex
 from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PreconditionFailedError, TransientError
 from svmflow.ports import BlobStore
@@ -70,7 +70,7 @@ class ArtifactMetadata(msgspec.Struct, kw_only=True):
     data_fingerprint: str
     train_size: int
     feedback_rows: int  # feedback labels that existed when this model was trained
-    metrics: dict[str, Any]
+    metrics: ArtifactMetrics
     library_versions: dict[str, str]
     artifact_format: str = "svmflow.linear-svm/1"
     # The data set spec the version was trained for (``model_digest``: feature names and order, label,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from svmflow import contracts
-from svmflow.contracts import Feedback, PredictionRequest
+from svmflow.contracts import ArtifactMetrics, Feedback, PredictionRequest
 from svmflow.db.database import Database
 from svmflow.db.tables import Base
 from svmflow.domain.training import read_seed_csv
@@ -97,7 +97,7 @@ def promote_by_hand(container: Any, c: float, inverted: bool = False) -> str:
             data_fingerprint="-",
             train_size=len(_ROWS),
             feedback_rows=0,
-            metrics={},
+            metrics=ArtifactMetrics(),
             library_versions=library_versions(),
         ),
     )

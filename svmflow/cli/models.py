@@ -18,15 +18,16 @@ def cmd_models_list(settings: Settings, _: argparse.Namespace) -> int:
     print(f"{'':2}{'version':28}{'seed acc':>9}{'window':>8}{'C':>6}{'rows':>7}  decision")
     for meta in sorted((registry.metadata(v) for v in registry.versions()), key=lambda m: m.created_at):
         version = meta.version
-        challenger = meta.metrics.get("challenger") or {}
-        window = challenger.get("feedback_holdout_accuracy")
-        training = meta.metrics.get("training") or {}
-        record = meta.metrics.get("record") or {}
-        decision = record.get("sentence") or "-"
+        challenger = meta.metrics.challenger
+        seed = 0.0 if challenger is None else challenger.seed_holdout_accuracy
+        window = None if challenger is None else challenger.feedback_holdout_accuracy
+        training = meta.metrics.training
+        record = meta.metrics.record
+        decision = (record.sentence if record is not None else "") or "-"
         marker = "* " if pointer and pointer.version == version else "  "
-        c = training.get("c")
+        c = None if training is None else training.c
         print(
-            f"{marker}{version:28}{challenger.get('seed_holdout_accuracy', 0):>9.4f}"
+            f"{marker}{version:28}{seed:>9.4f}"
             f"{'-' if window is None else f'{window:.4f}':>8}{'-' if c is None else f'{c:g}':>6}"
             f"{meta.train_size:>7}  {decision}"
         )

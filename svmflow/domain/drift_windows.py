@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from svmflow.domain.drift import DriftReport, reference_profile
+from svmflow.domain.drift import DriftReport, ReferenceProfile, reference_profile
 
 Row = list[float]
 # Below this many training rows a reference says too little (the profile needs two per PSI bin).
@@ -100,11 +99,10 @@ def figures(report: DriftReport) -> list[FeatureFigures]:
     ]
 
 
-def reference_metadata(features: NDArray[np.float64], names: Sequence[str]) -> dict[str, Any] | None:
-    """The reference profile of a model's training rows, as plain JSON for its artifact's metadata
-    (None when there are too few rows to profile)."""
+def reference_metadata(features: NDArray[np.float64], names: Sequence[str]) -> ReferenceProfile | None:
+    """The reference profile of a model's training rows, for its artifact's metadata (None when there
+    are too few rows to profile)."""
     data = np.asarray(features, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] < MIN_REFERENCE_ROWS or data.shape[1] != len(names):
         return None
-    profile: dict[str, Any] = msgspec.to_builtins(reference_profile(data, list(names)))  # a Struct: a dict
-    return profile
+    return reference_profile(data, list(names))

@@ -15,7 +15,6 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import msgspec
 import numpy as np
 
 from svmflow import topology
@@ -32,7 +31,6 @@ from svmflow.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
-REFERENCE_KEY = "drift_reference"  # where training stores the profile in the artifact's metrics
 CACHED_PROFILES = 16
 # The log line's "event": the log-based metric of the alert in infra/monitoring.tf filters on it.
 ALERT_EVENT = "input_drift"
@@ -59,10 +57,9 @@ class ReferenceProfiles:
             if version in self._profiles:
                 return self._profiles[version]
         try:
-            raw = self.registry.metadata(version).metrics.get(REFERENCE_KEY)
+            profile = self.registry.metadata(version).metrics.drift_reference
         except ModelNotFoundError:
-            raw = None
-        profile = None if raw is None else msgspec.convert(raw, ReferenceProfile)
+            profile = None
         if profile is None:
             log.warning("model %s has no reference profile; its inputs are not monitored for drift", version)
         with self._lock:

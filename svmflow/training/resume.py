@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
-from svmflow.domain.records import DecisionRecord, TrainingSummary
+from svmflow.contracts import ModelEvent, TrainingRequest
 from svmflow.model_registry import ModelRegistry
 
 
@@ -28,17 +25,17 @@ def promoted_earlier(job_id: str, request: TrainingRequest, registry: ModelRegis
         reason=pointer.reason,
         candidate_version=pointer.version,
         current_version=pointer.version,
-        previous_version=metrics.get("champion_version"),
-        challenger=msgspec.convert(metrics["challenger"], Evaluation),
-        champion=msgspec.convert(metrics["champion"], Evaluation | None),
-        record=msgspec.convert(metrics.get("record"), DecisionRecord | None),
-        training=msgspec.convert(metrics.get("training"), TrainingSummary | None),
+        previous_version=metrics.champion_version,
+        challenger=metrics.challenger,
+        champion=metrics.champion,
+        record=metrics.record,
+        training=metrics.training,
         feedback_rows=metadata.feedback_rows,
         train_size=metadata.train_size,
-        new_labels=int(metrics.get("new_labels", 0)),
+        new_labels=metrics.new_labels,
         data_fingerprint=metadata.data_fingerprint,
         artifact_uri=registry.uri(pointer.version),
-        n_features=metrics.get("n_features"),
-        feature_names=metrics.get("feature_names"),
+        n_features=metrics.n_features,
+        feature_names=metrics.feature_names,
         finished_at=pointer.promoted_at,
     )

@@ -9,16 +9,15 @@ through the training store and the model registry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
 from svmflow import contracts
-from svmflow.contracts import Evaluation
+from svmflow.contracts import ArtifactMetrics, Evaluation
 from svmflow.db.queries import StoredRow
 from svmflow.db.stores.training import TrainingStore
 from svmflow.domain import gate, metrics, stats
@@ -156,12 +155,12 @@ def gather(store: TrainingStore, options: TrainingOptions) -> TrainingData:
 class Champion:
     version: str | None  # the serving version, None before the first promotion
     model: LinearModel | None  # None when nothing serves or its artifact is unreadable
-    metrics: Mapping[str, object]
+    metrics: ArtifactMetrics
 
 
 def load_champion(registry: ModelRegistry, pointer: Pointer | None) -> Champion:
     if pointer is None:
-        return Champion(version=None, model=None, metrics={})
+        return Champion(version=None, model=None, metrics=ArtifactMetrics())
     try:
         model = registry.load(pointer.version, expected_sha256=pointer.sha256)
         return Champion(
@@ -169,7 +168,7 @@ def load_champion(registry: ModelRegistry, pointer: Pointer | None) -> Champion:
         )
     except ArtifactIntegrityError as exc:
         log.error("champion %s is unreadable (%s); judging the challenger alone", pointer.version, exc)
-        return Champion(version=pointer.version, model=None, metrics={})
+        return Champion(version=pointer.version, model=None, metrics=ArtifactMetrics())
 
 
 # --- fit ------------------------------------------------------------------------------------------
@@ -250,13 +249,12 @@ def evaluate(
     if champion.model is not None and champion.version is not None:
         window = WindowEvidence(window_truth, challenger_window, predict_rows(champion.model, data.window))
         champion_seed = seed_score(fitted.metric, champion.model, data.seed_holdout)
-    reference = champion.metrics.get("reference")
     inputs = GateInputs(
         metric=fitted.metric,
         challenger_seed=seed_score(fitted.metric, fitted.model, data.seed_holdout),
         champion_seed=champion_seed,
         window=window,
-        champion_reference=msgspec.convert(reference, Reference) if reference else None,
+        champion_reference=champion.metrics.reference,
         look=look,
     )
     return Evidence(window_truth=window_truth, challenger_window=challenger_window, inputs=inputs)
@@ -353,10 +351,8 @@ def decide(
     reference = own_reference(data, fitted, evidence, options.policy.min_window)
     promote = record.verdict == "promoted"
     serving_reference = reference if promote else (record.champion_reference or reference)
-    previous_total = champion.metrics.get("labels_total")
-    new_labels = (
-        data.labels_total - int(previous_total) if isinstance(previous_total, int) else data.labels_total
-    )
+    previous_total = champion.metrics.labels_total
+    new_labels = data.labels_total if previous_total is None else data.labels_total - previous_total
     return Judgement(
         record=record,
         challenger=challenger_eval,
@@ -408,20 +404,19 @@ def store(
             data_fingerprint=fingerprint,
             train_size=len(data.train),
             feedback_rows=data.feedback_rows,
-            metrics={
-                "challenger": msgspec.to_builtins(judgement.challenger),
-                "champion": msgspec.to_builtins(judgement.champion),
-                "champion_version": champion.version,
-                "new_labels": judgement.new_labels,
-                "labels_total": data.labels_total,
-                "n_features": model.n_features,
-                "feature_names": list(model.feature_names),
-                "reference": msgspec.to_builtins(judgement.reference),
-                "record": msgspec.to_builtins(judgement.record),
-                "training": msgspec.to_builtins(fitted.summary),
-                # What the drift monitor compares this version's live inputs with.
-                "drift_reference": reference_metadata(to_arrays(data.train)[0], model.feature_names),
-            },
+            metrics=ArtifactMetrics(
+                challenger=judgement.challenger,
+                champion=judgement.champion,
+                champion_version=champion.version,
+                new_labels=judgement.new_labels,
+                labels_total=data.labels_total,
+                n_features=model.n_features,
+                feature_names=list(model.feature_names),
+                reference=judgement.reference,
+                record=judgement.record,
+                training=fitted.summary,
+                drift_reference=reference_metadata(to_arrays(data.train)[0], model.feature_names),
+            ),
             library_versions=library_versions(),
             model_digest=None if options is None else options.model_digest,
             class_names=None if options is None or options.class_names is None else list(options.class_names),

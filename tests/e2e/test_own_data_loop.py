@@ -198,11 +198,15 @@ def test_the_whole_loop_on_a_data_set_the_user_brings(own_data: OwnData, running
     retrained_metadata = container.registry.metadata(retrained)
     assert retrained_metadata.model_digest == dataset.model_digest
     # The gate judged it per class: every class's recall, and both accuracies beside its metric.
-    seed_score = retrained_metadata.metrics["record"]["challenger_seed"]
-    assert [r["label"] for r in seed_score["recall"]] == list(range(len(classes)))
-    assert all(r["rows"] > 0 and r["recall"] >= 0.85 for r in seed_score["recall"])
-    assert seed_score["accuracy"] >= 0.9
-    assert seed_score["balanced_accuracy"] >= 0.9
+    retrained_record = retrained_metadata.metrics.record
+    assert retrained_record is not None
+    seed_score = retrained_record.challenger_seed
+    assert [r.label for r in seed_score.recall] == list(range(len(classes)))
+    assert all(r.rows > 0 and r.recall is not None and r.recall >= 0.85 for r in seed_score.recall)
+    assert seed_score.accuracy is not None
+    assert seed_score.accuracy >= 0.9
+    assert seed_score.balanced_accuracy is not None
+    assert seed_score.balanced_accuracy >= 0.9
 
     # 5. The next batch from the recalibrated instrument is served by the promoted model, better.
     again = running.poll(

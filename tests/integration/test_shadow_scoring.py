@@ -15,7 +15,7 @@ import pytest
 
 from svmflow import contracts, topology
 from svmflow.adapters.local_bucket import LocalBucket
-from svmflow.contracts import ModelEvent, Predictions, TrainingRequest
+from svmflow.contracts import ArtifactMetrics, Evaluation, ModelEvent, Predictions, TrainingRequest
 from svmflow.domain.gate import GatePolicy
 from svmflow.domain.linear_model import sha256_hex
 from svmflow.domain.training import fit
@@ -64,16 +64,15 @@ def saved_challenger(registry: ModelRegistry) -> tuple[str, str]:
             data_fingerprint="-",
             train_size=len(_ROWS),
             feedback_rows=0,
-            metrics={
-                "challenger": {
-                    "seed_holdout_accuracy": 0.0,
-                    "seed_holdout_size": 0,
-                    "feedback_holdout_accuracy": None,
-                    "feedback_holdout_size": 0,
-                },
-                "champion": None,
-                "n_features": model.n_features,
-            },
+            metrics=ArtifactMetrics(
+                challenger=Evaluation(
+                    seed_holdout_accuracy=0.0,
+                    seed_holdout_size=0,
+                    feedback_holdout_accuracy=None,
+                    feedback_holdout_size=0,
+                ),
+                n_features=model.n_features,
+            ),
             library_versions=library_versions(),
         ),
     )

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -41,8 +40,9 @@ def version_of(container: Container) -> str:
 
 
 def reference(container: Container, version: str) -> ReferenceProfile:
-    raw = container.registry.metadata(version).metrics["drift_reference"]
-    return msgspec.convert(raw, ReferenceProfile)
+    profile = container.registry.metadata(version).metrics.drift_reference
+    assert profile is not None
+    return profile
 
 
 def stream(rng: np.random.Generator, rows: int, shift: dict[int, float] | None = None) -> np.ndarray:

@@ -109,7 +109,7 @@ def test_the_prediction_handler_serves_a_stored_one_vs_rest_model(tmp_path) -> N
     from datetime import UTC, datetime
 
     from svmflow.adapters.local_bucket import LocalBucket
-    from svmflow.contracts import PredictionRequest
+    from svmflow.contracts import ArtifactMetrics, PredictionRequest
     from svmflow.domain.linear_model import sha256_hex
     from svmflow.handlers.prediction import predict
     from svmflow.model_registry import ArtifactMetadata, ModelRegistry, ModelServer
@@ -126,7 +126,7 @@ def test_the_prediction_handler_serves_a_stored_one_vs_rest_model(tmp_path) -> N
         data_fingerprint="",
         train_size=len(x),
         feedback_rows=0,
-        metrics={},
+        metrics=ArtifactMetrics(),
         library_versions={},
     )
     registry.save(model, metadata)

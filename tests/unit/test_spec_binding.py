@@ -13,7 +13,7 @@ from svmflow import operations
 from svmflow.adapters.local_bucket import LocalBucket
 from svmflow.bootstrap import Container
 from svmflow.config import Settings
-from svmflow.contracts import RollbackRequest
+from svmflow.contracts import ArtifactMetrics, RollbackRequest
 from svmflow.datasets.served import ServedDataset
 from svmflow.datasets.spec import DEFAULT_SPEC_PATH
 from svmflow.domain.fitting import fit_linear_svm
@@ -49,7 +49,7 @@ def publish(registry: ModelRegistry, fitted: LinearModel, digest: str | None, ve
             data_fingerprint="-",
             train_size=40,
             feedback_rows=0,
-            metrics={},
+            metrics=ArtifactMetrics(),
             library_versions=library_versions(),
             model_digest=digest,
             class_names=None if digest is None else list(BANKNOTE.class_names),

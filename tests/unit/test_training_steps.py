@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from svmflow.adapters.local_bucket import LocalBucket
+from svmflow.contracts import ArtifactMetrics
 from svmflow.db.queries import StoredRow
 from svmflow.domain.gate import GatePolicy
 from svmflow.domain.records import Reference
@@ -150,25 +151,27 @@ def test_fit_refuses_rows_of_one_class() -> None:
 def test_evaluate_compares_on_the_window_only_when_a_champion_serves(
     data: steps.TrainingData, fitted: steps.Fitted
 ) -> None:
-    alone = steps.evaluate(data, fitted, steps.Champion(version=None, model=None, metrics={}), 0, OPTIONS)
+    alone = steps.evaluate(
+        data, fitted, steps.Champion(version=None, model=None, metrics=ArtifactMetrics()), 0, OPTIONS
+    )
     assert alone.inputs.window is None
     assert alone.inputs.champion_seed is None
     assert alone.inputs.challenger_seed.rows == len(data.seed_holdout)
     assert len(alone.challenger_window) == len(data.window)
 
-    reference = {"accuracy": 0.9, "errors": 3, "rows": 30, "source": "recent_feedback"}
-    champion = steps.Champion(version="v1", model=fitted.model, metrics={"reference": reference})
+    reference = Reference(accuracy=0.9, errors=3, rows=30, source="recent_feedback")
+    champion = steps.Champion(version="v1", model=fitted.model, metrics=ArtifactMetrics(reference=reference))
     paired = steps.evaluate(data, fitted, champion, 3, OPTIONS)
     assert paired.inputs.look == 3
     assert paired.inputs.window is not None
     assert list(paired.inputs.window.truth) == [r.label for r in data.window]
-    assert paired.inputs.champion_reference == msgspec.convert(reference, Reference)
+    assert paired.inputs.champion_reference == reference
 
 
 def test_decide_promotes_a_first_model_and_leaves_the_next_target_to_the_settings(
     data: steps.TrainingData, fitted: steps.Fitted
 ) -> None:
-    nobody = steps.Champion(version=None, model=None, metrics={})
+    nobody = steps.Champion(version=None, model=None, metrics=ArtifactMetrics())
     evidence = steps.evaluate(data, fitted, nobody, 0, OPTIONS)
     judgement = steps.decide(data, fitted, evidence, nobody, OPTIONS)
     assert judgement.promote
@@ -184,9 +187,9 @@ def test_decide_rejects_below_the_floor_and_keeps_the_champions_reference(
     data: steps.TrainingData, fitted: steps.Fitted
 ) -> None:
     strict = replace(OPTIONS, policy=replace(OPTIONS.policy, accuracy_floor=1.01))
-    reference = {"accuracy": 0.8, "errors": 6, "rows": 30, "source": "recent_feedback"}
+    reference = Reference(accuracy=0.8, errors=6, rows=30, source="recent_feedback")
     champion = steps.Champion(
-        version="v1", model=fitted.model, metrics={"reference": reference, "labels_total": 2}
+        version="v1", model=fitted.model, metrics=ArtifactMetrics(reference=reference, labels_total=2)
     )
     evidence = steps.evaluate(data, fitted, champion, 1, strict)
     judgement = steps.decide(data, fitted, evidence, champion, strict)
@@ -202,7 +205,7 @@ def registry_at(tmp_path: Path) -> ModelRegistry:
 
 
 def judged(data: steps.TrainingData, fitted: steps.Fitted) -> steps.Judgement:
-    nobody = steps.Champion(version=None, model=None, metrics={})
+    nobody = steps.Champion(version=None, model=None, metrics=ArtifactMetrics())
     return steps.decide(data, fitted, steps.evaluate(data, fitted, nobody, 0, OPTIONS), nobody, OPTIONS)
 
 
@@ -211,7 +214,7 @@ def test_store_saves_the_model_with_its_numbers_and_sets_the_next_targets(
 ) -> None:
     registry, rows = registry_at(tmp_path), RecordingTrainingStore()
     judgement = judged(data, fitted)
-    nobody = steps.Champion(version=None, model=None, metrics={})
+    nobody = steps.Champion(version=None, model=None, metrics=ArtifactMetrics())
 
     saved = steps.store("job-1", data, fitted, judgement, nobody, rows=rows, registry=registry)  # type: ignore[arg-type]
 
@@ -221,9 +224,10 @@ def test_store_saves_the_model_with_its_numbers_and_sets_the_next_targets(
     assert metadata.job_id == "job-1"
     assert metadata.train_size == len(data.train)
     assert metadata.data_fingerprint == saved.data_fingerprint
-    assert metadata.metrics["labels_total"] == data.labels_total
-    assert metadata.metrics["record"]["verdict"] == "promoted"
-    assert metadata.metrics["drift_reference"] is not None  # the drift monitor's reference profile
+    assert metadata.metrics.labels_total == data.labels_total
+    assert metadata.metrics.record is not None
+    assert metadata.metrics.record.verdict == "promoted"
+    assert metadata.metrics.drift_reference is not None  # the drift monitor's reference profile
     assert registry.load(saved.version).to_bytes() == fitted.model.to_bytes()
     assert saved.artifact_uri == registry.uri(saved.version)
     assert registry.pointer() == (None, 0)  # storing is not promoting
@@ -233,7 +237,7 @@ def test_store_counts_a_test_against_the_champion(
     tmp_path: Path, data: steps.TrainingData, fitted: steps.Fitted
 ) -> None:
     rows = RecordingTrainingStore()
-    champion = steps.Champion(version="v1", model=fitted.model, metrics={})
+    champion = steps.Champion(version="v1", model=fitted.model, metrics=ArtifactMetrics())
     judgement = judged(data, fitted)
     tested = replace(judgement, record=msgspec.structs.replace(judgement.record, tested=True))
     steps.store("job-2", data, fitted, tested, champion, rows=rows, registry=registry_at(tmp_path))  # type: ignore[arg-type]
@@ -245,7 +249,7 @@ def test_promote_moves_the_pointer_only_for_a_promoted_model_that_won_the_race(
 ) -> None:
     registry, rows = registry_at(tmp_path), RecordingTrainingStore()
     judgement = judged(data, fitted)
-    nobody = steps.Champion(version=None, model=None, metrics={})
+    nobody = steps.Champion(version=None, model=None, metrics=ArtifactMetrics())
     first = steps.store("job-a", data, fitted, judgement, nobody, rows=rows, registry=registry).version  # type: ignore[arg-type]
     second = steps.store("job-b", data, fitted, judgement, nobody, rows=rows, registry=registry).version  # type: ignore[arg-type]
 
