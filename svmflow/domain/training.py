@@ -90,10 +90,8 @@ def fit(
     weigh more than seed rows, and ``class_weight="balanced"`` weighs each class inversely to its
     frequency. ``feature_names`` default to the banknote data set's when the rows have four features
     (fits made only to be scored, as in cross-validation, need no names)."""
-    # Imported here: scikit-learn takes seconds to import and only training needs it, not serving.
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
+    # Imported here: fitting imports this module's types, so a module-level import would be circular.
+    from svmflow.domain.fitting import fit_linear_svm
 
     if not rows:
         raise TrainingDataError("no training rows")
@@ -101,21 +99,10 @@ def fit(
     if len(np.unique(y)) < 2:
         raise TrainingDataError(f"training needs two classes or more, got {sorted(set(y.tolist()))}")
     weights = np.asarray([feedback_weight if r.source == FEEDBACK else 1.0 for r in rows])
-    svc = LinearSVC(
-        C=c,
-        dual="auto",
-        max_iter=20_000,
-        random_state=0,
-        class_weight="balanced" if class_weight == "balanced" else None,
-    )
-    pipeline = make_pipeline(StandardScaler(), svc)
-    pipeline.fit(x, y, linearsvc__sample_weight=weights)
     if feature_names is None:
         width = x.shape[1]
         feature_names = FEATURE_NAMES if width == len(FEATURE_NAMES) else [f"x{i}" for i in range(width)]
-    if len(feature_names) != x.shape[1]:
-        raise TrainingDataError(f"{x.shape[1]} feature columns for {len(feature_names)} feature names")
-    return LinearModel.from_pipeline(pipeline, feature_names)
+    return fit_linear_svm(x, y, feature_names, sample_weight=weights, c=c, class_weight=class_weight)
 
 
 def accuracy(model: LinearModel, rows: Sequence[LabelledRow]) -> float | None:
