@@ -7,7 +7,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from svmflow import topology
 from svmflow.contracts import DeadLetterReplay
@@ -20,6 +22,26 @@ from svmflow.read_model import ReadModel
 from svmflow.views import BatchFailed, DeadLetterView
 
 DEFAULT_REASON = "delivery attempts exhausted"
+
+
+class RequestHead(msgspec.Struct):
+    """What a dead-lettered prediction request's batch needs from it, read leniently: the request may
+    be malformed (that may be why it was dead-lettered)."""
+
+    batch_id: str | None = None
+    submitted_at: datetime | None = None
+    bulk: dict[str, object] | None = None
+
+
+HeadT = TypeVar("HeadT", bound=RequestHead)
+
+
+def request_head(data: bytes, head_type: type[HeadT]) -> HeadT:
+    """``data`` decoded as ``head_type``, or an empty head when it does not decode."""
+    try:
+        return msgspec.json.decode(data, type=head_type)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return head_type()
 
 
 def forget(read_model: ReadModel, message_id: str, batch_id: str | None) -> None:

@@ -9,28 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import msgspec
-
 from svmflow import webhook_deliveries
 from svmflow.db.database import Database
 from svmflow.db.tables import PredictionBatch
-from svmflow.dead_letters import DEFAULT_REASON
+from svmflow.dead_letters import DEFAULT_REASON, RequestHead, request_head
 from svmflow.messaging import Delivery, EventContext
 from svmflow.read_model import ReadModel
 
 
-class _Head(msgspec.Struct):
-    batch_id: str | None = None
+class _Head(RequestHead):
     callback_url: str | None = None
-    submitted_at: datetime | None = None
-    bulk: dict[str, object] | None = None
-
-
-def _head(data: bytes) -> _Head:
-    try:
-        return msgspec.json.decode(data, type=_Head)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return _Head()
 
 
 def handle(
@@ -41,7 +29,7 @@ def handle(
     read_model: ReadModel,
     webhook_sender: webhook_deliveries.Sender,
 ) -> None:
-    head = _head(delivery.data)
+    head = request_head(delivery.data, _Head)
     batch_id = delivery.attributes.get("batch_id") or head.batch_id
     if head.bulk is not None or not batch_id or not head.callback_url:
         return

@@ -9,39 +9,23 @@ for the console, and marks the batch ``failed`` with the reason, unless the batc
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-
-import msgspec
 
 from svmflow import topology
 from svmflow.db.database import Database
 from svmflow.db.stores.dead_letters import DeadLetterRow, DeadLetterStore
-from svmflow.dead_letters import DEFAULT_REASON, forget, show
+from svmflow.dead_letters import DEFAULT_REASON, RequestHead, forget, request_head, show
 from svmflow.messaging import Delivery, EventContext
 from svmflow.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
 
-class _Head(msgspec.Struct):
-    """What a failed batch needs from its request, read leniently: the request may be malformed."""
-
-    batch_id: str | None = None
-    submitted_at: datetime | None = None
-    bulk: dict[str, object] | None = None
-
-
-def _head(data: bytes) -> _Head:
-    try:
-        return msgspec.json.decode(data, type=_Head)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return _Head()
-
-
 def record_of(delivery: Delivery, topic: str) -> DeadLetterRow:
     """The database row of a dead letter of ``topic`` (the topic it was first published to)."""
     attributes = dict(delivery.attributes)
-    head = _head(delivery.data) if topic == topology.PREDICTION_REQUESTS else _Head()
+    head = (
+        request_head(delivery.data, RequestHead) if topic == topology.PREDICTION_REQUESTS else RequestHead()
+    )
     # A bulk file's chunk is not a batch of the read model; its job reports its own progress.
     batch_id = None if head.bulk is not None else (attributes.get("batch_id") or head.batch_id)
     return {
