@@ -41,18 +41,25 @@ def cmd_models_rollback(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_or_production(container: Container, version: str | None) -> str | None:
+    """The version named, else the one in production; None (said on stderr) when there is neither."""
+    if version is not None:
+        return version
+    pointer, _ = container.registry.pointer()
+    if pointer is None:
+        print("no model in production; name a version", file=sys.stderr)
+        return None
+    return pointer.version
+
+
 def cmd_models_performance(settings: Settings, args: argparse.Namespace) -> int:
     from svmflow.db import performance
     from svmflow.domain.performance import Figure, Performance
 
     container = Container(settings)
-    version = args.version
+    version = _named_or_production(container, args.version)
     if version is None:
-        pointer, _ = container.registry.pointer()
-        if pointer is None:
-            print("no model in production; name a version", file=sys.stderr)
-            return 1
-        version = pointer.version
+        return 1
     with container.db.transaction() as session:
         figures = performance.load(session, version)
     if figures is None:
@@ -88,13 +95,9 @@ def cmd_models_drift(settings: Settings, args: argparse.Namespace) -> int:
     from svmflow.errors import ModelNotFoundError
 
     container = Container(settings)
-    version = args.version
+    version = _named_or_production(container, args.version)
     if version is None:
-        pointer, _ = container.registry.pointer()
-        if pointer is None:
-            print("no model in production; name a version", file=sys.stderr)
-            return 1
-        version = pointer.version
+        return 1
     with container.db.transaction() as session:
         view = drift.load(session, version)
     if view is None:
