@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 import numpy as np
@@ -50,6 +50,15 @@ class _MultiClassArtifact(msgspec.Struct, forbid_unknown_fields=True):
     mean: list[float]
     scale: list[float]
     coef: list[list[float]]  # one row per class, in the order of ``classes``
+    intercept: list[float]
+
+
+class _WeightLists(TypedDict):
+    feature_names: list[str]
+    classes: list[int]
+    mean: list[float]
+    scale: list[float]
+    coef: list[list[float]]
     intercept: list[float]
 
 
@@ -122,10 +131,10 @@ class LinearModel:
             return np.column_stack((-scores, scores))
         return scores
 
-    @cached_property
-    def explainer(self) -> Explainer:
-        """Built once per model: every prediction message carries it, so the read model can explain."""
-        return Explainer(
+    def _weight_lists(self) -> _WeightLists:
+        """The scaler and every weight row as plain lists, as the explainer and the one-vs-rest
+        artifact both hold them."""
+        return _WeightLists(
             feature_names=list(self.feature_names),
             classes=self.classes.tolist(),
             mean=self.mean.tolist(),
@@ -133,6 +142,11 @@ class LinearModel:
             coef=self.coef.tolist(),
             intercept=self.intercept.tolist(),
         )
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        """Built once per model: every prediction message carries it, so the read model can explain."""
+        return Explainer(**self._weight_lists())
 
     @cached_property
     def explainer_json(self) -> msgspec.Raw:
@@ -143,15 +157,7 @@ class LinearModel:
         if not self.is_binary:
             return msgspec.json.format(
                 msgspec.json.encode(
-                    _MultiClassArtifact(
-                        format=MULTICLASS_ARTIFACT_FORMAT,
-                        feature_names=list(self.feature_names),
-                        classes=self.classes.tolist(),
-                        mean=self.mean.tolist(),
-                        scale=self.scale.tolist(),
-                        coef=self.coef.tolist(),
-                        intercept=self.intercept.tolist(),
-                    )
+                    _MultiClassArtifact(format=MULTICLASS_ARTIFACT_FORMAT, **self._weight_lists())
                 ),
                 indent=2,
             )
