@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -382,27 +383,29 @@ async def list_jobs(request: Request) -> Response:
 
 async def model_performance(request: Request) -> Response:
     """Live performance of one model version, as feedback-to-performance last projected it."""
-    service = _service(request)
-    version: str = request.path_params["version"]
-    body = await run_in_threadpool(service.read_model.performance_json, version)
-    if body is not None:
-        return Response(body, media_type="application/json")
-    known = await run_in_threadpool(service.read_model.model_version, version)
-    if known is None:
-        raise NotFoundError(f"no model version {version!r}", field="version")
+    read_model = _service(request).read_model
     # A known version none of whose predictions was rated yet: no figures, zero labels behind them.
-    return json_response(version_performance(version, 0, []))
+    return await _model_view(request, read_model.performance_json, lambda v: version_performance(v, 0, []))
 
 
 async def model_drift(request: Request) -> Response:
     """Input drift of one model version, as the drift monitor last projected it."""
     service = _service(request)
+    # A known version none of whose records was counted yet: no window has closed.
+    return await _model_view(
+        request, service.read_model.drift_json, lambda v: empty_view(v, service.settings.drift_window)
+    )
+
+
+async def _model_view(
+    request: Request, projected: Callable[[str], bytes | None], not_projected_yet: Callable[[str], Any]
+) -> Response:
+    """A model version's projected view; a known version not projected yet gets ``not_projected_yet``'s."""
     version: str = request.path_params["version"]
-    body = await run_in_threadpool(service.read_model.drift_json, version)
+    body = await run_in_threadpool(projected, version)
     if body is not None:
         return Response(body, media_type="application/json")
-    known = await run_in_threadpool(service.read_model.model_version, version)
+    known = await run_in_threadpool(_service(request).read_model.model_version, version)
     if known is None:
         raise NotFoundError(f"no model version {version!r}", field="version")
-    # A known version none of whose records was counted yet: no window has closed.
-    return json_response(empty_view(version, service.settings.drift_window))
+    return json_response(not_projected_yet(version))

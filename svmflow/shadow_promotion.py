@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from svmflow import contracts, topology
+from svmflow import contracts
 from svmflow.contracts import ModelEvent, ShadowReport, TrainingRequest
 from svmflow.db import shadow as shadow_scores
 from svmflow.db.database import Database
 from svmflow.errors import PreconditionFailedError, TransientError
-from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
+from svmflow.messaging import EventContext
 from svmflow.model_registry import ModelRegistry, ShadowPointer
 from svmflow.ports import Publisher
+from svmflow.training import outcomes
 from svmflow.training.resume import promoted_earlier
 
 log = logging.getLogger(__name__)
@@ -54,16 +55,13 @@ def handle(
     """Keyed by request id (one per shadow version): the outcome is recorded in the bucket and a
     redelivery, or the next batch's request, republishes it."""
     job_id = f"job-{request.request_id}"
-    recorded = registry.job_outcome(job_id)
-    if recorded is None:
-        event = _promote(job_id, request, db, registry)
-        recorded = registry.record_job_outcome(job_id, contracts.encode(event))
-    attributes = {
-        "schema_version": str(contracts.SCHEMA_VERSION),
-        "traceparent": new_traceparent(context.traceparent),
-    }
-    publisher.publish(topology.MODELS, recorded, attributes).result(timeout=PUBLISH_TIMEOUT_SECONDS)
-    return contracts.decode(recorded, ModelEvent)
+    return outcomes.record_once(
+        job_id,
+        lambda: _promote(job_id, request, db, registry),
+        registry=registry,
+        publisher=publisher,
+        context=context,
+    )
 
 
 def _promote(job_id: str, request: TrainingRequest, db: Database, registry: ModelRegistry) -> ModelEvent:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from svmflow import contracts
 from svmflow.contracts import ModelEvent, RollbackRequest
 from svmflow.errors import ArtifactIntegrityError, ModelNotFoundError, PreconditionFailedError, TransientError
-from svmflow.handlers.training import _republish
 from svmflow.messaging import EventContext
 from svmflow.model_registry import ModelRegistry, ModelServer, SpecBinding
 from svmflow.ports import Publisher
+from svmflow.training import outcomes
 
 
 def handle(
@@ -25,11 +25,14 @@ def handle(
     republishes it. A rollback that cannot happen (no such version, already serving, an altered
     artifact) is recorded as failed with the reason, so the operator sees why in the job list."""
     job_id = f"rollback-{request.request_id}"
-    if (recorded := registry.job_outcome(job_id)) is not None:
-        return _republish(publisher, recorded, context)
-    event = _roll_back(job_id, request, registry, None if models is None else models.binding)
-    outcome = registry.record_job_outcome(job_id, contracts.encode(event))
-    return _republish(publisher, outcome, context)
+    binding = None if models is None else models.binding
+    return outcomes.record_once(
+        job_id,
+        lambda: _roll_back(job_id, request, registry, binding),
+        registry=registry,
+        publisher=publisher,
+        context=context,
+    )
 
 
 def _roll_back(

@@ -11,7 +11,7 @@ from typing import TypedDict, TypeVar, Unpack
 
 from sqlalchemy.exc import OperationalError
 
-from svmflow import contracts, shadow_promotion, topology
+from svmflow import contracts, shadow_promotion
 from svmflow.contracts import Evaluation, ModelEvent, TrainingRequest
 from svmflow.db import job_queue
 from svmflow.db.database import Database, as_utc
@@ -20,10 +20,10 @@ from svmflow.db.tables import TrainingRequestRecord
 from svmflow.domain.records import DecisionRecord, TrainingSummary
 from svmflow.domain.training import TrainingDataError
 from svmflow.errors import BusyError
-from svmflow.messaging import PUBLISH_TIMEOUT_SECONDS, EventContext, new_traceparent
+from svmflow.messaging import EventContext
 from svmflow.model_registry import ModelRegistry
 from svmflow.ports import Publisher
-from svmflow.training import steps
+from svmflow.training import outcomes, steps
 from svmflow.training.options import TrainingOptions
 from svmflow.training.resume import promoted_earlier
 
@@ -51,7 +51,7 @@ def handle(
     run = partial(_run, db=db, registry=registry, publisher=publisher, options=options)
     holder = job_queue.new_holder()
     if (recorded := registry.job_outcome(job_id)) is not None:
-        event = _republish(publisher, recorded, context)
+        event = outcomes.republish(publisher, recorded, context)
     else:
         try:
             admission = job_queue.admit(db, request, holder, options.lease_seconds)
@@ -65,7 +65,7 @@ def handle(
             event = run(job_id, request, holder, context)
         else:
             event = status_event(admission.record, request)
-            _publish(publisher, contracts.encode(event), context)
+            outcomes.publish(publisher, contracts.encode(event), context)
             log.info("training request %s: %s", request.request_id, event.reason, extra={"job_id": job_id})
     # Then every job queued meanwhile (or left by a training that died), one at a time: a queued job
     # never waits for a request that may not come.
@@ -136,7 +136,7 @@ def _run(
     )
     try:
         with job_queue.Heartbeat(db, job_id, holder, options.lease_seconds):
-            _publish(publisher, contracts.encode(running), context)
+            outcomes.publish(publisher, contracts.encode(running), context)
             event = (
                 _outcome_of(registry.job_outcome(job_id))
                 or promoted_earlier(job_id, request, registry)
@@ -151,9 +151,9 @@ def _run(
         except Exception:  # the database is away too: the lease runs out and frees the claim
             log.warning("training job %s: could not give its claim back", job_id, exc_info=True)
         raise
-    _publish(publisher, outcome, context)
+    outcomes.publish(publisher, outcome, context)
     for other in covered:
-        _publish(publisher, contracts.encode(status_event(other, request)), context)
+        outcomes.publish(publisher, contracts.encode(status_event(other, request)), context)
     return event
 
 
@@ -177,19 +177,6 @@ def _retrying(step: Callable[[], T], options: TrainingOptions) -> T:
             log.warning("training: the database is unreachable; retrying in %.1f s", delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def _republish(publisher: Publisher, outcome: bytes, context: EventContext) -> ModelEvent:
-    _publish(publisher, outcome, context)
-    return contracts.decode(outcome, ModelEvent)
-
-
-def _publish(publisher: Publisher, data: bytes, context: EventContext) -> None:
-    attributes = {
-        "schema_version": str(contracts.SCHEMA_VERSION),
-        "traceparent": new_traceparent(context.traceparent),
-    }
-    publisher.publish(topology.MODELS, data, attributes).result(timeout=PUBLISH_TIMEOUT_SECONDS)
 
 
 def train_and_decide(
