@@ -20,7 +20,6 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 201)
 PSI_BINS = 10
@@ -113,6 +112,9 @@ def feature_tests(
     reference: FeatureReference, window: NDArray[np.float64], reference_rows: int
 ) -> tuple[NDArray[np.float64], ...]:
     """(psi, ks, ks p, mean shift in sd, mean p) for each window along the last axis."""
+    # scipy.stats takes about a second to import: loaded on first use, not on every cold start.
+    from scipy import stats
+
     n = window.shape[-1]
     effective = n * reference_rows / (n + reference_rows)
     ks = ks_statistic(reference, window)

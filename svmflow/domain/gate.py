@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as scipy_stats
 
 from svmflow.domain import metrics, stats
 from svmflow.domain.metrics import MetricName, Score
@@ -279,6 +278,9 @@ def _eroded_class(ours: Score, theirs: Score, policy: GatePolicy) -> str | None:
 
 def _drift_p_value(window: WindowEvidence, reference: Reference | None) -> float | None:
     """One-sided Fisher exact test: the champion's error rate on the window exceeds its training-time one."""
+    # scipy.stats takes about a second to import: loaded on first use, not on every cold start.
+    from scipy import stats as scipy_stats
+
     if reference is None or reference.rows == 0:
         return None
     errors = int(np.sum(window.champion != window.truth))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,9 @@ def paired_sign_test(
 
 
 def _sign_flip_p_value(discordant_weights: NDArray[np.float64], observed: float) -> float:
+    # scipy.stats takes about a second to import: loaded on first use, not on every cold start.
+    from scipy import stats
+
     if len(discordant_weights) == 0:
         return 1.0
     # Group equal weights (rounded: they come from 1/count); at most one group per class.
@@ -76,6 +78,8 @@ def _sign_flip_p_value(discordant_weights: NDArray[np.float64], observed: float)
 
 def worse_than_reference(errors: int, rows: int, reference_error: float) -> float:
     """One-sided exact binomial p-value that the error rate on ``rows`` exceeds ``reference_error``."""
+    from scipy import stats
+
     if rows == 0:
         return 1.0
     reference_error = min(max(reference_error, 1e-6), 1 - 1e-6)
