@@ -7,12 +7,18 @@ per class. Either way the result is a ``LinearModel``, served with numpy alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from svmflow.domain.linear_model import LinearModel
-from svmflow.domain.training import ClassWeight, TrainingDataError
+
+ClassWeight = Literal["none", "balanced"]
+
+
+class TrainingDataError(ValueError):
+    """The training data cannot produce a model (empty, one class only, ragged rows)."""
 
 
 def fit_linear_svm(

@@ -9,11 +9,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from svmflow.domain import metrics
+from svmflow.domain.fitting import ClassWeight, TrainingDataError
 from svmflow.domain.metrics import MetricName
 from svmflow.domain.training import (
-    ClassWeight,
     LabelledRow,
-    TrainingDataError,
     fit,
     fold_of,
     predict_rows,

@@ -8,20 +8,16 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from svmflow.domain.fitting import ClassWeight, TrainingDataError, fit_linear_svm
 from svmflow.domain.linear_model import LinearModel
 
 FEATURE_NAMES = ["variance", "skewness", "curtosis", "entropy"]
 SEED = "seed"
 FEEDBACK = "feedback"
-
-
-class TrainingDataError(ValueError):
-    """The training data cannot produce a model (empty, one class only, ragged rows)."""
 
 
 SAMPLE = "sample"  # feedback on rows chosen without regard to whether the model was right: evidence
@@ -76,9 +72,6 @@ def to_arrays(rows: Sequence[LabelledRow]) -> tuple[NDArray[np.float64], NDArray
     )
 
 
-ClassWeight = Literal["none", "balanced"]
-
-
 def fit(
     rows: Sequence[LabelledRow],
     feedback_weight: float = 1.0,
@@ -90,9 +83,6 @@ def fit(
     weigh more than seed rows, and ``class_weight="balanced"`` weighs each class inversely to its
     frequency. ``feature_names`` default to the banknote data set's when the rows have four features
     (fits made only to be scored, as in cross-validation, need no names)."""
-    # Imported here: fitting imports this module's types, so a module-level import would be circular.
-    from svmflow.domain.fitting import fit_linear_svm
-
     if not rows:
         raise TrainingDataError("no training rows")
     x, y = to_arrays(rows)

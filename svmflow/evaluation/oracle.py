@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from svmflow.config import Settings
+from svmflow.domain.fitting import ClassWeight
 from svmflow.domain.linear_model import LinearModel
 from svmflow.domain.model_selection import choose_c
-from svmflow.domain.training import FEEDBACK, ClassWeight, LabelledRow, fit, predict_rows, row_hash
+from svmflow.domain.training import FEEDBACK, LabelledRow, fit, predict_rows, row_hash
 from svmflow.evaluation.drift import Features, Labels
 
 

@@ -17,8 +17,8 @@ from svmflow.db import job_queue
 from svmflow.db.database import Database, as_utc
 from svmflow.db.stores.training import TrainingStore
 from svmflow.db.tables import TrainingRequestRecord
+from svmflow.domain.fitting import TrainingDataError
 from svmflow.domain.records import DecisionRecord, TrainingSummary
-from svmflow.domain.training import TrainingDataError
 from svmflow.errors import BusyError
 from svmflow.messaging import EventContext
 from svmflow.model_registry import ModelRegistry

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from svmflow.domain.fitting import ClassWeight
 from svmflow.domain.gate import GatePolicy
 from svmflow.domain.model_selection import DEFAULT_C_GRID
-from svmflow.domain.training import ClassWeight
 
 
 @dataclass(frozen=True)

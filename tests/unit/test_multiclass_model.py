@@ -11,9 +11,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from svmflow.domain.explanations import Explainer
-from svmflow.domain.fitting import fit_linear_svm
+from svmflow.domain.fitting import TrainingDataError, fit_linear_svm
 from svmflow.domain.linear_model import ARTIFACT_FORMAT, MULTICLASS_ARTIFACT_FORMAT, LinearModel
-from svmflow.domain.training import TrainingDataError
 
 DATASETS = {"wine": load_wine, "breast_cancer": load_breast_cancer}
 
